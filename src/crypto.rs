@@ -1,0 +1,443 @@
+//! Secrets: the master key and the keys derived from it, password hashing, token generation and
+//! lookup hashing, and authenticated encryption of stored provider credentials.
+//!
+//! One master key, many purposes: each purpose gets its own key through HKDF with a distinct
+//! label, so a key leaked or misused in one role (say, the token pepper) cannot forge or decrypt
+//! in another (RELIABILITY I2).
+
+use std::path::{Path, PathBuf};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use rand::rngs::OsRng;
+use secrecy::{ExposeSecret, SecretBox};
+use sha2::Sha256;
+
+const KEY_LEN: usize = 32;
+
+/// HKDF labels. Changing one invalidates everything protected by it, so they carry a version.
+const LABEL_CREDENTIALS: &[u8] = b"antix/credentials/v1";
+const LABEL_TOKEN_PEPPER: &[u8] = b"antix/token-pepper/v1";
+const LABEL_SESSION: &[u8] = b"antix/session/v1";
+const LABEL_CSRF: &[u8] = b"antix/csrf/v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("master key file {path}: {message}")]
+    KeyFile { path: PathBuf, message: String },
+    #[error("decryption failed (wrong key, or the ciphertext was moved or altered)")]
+    Decrypt,
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+/// The root secret. Never logged, never serialized.
+pub struct MasterKey(SecretBox<[u8; KEY_LEN]>);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+impl MasterKey {
+    /// Parses 32 bytes given as base64 (standard or URL-safe, padded or not) or as 64 hex digits.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..32)
+                .map(|i| u8::from_str_radix(&text[i * 2..i * 2 + 2], 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .map_err(|_| "invalid hex".to_owned())?
+        } else {
+            let engines = [
+                base64::engine::general_purpose::STANDARD,
+                base64::engine::general_purpose::STANDARD_NO_PAD,
+                base64::engine::general_purpose::URL_SAFE,
+                base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            ];
+            engines
+                .iter()
+                .find_map(|e| e.decode(text).ok())
+                .ok_or_else(|| {
+                    "must be 32 bytes as base64 or 64 hex digits (generate one with \
+                     `openssl rand -base64 32`)"
+                        .to_owned()
+                })?
+        };
+        let arr: [u8; KEY_LEN] = bytes.try_into().map_err(|v: Vec<u8>| {
+            format!(
+                "decodes to {} bytes; must be 32 bytes (e.g. `openssl rand -base64 32`)",
+                v.len()
+            )
+        })?;
+        Ok(Self(SecretBox::new(Box::new(arr))))
+    }
+
+    pub fn generate() -> Self {
+        let mut k = [0u8; KEY_LEN];
+        OsRng.fill_bytes(&mut k);
+        Self(SecretBox::new(Box::new(k)))
+    }
+
+    /// Loads `<dir>/master.key`, creating it (mode 0600) when missing. Returns whether it was
+    /// generated, so the caller can warn that losing the file loses every stored credential.
+    pub fn load_or_generate(dir: &Path) -> Result<(Self, bool), CryptoError> {
+        let path = dir.join("master.key");
+        let err = |message: String| CryptoError::KeyFile {
+            path: path.clone(),
+            message,
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok((Self::parse(&text).map_err(err)?, false)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+                let key = Self::generate();
+                let text = base64::engine::general_purpose::STANDARD.encode(key.0.expose_secret());
+                write_private(&path, &text).map_err(|e| err(e.to_string()))?;
+                Ok((key, true))
+            }
+            Err(e) => Err(err(e.to_string())),
+        }
+    }
+
+    fn derive(&self, label: &[u8]) -> [u8; KEY_LEN] {
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(b"antix"), self.0.expose_secret());
+        let mut out = [0u8; KEY_LEN];
+        // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
+        let _ = hk.expand(label, &mut out);
+        out
+    }
+
+    pub fn keys(&self) -> Keys {
+        Keys {
+            credentials: SecretBox::new(Box::new(self.derive(LABEL_CREDENTIALS))),
+            token_pepper: SecretBox::new(Box::new(self.derive(LABEL_TOKEN_PEPPER))),
+            session: SecretBox::new(Box::new(self.derive(LABEL_SESSION))),
+            csrf: SecretBox::new(Box::new(self.derive(LABEL_CSRF))),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, format!("{text}\n"))
+}
+
+/// Purpose-separated keys derived from the master key.
+pub struct Keys {
+    credentials: SecretBox<[u8; KEY_LEN]>,
+    token_pepper: SecretBox<[u8; KEY_LEN]>,
+    session: SecretBox<[u8; KEY_LEN]>,
+    csrf: SecretBox<[u8; KEY_LEN]>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(<redacted>)")
+    }
+}
+
+/// A 32-byte lookup hash of a high-entropy token (virtual key, session, invite).
+pub type TokenHash = [u8; 32];
+
+impl Keys {
+    /// HMAC-SHA256 of a token under the pepper. Tokens carry ≥ 190 bits of entropy, so a fast
+    /// keyed hash is enough; a slow hash would only add latency to every proxied request.
+    pub fn token_hash(&self, token: &str) -> TokenHash {
+        self.mac(self.token_pepper.expose_secret(), token.as_bytes())
+    }
+
+    /// Hash of a portal session token, under its own key.
+    pub fn session_hash(&self, token: &str) -> TokenHash {
+        self.mac(self.session.expose_secret(), token.as_bytes())
+    }
+
+    /// A CSRF-style MAC over arbitrary data (kept for signed, stateless values such as invite
+    /// links, which must not be forgeable with the session key).
+    pub fn csrf_mac(&self, data: &[u8]) -> TokenHash {
+        self.mac(self.csrf.expose_secret(), data)
+    }
+
+    fn mac(&self, key: &[u8; KEY_LEN], data: &[u8]) -> TokenHash {
+        // HMAC accepts keys of any length; new_from_slice cannot fail for 32 bytes.
+        let mut m = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+            Ok(m) => m,
+            Err(_) => return [0u8; 32],
+        };
+        m.update(data);
+        m.finalize().into_bytes().into()
+    }
+
+    /// Encrypts a credential with AES-256-GCM. `aad` binds the ciphertext to its row and
+    /// tenant, so a ciphertext copied into another row or organization fails to decrypt.
+    /// Output: 12-byte random nonce followed by the ciphertext and tag.
+    pub fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+        let cipher = Aes256Gcm::new(self.credentials.expose_secret().into());
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let mut out = nonce.to_vec();
+        // Encryption with a valid key and nonce only fails for inputs over 64 GiB.
+        if let Ok(ct) = cipher.encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        ) {
+            out.extend_from_slice(&ct);
+        }
+        out
+    }
+
+    pub fn decrypt(&self, blob: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if blob.len() < 12 + 16 {
+            return Err(CryptoError::Decrypt);
+        }
+        let (nonce, ct) = blob.split_at(12);
+        let cipher = Aes256Gcm::new(self.credentials.expose_secret().into());
+        cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
+            .map_err(|_| CryptoError::Decrypt)
+    }
+}
+
+/// argon2id at OWASP's recommended minimum (m = 19 MiB, t = 2, p = 1).
+fn argon2() -> Argon2<'static> {
+    // These constants are within argon2's documented bounds; Params::new cannot fail for them.
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password to a PHC string. CPU-heavy (tens of ms): call from `spawn_blocking`.
+pub fn hash_password(password: &str) -> Result<String, CryptoError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| CryptoError::Hash(e.to_string()))
+}
+
+/// Verifies a password against a PHC string. With `None` (unknown user) it still runs a full
+/// argon2 verification against a fixed hash, so the response time does not reveal whether the
+/// account exists. CPU-heavy: call from `spawn_blocking`.
+pub fn verify_password(password: &str, phc: Option<&str>) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash_password("antix-dummy-password").unwrap_or_default());
+    let (phc, real) = match phc {
+        Some(p) => (p, true),
+        None => (dummy.as_str(), false),
+    };
+    let ok = PasswordHash::new(phc)
+        .map(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false);
+    ok && real
+}
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// `n` random base62 characters (≈ 5.95 bits each), by rejection sampling so every character
+/// is uniform.
+pub fn random_base62(n: usize) -> String {
+    let mut out = String::with_capacity(n);
+    let mut buf = [0u8; 64];
+    while out.len() < n {
+        OsRng.fill_bytes(&mut buf);
+        for &b in &buf {
+            // 248 = 62 * 4: values at or above it would bias the first characters.
+            if b < 248 && out.len() < n {
+                out.push(BASE62[(b % 62) as usize] as char);
+            }
+        }
+    }
+    out
+}
+
+fn base62_fixed(mut v: u32, width: usize) -> String {
+    let mut chars = vec![b'0'; width];
+    for slot in chars.iter_mut().rev() {
+        *slot = BASE62[(v % 62) as usize];
+        v /= 62;
+    }
+    String::from_utf8_lossy(&chars).into_owned()
+}
+
+/// Length of the random part of a virtual key: 43 base62 characters ≈ 256 bits (≥ 32 bytes).
+pub const VIRTUAL_KEY_RANDOM_LEN: usize = 43;
+/// Length of the CRC32 checksum suffix (base62 of a u32 fits in 6 characters).
+const CHECKSUM_LEN: usize = 6;
+
+/// A new virtual key: `sk-vk-` + 43 random base62 characters + a 6-character CRC32 checksum,
+/// so secret scanners can recognise real keys and the gateway can reject typos without a
+/// database lookup.
+pub fn generate_virtual_key() -> String {
+    let body = random_base62(VIRTUAL_KEY_RANDOM_LEN);
+    let sum = base62_fixed(crc32fast::hash(body.as_bytes()), CHECKSUM_LEN);
+    format!("sk-vk-{body}{sum}")
+}
+
+/// Whether a string has the shape and checksum of a key this gateway issued. A string with a
+/// virtual-key prefix that fails this check is still a (bad) virtual key, never a BYOK key.
+pub fn virtual_key_checksum_ok(key: &str) -> bool {
+    let Some(rest) = key
+        .strip_prefix("sk-vk-")
+        .or_else(|| key.strip_prefix("sk-antix-"))
+    else {
+        return false;
+    };
+    if rest.len() != VIRTUAL_KEY_RANDOM_LEN + CHECKSUM_LEN || !rest.is_ascii() {
+        return false;
+    }
+    let (body, sum) = rest.split_at(VIRTUAL_KEY_RANDOM_LEN);
+    body.bytes().all(|b| b.is_ascii_alphanumeric())
+        && subtle::ConstantTimeEq::ct_eq(
+            base62_fixed(crc32fast::hash(body.as_bytes()), CHECKSUM_LEN).as_bytes(),
+            sum.as_bytes(),
+        )
+        .into()
+}
+
+/// What a key looks like in lists once its secret part is gone: prefix, four characters, an
+/// ellipsis and the last four.
+pub fn key_display(key: &str) -> String {
+    let prefix = if key.starts_with("sk-antix-") {
+        "sk-antix-"
+    } else {
+        "sk-vk-"
+    };
+    let rest = key.get(prefix.len()..).unwrap_or("");
+    let head: String = rest.chars().take(4).collect();
+    let tail: String = rest
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("{prefix}{head}…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_key_formats() {
+        let hex = "00".repeat(32);
+        assert!(MasterKey::parse(&hex).is_ok());
+        let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        assert!(MasterKey::parse(&b64).is_ok());
+        assert!(MasterKey::parse("abc").unwrap_err().contains("32 bytes"));
+        let short = base64::engine::general_purpose::STANDARD.encode([7u8; 16]);
+        assert!(MasterKey::parse(&short).unwrap_err().contains("16 bytes"));
+    }
+
+    #[test]
+    fn generated_key_file_is_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (k1, gen1) = MasterKey::load_or_generate(dir.path()).unwrap();
+        let (k2, gen2) = MasterKey::load_or_generate(dir.path()).unwrap();
+        assert!(gen1 && !gen2);
+        assert_eq!(k1.keys().token_hash("x"), k2.keys().token_hash("x"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("master.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn purposes_use_distinct_keys() {
+        let keys = MasterKey::generate().keys();
+        let t = "token";
+        assert_ne!(keys.token_hash(t), keys.session_hash(t));
+        assert_ne!(keys.token_hash(t), keys.csrf_mac(t.as_bytes()));
+        let k = [
+            *keys.credentials.expose_secret(),
+            *keys.token_pepper.expose_secret(),
+            *keys.session.expose_secret(),
+            *keys.csrf.expose_secret(),
+        ];
+        for i in 0..k.len() {
+            for j in i + 1..k.len() {
+                assert_ne!(k[i], k[j]);
+            }
+        }
+    }
+
+    #[test]
+    fn aead_binds_ciphertext_to_its_row() {
+        let keys = MasterKey::generate().keys();
+        let ct = keys.encrypt(b"sk-real-secret", b"cred:org-a:openai");
+        assert_eq!(
+            keys.decrypt(&ct, b"cred:org-a:openai").unwrap(),
+            b"sk-real-secret"
+        );
+        assert!(keys.decrypt(&ct, b"cred:org-b:openai").is_err());
+        let mut tampered = ct.clone();
+        tampered[20] ^= 1;
+        assert!(keys.decrypt(&tampered, b"cred:org-a:openai").is_err());
+        let other = MasterKey::generate().keys();
+        assert!(other.decrypt(&ct, b"cred:org-a:openai").is_err());
+    }
+
+    #[test]
+    fn passwords_are_argon2id_at_owasp_minimum() {
+        let phc = hash_password("correct horse").unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(verify_password("correct horse", Some(&phc)));
+        assert!(!verify_password("wrong", Some(&phc)));
+        assert!(!verify_password("antix-dummy-password", None));
+    }
+
+    #[test]
+    fn virtual_keys_have_shape_and_checksum() {
+        let k = generate_virtual_key();
+        assert!(k.starts_with("sk-vk-"));
+        assert_eq!(k.len(), 6 + 43 + 6);
+        assert!(virtual_key_checksum_ok(&k));
+        let mut bad = k.clone().into_bytes();
+        let i = 10;
+        bad[i] = if bad[i] == b'a' { b'b' } else { b'a' };
+        assert!(!virtual_key_checksum_ok(&String::from_utf8(bad).unwrap()));
+        assert!(!virtual_key_checksum_ok("sk-vk-short"));
+        assert!(!virtual_key_checksum_ok("sk-proj-abc"));
+        let d = key_display(&k);
+        assert!(d.starts_with("sk-vk-") && d.contains('…') && d.len() < 20);
+    }
+
+    #[test]
+    fn base62_is_uniformish() {
+        let s = random_base62(62 * 200);
+        let mut counts = [0usize; 62];
+        for b in s.bytes() {
+            let i = BASE62.iter().position(|&c| c == b).unwrap();
+            counts[i] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 100 && c < 320), "{counts:?}");
+    }
+}

@@ -1,0 +1,250 @@
+//! Domain types shared by the store, the gateway and the portal adapters: identifiers, roles,
+//! scopes, providers and the plain records the store returns. No I/O here.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+        #[sqlx(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            pub fn new_v4() -> Self { Self(Uuid::new_v4()) }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> { Uuid::parse_str(s).map(Self) }
+        }
+    )*};
+}
+
+id_type!(
+    OrgId,
+    UserId,
+    /// The secret part of an endpoint URL: always a random v4 UUID, never reissued.
+    EndpointId,
+    VirtualKeyId,
+    /// UUIDv7, generated before the upstream call so retries of a write are idempotent and the
+    /// ids sort by time for cursor pagination.
+    TraceId,
+    InviteId,
+);
+
+impl TraceId {
+    pub fn new_v7() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+/// Milliseconds since the Unix epoch: the one time representation in the store, so SQLite and
+/// Postgres compare, index and aggregate times identically.
+pub type Millis = i64;
+
+pub fn now_ms() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}
+
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// A member's role in one organization.
+    Role { Admin = "admin", Member = "member" }
+);
+
+text_enum!(
+    /// Who can see an endpoint: its owner only, or every member of its organization.
+    Scope { Personal = "personal", OrgShared = "org_shared" }
+);
+
+text_enum!(
+    /// The upstream API family a request is sent to.
+    Provider { OpenAi = "openai", Anthropic = "anthropic", Gemini = "gemini" }
+);
+
+text_enum!(
+    /// How a proxied request authenticated.
+    AuthMode { VirtualKey = "virtual_key", Byok = "byok", OAuth = "oauth" }
+);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: OrgId,
+    pub name: String,
+    pub created_at: Millis,
+    /// At most this many personal endpoints per user in this organization.
+    pub max_personal_endpoints: i64,
+    /// Whether members may create virtual keys for their own personal use.
+    pub members_can_create_keys: bool,
+}
+
+/// Documented default for `Organization::max_personal_endpoints`.
+pub const DEFAULT_MAX_PERSONAL_ENDPOINTS: i64 = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub org: Organization,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub org_id: OrgId,
+    pub owner_id: UserId,
+    pub scope: Scope,
+    pub name: String,
+    pub created_at: Millis,
+    pub archived_at: Option<Millis>,
+}
+
+/// Field-level validation failure: which input, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Lower-cases and checks an e-mail address. Deliberately permissive (one `@`, a dot in the
+/// domain, no spaces): the only real check of an address is mail reaching it.
+pub fn normalize_email(raw: &str) -> Result<String, FieldError> {
+    let e = raw.trim().to_lowercase();
+    let ok = e.len() <= 254
+        && !e.chars().any(char::is_whitespace)
+        && matches!(e.split_once('@'), Some((l, d)) if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && !d.contains('@'));
+    if ok {
+        Ok(e)
+    } else {
+        Err(FieldError::new(
+            "email",
+            "Enter an e-mail address like name@example.com.",
+        ))
+    }
+}
+
+/// Passwords: at least 10 characters and at most 256 (argon2 input is bounded to keep a login
+/// request from costing unbounded CPU).
+pub fn validate_password(p: &str) -> Result<(), FieldError> {
+    let n = p.chars().count();
+    if n < 10 {
+        Err(FieldError::new("password", "Use at least 10 characters."))
+    } else if n > 256 {
+        Err(FieldError::new("password", "Use at most 256 characters."))
+    } else {
+        Ok(())
+    }
+}
+
+/// Display names of organizations, endpoints, keys: trimmed, 1–80 characters, no control
+/// characters (they would forge lines in logs and break layouts).
+pub fn validate_name(field: &'static str, raw: &str) -> Result<String, FieldError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(FieldError::new(field, "Enter a name."));
+    }
+    if s.chars().count() > 80 {
+        return Err(FieldError::new(field, "Use at most 80 characters."));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(FieldError::new(field, "Remove control characters."));
+    }
+    Ok(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(*r));
+        }
+        for s in Scope::ALL {
+            assert_eq!(Scope::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(Provider::parse("openai"), Some(Provider::OpenAi));
+        assert_eq!(Provider::parse("OpenAI"), None);
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            normalize_email(" Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        for bad in [
+            "", "ada", "ada@", "@x.io", "a b@x.io", "a@x", "a@.x", "a@x.",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_and_passwords() {
+        assert_eq!(validate_name("name", "  Acme  ").unwrap(), "Acme");
+        assert!(validate_name("name", " ").is_err());
+        assert!(validate_name("name", "a\nb").is_err());
+        assert!(validate_name("name", &"x".repeat(81)).is_err());
+        assert!(validate_password("short").is_err());
+        assert!(validate_password("long enough!").is_ok());
+    }
+
+    #[test]
+    fn trace_ids_sort_by_time() {
+        let a = TraceId::new_v7();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = TraceId::new_v7();
+        assert!(a < b);
+    }
+}

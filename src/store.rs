@@ -1,0 +1,303 @@
+//! The store: one API over two backends, SQLite (embedded default) and Postgres (teams, several
+//! gateway replicas).
+//!
+//! Queries are written once where the two dialects agree, which is most of the time because the
+//! schema keeps them agreeing: times are integer milliseconds, ids are UUIDs (a 16-byte blob on
+//! SQLite), booleans decode from both, and placeholders are `$1…` (sqlx's SQLite driver binds
+//! `$N` by number). The [`dispatch!`] macro expands one query body once per backend, so each arm
+//! is type-checked against its own driver with no boxed futures and no trait objects. Where the
+//! dialects differ (full-text search, upserts, date arithmetic), the two SQL texts sit side by
+//! side in the same function.
+//!
+//! SQLite gets two pools: readers, and a single writer connection. SQLite allows one writer at a
+//! time anyway; funnelling our own writes through one connection means they queue in the pool
+//! instead of failing with `SQLITE_BUSY` when a deferred transaction tries to upgrade.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::config::DatabaseUrl;
+
+pub mod accounts;
+pub mod endpoints;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+
+/// Expands `$body` once per backend with `$pool` bound to that backend's pool (the reader pool on
+/// SQLite). Use [`dispatch_write!`] for statements that write.
+macro_rules! dispatch {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { read, .. } => {
+                let $pool = read;
+                $body
+            }
+            $crate::store::Backend::Postgres(pg) => {
+                let $pool = pg;
+                $body
+            }
+        }
+    };
+}
+
+/// Like [`dispatch!`], with the SQLite writer connection.
+macro_rules! dispatch_write {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { write, .. } => {
+                let $pool = write;
+                $body
+            }
+            $crate::store::Backend::Postgres(pg) => {
+                let $pool = pg;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use {dispatch, dispatch_write};
+
+/// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: it takes the write lock up
+/// front (waiting out the busy timeout), where a plain deferred `BEGIN` would fail with
+/// `SQLITE_BUSY` at its first write if another process wrote in between.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send
+    {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send
+    {
+        self.begin()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or did not answer in time. Callers map this to 503, never
+    /// to an authentication failure.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A uniqueness constraint was violated; the payload names the constraint or column.
+    #[error("conflict on {0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    /// A stored value could not be interpreted (an unknown enum text, say).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Query(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => StoreError::Unavailable(e),
+            sqlx::Error::Database(ref db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
+            }
+            // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout, and Postgres
+            // admin shutdown / cannot-connect classes, are unavailability, not bad queries.
+            sqlx::Error::Database(ref db)
+                if matches!(db.code().as_deref(), Some("5" | "6" | "517"))
+                    || db
+                        .code()
+                        .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+            {
+                StoreError::Unavailable(e)
+            }
+            other => StoreError::Query(other),
+        }
+    }
+}
+
+impl StoreError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+pub(crate) enum Backend {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// Handle to the database. Cheap to clone (pools are reference-counted).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) backend: Backend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Sqlite => "sqlite",
+            BackendKind::Postgres => "postgres",
+        }
+    }
+}
+
+/// How long a request waits for a pooled connection before the store reports itself
+/// unavailable: long enough to ride out a burst, short enough that clients get a 503 quickly.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Store {
+    /// Opens pools for the URL (creating the SQLite file and its folder when missing) and applies
+    /// pending migrations.
+    pub async fn open(url: &DatabaseUrl) -> Result<Self> {
+        let store = Self::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens pools without migrating.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self> {
+        match url {
+            DatabaseUrl::Sqlite(u) => {
+                let opts = SqliteConnectOptions::from_str(u)
+                    .map_err(StoreError::Query)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+                    .pragma("temp_store", "memory")
+                    .pragma("cache_size", "-32768");
+                if let Some(parent) = opts.get_filename().parent()
+                    && !parent.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+                }
+                let write = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(opts.clone())
+                    .await?;
+                let read = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(opts.read_only(false))
+                    .await?;
+                Ok(Store {
+                    backend: Backend::Sqlite { read, write },
+                })
+            }
+            DatabaseUrl::Postgres(u) => {
+                let opts = PgConnectOptions::from_str(u).map_err(StoreError::Query)?;
+                Self::connect_postgres(opts).await
+            }
+        }
+    }
+
+    pub(crate) async fn connect_postgres(opts: PgConnectOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(opts)
+            .await?;
+        Ok(Store {
+            backend: Backend::Postgres(pool),
+        })
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite { write, .. } => {
+                sqlx::migrate!("./migrations/sqlite").run(write).await?
+            }
+            Backend::Postgres(pg) => sqlx::migrate!("./migrations/postgres").run(pg).await?,
+        }
+        Ok(())
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite { .. } => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// A round trip to the database, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        dispatch!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Closes every pool, waiting for checked-out connections to come back.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Backend::Postgres(pg) => pg.close().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    /// Both dialects must define the same migrations, version for version, or one backend would
+    /// silently lack a table the other has.
+    #[test]
+    fn migration_versions_match() {
+        let list = |dir: &str| {
+            let mut v: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            v.sort();
+            v
+        };
+        let root = env!("CARGO_MANIFEST_DIR");
+        let s = list(&format!("{root}/migrations/sqlite"));
+        let p = list(&format!("{root}/migrations/postgres"));
+        assert!(!s.is_empty());
+        assert_eq!(s, p);
+    }
+}

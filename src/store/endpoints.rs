@@ -1,0 +1,188 @@
+//! Endpoints: the stable, secret URLs that SDKs use as their base URL.
+
+use sqlx::FromRow;
+
+use super::{Backend, BeginWrite, Result, Store, StoreError, dispatch, dispatch_write};
+use crate::domain::{Endpoint, EndpointId, Millis, OrgId, Scope, UserId};
+
+#[derive(FromRow)]
+struct EndpointRow {
+    id: EndpointId,
+    org_id: OrgId,
+    owner_id: UserId,
+    scope: String,
+    name: String,
+    created_at: i64,
+    archived_at: Option<i64>,
+}
+
+impl TryFrom<EndpointRow> for Endpoint {
+    type Error = StoreError;
+    fn try_from(r: EndpointRow) -> Result<Self> {
+        Ok(Endpoint {
+            id: r.id,
+            org_id: r.org_id,
+            owner_id: r.owner_id,
+            scope: Scope::parse(&r.scope)
+                .ok_or_else(|| StoreError::Corrupt(format!("scope {:?}", r.scope)))?,
+            name: r.name,
+            created_at: r.created_at,
+            archived_at: r.archived_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, org_id, owner_id, scope, name, created_at, archived_at";
+
+pub struct NewEndpoint<'a> {
+    pub org: OrgId,
+    pub owner: UserId,
+    pub scope: Scope,
+    pub name: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateEndpointError {
+    /// The owner already has the organization's maximum of active personal endpoints.
+    #[error("personal endpoint limit of {limit} reached")]
+    PersonalLimit { limit: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for CreateEndpointError {
+    fn from(e: sqlx::Error) -> Self {
+        CreateEndpointError::Store(e.into())
+    }
+}
+
+impl Store {
+    /// Creates an endpoint with a fresh v4 UUID. For personal endpoints the organization's
+    /// per-user limit is checked and the row inserted under one lock, so two concurrent
+    /// requests cannot both take the last slot (active endpoints count; archived ones do not).
+    pub async fn create_endpoint(
+        &self,
+        new: &NewEndpoint<'_>,
+    ) -> Result<Endpoint, CreateEndpointError> {
+        let id = EndpointId::new_v4();
+        let now = crate::domain::now_ms();
+        // Postgres serializes concurrent creators of the same owner through the membership row;
+        // SQLite has a single writer connection, so the transaction is already exclusive.
+        let lock = match self.backend {
+            Backend::Postgres(_) => {
+                "SELECT o.max_personal_endpoints FROM organizations o JOIN memberships m \
+                 ON m.org_id = o.id WHERE o.id = $1 AND m.user_id = $2 FOR UPDATE OF m"
+            }
+            Backend::Sqlite { .. } => {
+                "SELECT o.max_personal_endpoints FROM organizations o JOIN memberships m \
+                 ON m.org_id = o.id WHERE o.id = $1 AND m.user_id = $2"
+            }
+        };
+        dispatch_write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let limit: Option<i64> = sqlx::query_scalar(lock)
+                .bind(new.org)
+                .bind(new.owner)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(limit) = limit else {
+                return Err(StoreError::NotFound.into());
+            };
+            if new.scope == Scope::Personal {
+                let count: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM endpoints WHERE org_id = $1 AND owner_id = $2 \
+                     AND scope = 'personal' AND archived_at IS NULL",
+                )
+                .bind(new.org)
+                .bind(new.owner)
+                .fetch_one(&mut *tx)
+                .await?;
+                if count >= limit {
+                    return Err(CreateEndpointError::PersonalLimit { limit });
+                }
+            }
+            sqlx::query(
+                "INSERT INTO endpoints (id, org_id, owner_id, scope, name, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id)
+            .bind(new.org)
+            .bind(new.owner)
+            .bind(new.scope.as_str())
+            .bind(new.name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(Endpoint {
+            id,
+            org_id: new.org,
+            owner_id: new.owner,
+            scope: new.scope,
+            name: new.name.to_owned(),
+            created_at: now,
+            archived_at: None,
+        })
+    }
+
+    /// Any endpoint by id, archived or not. Authorization is the caller's job.
+    pub async fn endpoint(&self, id: EndpointId) -> Result<Option<Endpoint>> {
+        let row: Option<EndpointRow> = dispatch!(self, |pool| {
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM endpoints WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(Endpoint::try_from).transpose()
+    }
+
+    /// The endpoints `user` may see in `org`: their own personal ones and every org-shared one,
+    /// never another user's personal endpoint (admins included). Newest first.
+    pub async fn visible_endpoints(&self, org: OrgId, user: UserId) -> Result<Vec<Endpoint>> {
+        let rows: Vec<EndpointRow> = dispatch!(self, |pool| {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM endpoints WHERE org_id = $1 \
+                 AND (scope = 'org_shared' OR owner_id = $2) ORDER BY created_at DESC, id"
+            ))
+            .bind(org)
+            .bind(user)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(Endpoint::try_from).collect()
+    }
+
+    pub async fn rename_endpoint(&self, id: EndpointId, name: &str) -> Result<()> {
+        let n = dispatch_write!(self, |pool| {
+            sqlx::query("UPDATE endpoints SET name = $2 WHERE id = $1")
+                .bind(id)
+                .bind(name)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Archives an endpoint. Irreversible; archiving twice keeps the first time.
+    pub async fn archive_endpoint(&self, id: EndpointId, at: Millis) -> Result<()> {
+        let n = dispatch_write!(self, |pool| {
+            sqlx::query(
+                "UPDATE endpoints SET archived_at = COALESCE(archived_at, $2) WHERE id = $1",
+            )
+            .bind(id)
+            .bind(at)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

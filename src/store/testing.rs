@@ -1,0 +1,136 @@
+//! Fresh, isolated stores for tests: a temporary SQLite file, or a new schema in the Postgres
+//! database named by `TEST_POSTGRES_URL`. Each test gets its own, so tests run in parallel and
+//! test runs never see each other's rows. Compiled for this crate's tests and, through the
+//! `test-support` feature, for the server's.
+
+use std::str::FromStr;
+
+use sqlx::Executor;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use super::{Result, Store, StoreError};
+use crate::config::DatabaseUrl;
+
+/// The variable naming a Postgres server for tests. When unset, Postgres tests are skipped with
+/// a message (and fail instead when `ANTIX_REQUIRE_POSTGRES=1`, which CI sets).
+pub const TEST_POSTGRES_URL: &str = "TEST_POSTGRES_URL";
+
+/// Schemas left by a crashed run are dropped by later runs once they are this old.
+const STALE_SCHEMA_SECS: u64 = 6 * 3600;
+
+pub struct TestDb {
+    pub store: Store,
+    /// The URL the store was opened with (SQLite) or the server URL plus schema (Postgres), for
+    /// tests that start a second process or pool against the same data.
+    pub url: String,
+    pub schema: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+    admin: Option<sqlx::PgPool>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Result<Self> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+        let url = format!("sqlite://{}", dir.path().join("antix.db").display());
+        let store = Store::open(&DatabaseUrl::Sqlite(url.clone())).await?;
+        Ok(TestDb {
+            store,
+            url,
+            schema: None,
+            _dir: Some(dir),
+            admin: None,
+        })
+    }
+
+    /// `Ok(None)` when `TEST_POSTGRES_URL` is unset.
+    pub async fn postgres() -> Result<Option<Self>> {
+        let Ok(url) = std::env::var(TEST_POSTGRES_URL) else {
+            return Ok(None);
+        };
+        let admin = PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&url)
+            .await?;
+        drop_stale_schemas(&admin).await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let schema = format!(
+            "antix_t_{now}_{}",
+            crate::crypto::random_base62(10).to_lowercase()
+        );
+        admin
+            .execute(format!("CREATE SCHEMA {schema}").as_str())
+            .await?;
+        let store = Self::open_schema(&url, &schema).await?;
+        store.migrate().await?;
+        Ok(Some(TestDb {
+            store,
+            url,
+            schema: Some(schema),
+            _dir: None,
+            admin: Some(admin),
+        }))
+    }
+
+    /// A second, independent store on the same data (another "replica").
+    pub async fn reopen(&self) -> Result<Store> {
+        match &self.schema {
+            None => Store::connect(&DatabaseUrl::Sqlite(self.url.clone())).await,
+            Some(schema) => Self::open_schema(&self.url, schema).await,
+        }
+    }
+
+    async fn open_schema(url: &str, schema: &str) -> Result<Store> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(StoreError::Query)?
+            .options([("search_path", format!("{schema},public"))]);
+        Store::connect_postgres(opts).await
+    }
+
+    /// Closes the pools and drops the Postgres schema. Call at the end of a passing test; a
+    /// failing test leaves its schema for inspection until a later run sweeps it.
+    pub async fn cleanup(self) {
+        self.store.close().await;
+        if let (Some(admin), Some(schema)) = (&self.admin, &self.schema) {
+            let _ = admin
+                .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+                .await;
+            admin.close().await;
+        }
+    }
+}
+
+async fn drop_stale_schemas(admin: &sqlx::PgPool) {
+    let Ok(names) = sqlx::query_scalar::<_, String>(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'antix_t_%'",
+    )
+    .fetch_all(admin)
+    .await
+    else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for name in names {
+        let ts = name
+            .strip_prefix("antix_t_")
+            .and_then(|r| r.split('_').next())
+            .and_then(|t| t.parse::<u64>().ok());
+        if ts.is_some_and(|t| t + STALE_SCHEMA_SECS < now)
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            let _ = admin
+                .execute(format!("DROP SCHEMA IF EXISTS {name} CASCADE").as_str())
+                .await;
+        }
+    }
+}
+
+/// Whether a missing `TEST_POSTGRES_URL` must fail the run instead of skipping.
+pub fn postgres_required() -> bool {
+    std::env::var("ANTIX_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+}

@@ -1,0 +1,395 @@
+//! The store suite, written once and run on both backends: always on SQLite, and on Postgres when
+//! `TEST_POSTGRES_URL` is set (each test in a fresh schema). `scripts/test.sh` reports how many
+//! ran on each.
+
+use super::testing::{TestDb, postgres_required};
+use super::{Store, StoreError};
+use crate::domain::{Role, Scope};
+use crate::store::accounts::{FirstRunError, NewAdmin};
+use crate::store::endpoints::{CreateEndpointError, NewEndpoint};
+
+/// Declares each listed async fn `name(&TestDb)` as a test under `sqlite::name` and
+/// `postgres::name`.
+macro_rules! store_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::TestDb::sqlite().await.unwrap();
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = super::TestDb::postgres().await.unwrap() else {
+                        assert!(
+                            !super::postgres_required(),
+                            "ANTIX_REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set"
+                        );
+                        eprintln!("SKIPPED postgres::{}: TEST_POSTGRES_URL is not set", stringify!($name));
+                        return;
+                    };
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+store_suite!(
+    first_admin_is_created_once,
+    first_admin_race_has_one_winner,
+    duplicate_email_is_a_conflict,
+    sessions_expire_and_end,
+    memberships_and_roles,
+    endpoints_are_scoped_to_their_viewers,
+    personal_endpoint_limit_is_enforced,
+    personal_endpoint_limit_holds_under_concurrency,
+    endpoints_rename_and_archive,
+    login_failures_are_counted,
+    unreachable_database_is_unavailable_not_missing,
+);
+
+async fn admin(store: &Store) -> (crate::domain::User, crate::domain::Organization) {
+    store
+        .create_first_admin(&NewAdmin {
+            email: "ada@example.com",
+            name: "Ada",
+            password_hash: "$argon2id$fake",
+            org_name: "Acme",
+        })
+        .await
+        .unwrap()
+}
+
+async fn first_admin_is_created_once(db: &TestDb) {
+    let s = &db.store;
+    assert!(!s.is_initialized().await.unwrap());
+    let (user, org) = admin(s).await;
+    assert!(s.is_initialized().await.unwrap());
+    assert_eq!(user.email, "ada@example.com");
+    assert_eq!(org.name, "Acme");
+    assert_eq!(org.max_personal_endpoints, 10);
+    assert_eq!(s.role_in(user.id, org.id).await.unwrap(), Some(Role::Admin));
+    let again = s
+        .create_first_admin(&NewAdmin {
+            email: "eve@example.com",
+            name: "Eve",
+            password_hash: "x",
+            org_name: "Evil",
+        })
+        .await;
+    assert!(matches!(again, Err(FirstRunError::AlreadyInitialized)));
+    // Nothing of the refused attempt was written.
+    assert!(s.user_for_login("eve@example.com").await.unwrap().is_none());
+}
+
+async fn first_admin_race_has_one_winner(db: &TestDb) {
+    let other = db.reopen().await.unwrap();
+    let mk = |s: Store, i: usize| async move {
+        let email = format!("a{i}@example.com");
+        s.create_first_admin(&NewAdmin {
+            email: &email,
+            name: "A",
+            password_hash: "x",
+            org_name: "Org",
+        })
+        .await
+    };
+    let futs: Vec<_> = (0..8)
+        .map(|i| {
+            let s = if i % 2 == 0 {
+                db.store.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(mk(s, i))
+        })
+        .collect();
+    let mut wins = 0;
+    for f in futs {
+        match f.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(FirstRunError::AlreadyInitialized) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    other.close().await;
+}
+
+async fn duplicate_email_is_a_conflict(db: &TestDb) {
+    let s = &db.store;
+    admin(s).await;
+    let err = s
+        .create_user("ada@example.com", "Other Ada", "x")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+async fn sessions_expire_and_end(db: &TestDb) {
+    let s = &db.store;
+    let (user, _) = admin(s).await;
+    let now = crate::domain::now_ms();
+    let live = [1u8; 32];
+    let stale = [2u8; 32];
+    s.create_session(&live, user.id, now + 60_000)
+        .await
+        .unwrap();
+    s.create_session(&stale, user.id, now - 1).await.unwrap();
+    assert_eq!(
+        s.session_user(&live, now).await.unwrap().unwrap().id,
+        user.id
+    );
+    assert!(s.session_user(&stale, now).await.unwrap().is_none());
+    assert!(s.session_user(&[3u8; 32], now).await.unwrap().is_none());
+    assert_eq!(s.purge_expired_sessions(now).await.unwrap(), 1);
+    s.delete_session(&live).await.unwrap();
+    assert!(s.session_user(&live, now).await.unwrap().is_none());
+    s.create_session(&live, user.id, now + 60_000)
+        .await
+        .unwrap();
+    s.create_session(&stale, user.id, now + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(s.delete_user_sessions(user.id).await.unwrap(), 2);
+}
+
+async fn memberships_and_roles(db: &TestDb) {
+    let s = &db.store;
+    let (ada, acme) = admin(s).await;
+    let bob = s.create_user("bob@example.com", "Bob", "x").await.unwrap();
+    assert_eq!(s.role_in(bob.id, acme.id).await.unwrap(), None);
+    s.add_membership(acme.id, bob.id, Role::Member)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.role_in(bob.id, acme.id).await.unwrap(),
+        Some(Role::Member)
+    );
+    assert!(matches!(
+        s.add_membership(acme.id, bob.id, Role::Admin).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let beta = s.create_organization("Beta", bob.id).await.unwrap();
+    let ms = s.memberships(bob.id).await.unwrap();
+    assert_eq!(ms.len(), 2);
+    assert_eq!((ms[0].org.id, ms[0].role), (acme.id, Role::Member));
+    assert_eq!((ms[1].org.id, ms[1].role), (beta.id, Role::Admin));
+    assert_eq!(s.role_in(ada.id, beta.id).await.unwrap(), None);
+    let org = s.organization(beta.id).await.unwrap().unwrap();
+    assert_eq!(org.name, "Beta");
+}
+
+async fn endpoints_are_scoped_to_their_viewers(db: &TestDb) {
+    let s = &db.store;
+    let (ada, acme) = admin(s).await;
+    let bob = s.create_user("bob@example.com", "Bob", "x").await.unwrap();
+    s.add_membership(acme.id, bob.id, Role::Member)
+        .await
+        .unwrap();
+    let ada_personal = s
+        .create_endpoint(&NewEndpoint {
+            org: acme.id,
+            owner: ada.id,
+            scope: Scope::Personal,
+            name: "ada's",
+        })
+        .await
+        .unwrap();
+    let shared = s
+        .create_endpoint(&NewEndpoint {
+            org: acme.id,
+            owner: ada.id,
+            scope: Scope::OrgShared,
+            name: "shared",
+        })
+        .await
+        .unwrap();
+    let bob_personal = s
+        .create_endpoint(&NewEndpoint {
+            org: acme.id,
+            owner: bob.id,
+            scope: Scope::Personal,
+            name: "bob's",
+        })
+        .await
+        .unwrap();
+    assert_eq!(ada_personal.id.0.get_version_num(), 4);
+    let ids = |v: Vec<crate::domain::Endpoint>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let for_bob = ids(s.visible_endpoints(acme.id, bob.id).await.unwrap());
+    assert!(for_bob.contains(&shared.id) && for_bob.contains(&bob_personal.id));
+    assert!(!for_bob.contains(&ada_personal.id));
+    // Admins do not see other users' personal endpoints either.
+    let for_ada = ids(s.visible_endpoints(acme.id, ada.id).await.unwrap());
+    assert!(!for_ada.contains(&bob_personal.id));
+    assert_eq!(for_ada.len(), 2);
+    let fetched = s.endpoint(shared.id).await.unwrap().unwrap();
+    assert_eq!(fetched, shared);
+    // Not a member: no endpoint can be created there.
+    let beta = s.create_organization("Beta", bob.id).await.unwrap();
+    let err = s
+        .create_endpoint(&NewEndpoint {
+            org: beta.id,
+            owner: ada.id,
+            scope: Scope::Personal,
+            name: "x",
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        CreateEndpointError::Store(StoreError::NotFound)
+    ));
+}
+
+async fn personal_endpoint_limit_is_enforced(db: &TestDb) {
+    let s = &db.store;
+    let (ada, acme) = admin(s).await;
+    let mut first = None;
+    for i in 0..10 {
+        let e = s
+            .create_endpoint(&NewEndpoint {
+                org: acme.id,
+                owner: ada.id,
+                scope: Scope::Personal,
+                name: &format!("p{i}"),
+            })
+            .await
+            .unwrap();
+        first.get_or_insert(e.id);
+    }
+    let err = s
+        .create_endpoint(&NewEndpoint {
+            org: acme.id,
+            owner: ada.id,
+            scope: Scope::Personal,
+            name: "eleven",
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        CreateEndpointError::PersonalLimit { limit: 10 }
+    ));
+    // Org-shared endpoints do not count against the personal limit.
+    s.create_endpoint(&NewEndpoint {
+        org: acme.id,
+        owner: ada.id,
+        scope: Scope::OrgShared,
+        name: "shared",
+    })
+    .await
+    .unwrap();
+    // Archiving frees a slot.
+    s.archive_endpoint(first.unwrap(), crate::domain::now_ms())
+        .await
+        .unwrap();
+    s.create_endpoint(&NewEndpoint {
+        org: acme.id,
+        owner: ada.id,
+        scope: Scope::Personal,
+        name: "after archive",
+    })
+    .await
+    .unwrap();
+}
+
+async fn personal_endpoint_limit_holds_under_concurrency(db: &TestDb) {
+    let (ada, acme) = admin(&db.store).await;
+    let other = db.reopen().await.unwrap();
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let s = if i % 2 == 0 {
+                db.store.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(async move {
+                s.create_endpoint(&NewEndpoint {
+                    org: acme.id,
+                    owner: ada.id,
+                    scope: Scope::Personal,
+                    name: "race",
+                })
+                .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(CreateEndpointError::PersonalLimit { .. }) => {}
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!(ok, 10);
+    other.close().await;
+}
+
+async fn endpoints_rename_and_archive(db: &TestDb) {
+    let s = &db.store;
+    let (ada, acme) = admin(s).await;
+    let e = s
+        .create_endpoint(&NewEndpoint {
+            org: acme.id,
+            owner: ada.id,
+            scope: Scope::Personal,
+            name: "old",
+        })
+        .await
+        .unwrap();
+    s.rename_endpoint(e.id, "new").await.unwrap();
+    s.archive_endpoint(e.id, 1000).await.unwrap();
+    s.archive_endpoint(e.id, 2000).await.unwrap();
+    let got = s.endpoint(e.id).await.unwrap().unwrap();
+    assert_eq!(got.name, "new");
+    assert_eq!(got.archived_at, Some(1000));
+    let missing = crate::domain::EndpointId::new_v4();
+    assert!(matches!(
+        s.rename_endpoint(missing, "x").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(s.endpoint(missing).await.unwrap().is_none());
+}
+
+async fn login_failures_are_counted(db: &TestDb) {
+    let s = &db.store;
+    for t in [100, 200, 300] {
+        s.record_login_failure("acct:ada@example.com", t)
+            .await
+            .unwrap();
+    }
+    s.record_login_failure("ip:10.0.0.1", 300).await.unwrap();
+    assert_eq!(
+        s.login_failures_since("acct:ada@example.com", 150)
+            .await
+            .unwrap(),
+        2
+    );
+    s.clear_login_failures("acct:ada@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.login_failures_since("acct:ada@example.com", 0)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(s.purge_login_failures(1000).await.unwrap(), 1);
+}
+
+async fn unreachable_database_is_unavailable_not_missing(db: &TestDb) {
+    let s = db.reopen().await.unwrap();
+    s.close().await;
+    let err = s.is_initialized().await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+}
