@@ -612,3 +612,21 @@ mod tests {
         assert!(!u.redacted().contains("hunter2"));
     }
 }
+
+#[cfg(test)]
+mod readme_tests {
+    /// Every variable must be documented: the README's table is written by hand, so this keeps
+    /// it from drifting away from [`super::VARS`].
+    #[test]
+    fn readme_documents_every_variable() {
+        let readme = include_str!("../README.md");
+        for var in super::VARS {
+            assert!(
+                readme.contains(&format!("| `{}` | `{}` |", var.env, var.key)),
+                "README.md lacks a table row for {} ({})",
+                var.env,
+                var.key
+            );
+        }
+    }
+}

@@ -11,12 +11,16 @@
 //! - [`store`]: the one store API over SQLite and Postgres, with migrations.
 //! - [`crypto`]: master key, derived keys, passwords, tokens, credential encryption.
 //! - [`accounts`]: first-run administrator, login and portal sessions.
+//! - [`services`]: the shared handles (store, keys, settings) built once at start.
 
 pub mod accounts;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod services;
 pub mod store;
+
+pub use services::Services;
 
 /// The version reported by `/healthz` and `antix --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

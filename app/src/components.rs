@@ -1,0 +1,7 @@
+//! Layout and reusable components.
+
+mod form;
+mod layout;
+
+pub use form::{FieldError, FormError, PasswordField, TextField};
+pub use layout::{AppLayout, use_me};

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, lints (native and WASM feature sets), unit and integration tests
+# on SQLite and, when TEST_POSTGRES_URL is set, on Postgres too, the release WASM build, and the
+# browser tests in Chromium. Installs what is missing first.
+#
+#   scripts/test.sh
+#   TEST_POSTGRES_URL=postgres://user@host:5432/db scripts/test.sh   # also run the Postgres suite
+#
+# Each Postgres test runs in a fresh schema of that database and drops it when it passes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+export PATH="$PWD/style/node_modules/.bin:$PATH"
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+started=$SECONDS
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "clippy: server side (antix, app[ssr], server)"
+cargo clippy --workspace --exclude frontend --all-targets --locked -- -D warnings
+
+step "clippy: browser side (app[hydrate], frontend on wasm32)"
+cargo clippy -p frontend --target wasm32-unknown-unknown --locked -- -D warnings
+
+step "unit and integration tests"
+if [ -z "${TEST_POSTGRES_URL:-}" ]; then
+  echo "TEST_POSTGRES_URL is not set: the Postgres half of the store suite will be SKIPPED."
+fi
+log=$(mktemp)
+cargo test --workspace --exclude frontend --locked 2>&1 | tee "$log"
+sqlite_n=$(grep -cE '^test store::tests::sqlite::.* \.\.\. ok$' "$log" || true)
+pg_n=$(grep -cE '^test store::tests::postgres::.* \.\.\. ok$' "$log" || true)
+rm -f "$log"
+
+step "release build (server + WASM, wasm-opt)"
+cargo leptos build --release
+
+step "browser tests (Playwright, Chromium)"
+(cd end2end && npx playwright test)
+
+step "summary"
+if [ -n "${TEST_POSTGRES_URL:-}" ]; then
+  echo "store suite: ${sqlite_n} tests on SQLite, ${pg_n} on Postgres"
+else
+  echo "store suite: ${sqlite_n} tests on SQLite; Postgres SKIPPED (set TEST_POSTGRES_URL to run it)"
+fi
+echo "all tests passed in $((SECONDS - started)) s"

@@ -1,0 +1,33 @@
+//! `/healthz`: version and database status as JSON; 503 when the database does not answer.
+
+use std::time::{Duration, Instant};
+
+use antix::Services;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::json;
+
+/// A health probe must answer even when the database hangs.
+const DB_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn healthz(State(services): State<Services>) -> (StatusCode, Json<serde_json::Value>) {
+    let started = Instant::now();
+    let db = tokio::time::timeout(DB_PROBE_TIMEOUT, services.store.ping()).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (code, db_status) = match db {
+        Ok(Ok(())) => (StatusCode::OK, "ok"),
+        Ok(Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+    };
+    let body = json!({
+        "status": if code == StatusCode::OK { "ok" } else { "degraded" },
+        "version": antix::VERSION,
+        "database": {
+            "backend": services.store.kind().as_str(),
+            "status": db_status,
+            "latency_ms": (latency_ms * 100.0).round() / 100.0,
+        },
+    });
+    (code, Json(body))
+}

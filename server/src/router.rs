@@ -1,0 +1,52 @@
+//! The one axum router: health, (proxy routes,) and the portal with its server functions.
+//!
+//! Routes that need no portal session: `/healthz`, the static files under `/pkg` and `/`, the
+//! login and first-run pages and their server functions (which check for themselves), and the
+//! proxy routes (which authenticate every request with an API key). Every other server
+//! function starts with `require_user`.
+
+use antix::Services;
+use app::{App, shell};
+use axum::Router;
+use axum::routing::get;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+
+use crate::csrf;
+use crate::health;
+use crate::state::AppState;
+
+pub fn build(services: Services, leptos_options: LeptosOptions) -> Router {
+    let state = AppState {
+        leptos_options: leptos_options.clone(),
+        services: services.clone(),
+    };
+    let context = {
+        let services = services.clone();
+        move || {
+            provide_context(services.clone());
+            leptos::nonce::provide_nonce();
+        }
+    };
+    let routes = generate_route_list(App);
+    let origins = csrf::Origins {
+        public: services.settings.public_url.origin().ascii_serialization(),
+    };
+    let portal = Router::new()
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, shell))
+        .layer(axum::middleware::from_fn_with_state(origins, csrf::guard))
+        .with_state(state);
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .with_state(services)
+        .merge(portal)
+}

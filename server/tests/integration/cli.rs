@@ -1,0 +1,158 @@
+//! The `antix` command line: scripted first admin, and configuration errors that name the
+//! variable.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::common::test_env;
+
+fn antix(
+    env: &std::collections::BTreeMap<String, String>,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_antix"));
+    cmd.args(args)
+        .env_clear()
+        .envs(env)
+        .env("ANTIX_LOG_FORMAT", "text")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn admin_create_from_stdin_then_refuses_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = test_env(dir.path());
+    let (code, out, err) = antix(
+        &env,
+        &[
+            "admin",
+            "create",
+            "--email",
+            "Ops@Example.com",
+            "--org",
+            "Ops",
+            "--name",
+            "Ops",
+        ],
+        Some("a long enough password\n"),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Created administrator ops@example.com"),
+        "{out}"
+    );
+    assert!(!out.contains("a long enough password"));
+
+    let settings = antix::config::Settings::from_sources(&env).unwrap();
+    let (services, _) = antix::Services::start(settings).await.unwrap();
+    let (user, _) = antix::accounts::login(
+        &services.store,
+        &services.keys,
+        "ops@example.com",
+        "a long enough password",
+        "127.0.0.1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(user.name, "Ops");
+
+    let (code, _, err) = antix(
+        &env,
+        &[
+            "admin",
+            "create",
+            "--email",
+            "two@example.com",
+            "--org",
+            "Two",
+        ],
+        Some("another long password\n"),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("already has an administrator"), "{err}");
+}
+
+#[test]
+fn admin_create_generates_and_prints_a_password_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = test_env(dir.path());
+    let (code, out, err) = antix(
+        &env,
+        &["admin", "create", "--email", "a@example.com", "--org", "A"],
+        Some(""),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("Password (shown once"))
+        .unwrap();
+    let password = line.rsplit(' ').next().unwrap();
+    assert_eq!(password.len(), 20);
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = test_env(dir.path());
+    env.insert("ANTIX_LISTEN".into(), "not-an-address".into());
+    let (code, _, err) = antix(&env, &["config"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("ANTIX_LISTEN"), "{err}");
+
+    let mut env = test_env(dir.path());
+    env.insert("DATABASE_URL".into(), "mysql://nope".into());
+    let (code, _, err) = antix(&env, &["config"], None);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("DATABASE_URL") && err.contains("sqlite://"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unreachable_database_fails_at_start_with_the_variable_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = test_env(dir.path());
+    env.insert(
+        "DATABASE_URL".into(),
+        "postgres://nobody@127.0.0.1:1/none".into(),
+    );
+    let (code, _, err) = antix(
+        &env,
+        &["admin", "create", "--email", "a@example.com", "--org", "A"],
+        Some("x\n"),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("DATABASE_URL"), "{err}");
+}
+
+#[test]
+fn master_key_is_generated_once_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = test_env(dir.path());
+    env.remove("ANTIX_MASTER_KEY");
+    let (code, _, err) = antix(
+        &env,
+        &["admin", "create", "--email", "a@example.com", "--org", "A"],
+        Some("long password here\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("generated one into the data folder"), "{err}");
+    assert!(dir.path().join("master.key").exists());
+}
