@@ -17,8 +17,10 @@ pub mod accounts;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod providers;
 pub mod services;
 pub mod store;
+pub mod usage;
 
 pub use services::Services;
 

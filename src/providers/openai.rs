@@ -1,0 +1,558 @@
+//! OpenAI: Chat Completions, Responses, Embeddings and legacy Completions (also the shape of the
+//! OpenAI-compatible APIs of Anthropic and Gemini). Usage mapping: see [`crate::providers`].
+
+use std::collections::BTreeMap;
+
+use bytes::{Bytes, BytesMut};
+use serde_json::{Value, json};
+
+use super::sse::{self, SseEvent};
+use super::{Parsed, Wire, count, string};
+use crate::usage::Usage;
+
+/// `{"error":{"message","type","param","code"}}`, with OpenAI's type names per status.
+pub fn error_json(status: u16, message: &str) -> Value {
+    let (kind, code) = match status {
+        400 | 409 | 410 | 413 | 422 => ("invalid_request_error", Value::Null),
+        401 => ("invalid_request_error", json!("invalid_api_key")),
+        403 => ("permission_error", Value::Null),
+        404 => ("invalid_request_error", json!("not_found")),
+        429 => ("rate_limit_exceeded", json!("rate_limit_exceeded")),
+        503 => ("service_unavailable", Value::Null),
+        504 => ("timeout", Value::Null),
+        _ => ("server_error", Value::Null),
+    };
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+}
+
+/// Usage from a `usage` object of any OpenAI API.
+pub fn usage(u: &Value) -> Option<Usage> {
+    if !u.is_object() {
+        return None;
+    }
+    // Chat and legacy completions name it prompt/completion; Responses input/output.
+    let input = count(u, "prompt_tokens").or_else(|| count(u, "input_tokens"));
+    let output = count(u, "completion_tokens").or_else(|| count(u, "output_tokens"));
+    let in_details = u
+        .get("prompt_tokens_details")
+        .or_else(|| u.get("input_tokens_details"));
+    let out_details = u
+        .get("completion_tokens_details")
+        .or_else(|| u.get("output_tokens_details"));
+    let usage = Usage {
+        input_tokens: input,
+        // Embeddings report only prompt tokens: nothing is generated.
+        output_tokens: output.or(input.map(|_| 0)),
+        cache_read_tokens: in_details.and_then(|d| count(d, "cached_tokens")),
+        cache_write_tokens: None,
+        cache_write_1h_tokens: None,
+        reasoning_tokens: out_details.and_then(|d| count(d, "reasoning_tokens")),
+    };
+    usage.is_reported().then_some(usage)
+}
+
+pub fn parse(wire: Wire, streamed: bool, body: &[u8]) -> Parsed {
+    if streamed || sse::looks_like_sse(body) {
+        let events = sse::events(body);
+        return match wire {
+            Wire::OpenAiResponses => parse_responses_stream(&events),
+            _ => parse_chat_stream(&events),
+        };
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Parsed::default();
+    };
+    let mut p = Parsed {
+        usage: v.get("usage").and_then(usage).unwrap_or_default(),
+        model: string(&v, "model"),
+        response_id: string(&v, "id"),
+        error: error_message(&v),
+        complete: true,
+        ..Default::default()
+    };
+    p.text = match wire {
+        Wire::OpenAiResponses => responses_text(&v),
+        _ => chat_text(&v),
+    };
+    p
+}
+
+fn error_message(v: &Value) -> Option<String> {
+    let e = v.get("error")?;
+    if e.is_null() {
+        return None;
+    }
+    Some(
+        e.get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| e.to_string()),
+    )
+}
+
+fn chat_text(v: &Value) -> String {
+    let mut out = String::new();
+    for c in v
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(t) = c.pointer("/message/content").and_then(Value::as_str) {
+            out.push_str(t);
+        } else if let Some(t) = c.get("text").and_then(Value::as_str) {
+            out.push_str(t);
+        }
+    }
+    out
+}
+
+fn responses_text(v: &Value) -> String {
+    let mut out = String::new();
+    for item in v
+        .get("output")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for part in item
+            .get("content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(t) = part.get("text").and_then(Value::as_str) {
+                out.push_str(t);
+            }
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct ChoiceAcc {
+    role: Option<String>,
+    content: String,
+    has_content: bool,
+    finish_reason: Value,
+    tool_calls: BTreeMap<u64, (Option<String>, Option<String>, String)>,
+}
+
+fn parse_chat_stream(events: &[SseEvent]) -> Parsed {
+    let mut p = Parsed::default();
+    let mut created = Value::Null;
+    let mut choices: BTreeMap<u64, ChoiceAcc> = BTreeMap::new();
+    for ev in events {
+        if ev.data.trim() == "[DONE]" {
+            p.complete = true;
+            continue;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+            continue;
+        };
+        if let Some(e) = error_message(&v) {
+            p.error = Some(e);
+            continue;
+        }
+        p.model = p.model.or_else(|| string(&v, "model"));
+        p.response_id = p.response_id.or_else(|| string(&v, "id"));
+        if created.is_null() {
+            created = v.get("created").cloned().unwrap_or(Value::Null);
+        }
+        if let Some(u) = v.get("usage").and_then(usage) {
+            p.usage.merge(&u);
+        }
+        for c in v
+            .get("choices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let idx = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+            let acc = choices.entry(idx).or_default();
+            let delta = c.get("delta").unwrap_or(&Value::Null);
+            if let Some(r) = delta.get("role").and_then(Value::as_str) {
+                acc.role = Some(r.to_owned());
+            }
+            if let Some(t) = delta
+                .get("content")
+                .and_then(Value::as_str)
+                .or_else(|| c.get("text").and_then(Value::as_str))
+            {
+                acc.content.push_str(t);
+                acc.has_content = true;
+            }
+            for tc in delta
+                .get("tool_calls")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let ti = tc.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let entry = acc.tool_calls.entry(ti).or_default();
+                if let Some(id) = tc.get("id").and_then(Value::as_str) {
+                    entry.0 = Some(id.to_owned());
+                }
+                if let Some(n) = tc.pointer("/function/name").and_then(Value::as_str) {
+                    entry.1 = Some(n.to_owned());
+                }
+                if let Some(a) = tc.pointer("/function/arguments").and_then(Value::as_str) {
+                    entry.2.push_str(a);
+                }
+            }
+            if let Some(f) = c.get("finish_reason")
+                && !f.is_null()
+            {
+                acc.finish_reason = f.clone();
+            }
+        }
+    }
+    let mut text = String::new();
+    let assembled_choices: Vec<Value> = choices
+        .into_iter()
+        .map(|(index, acc)| {
+            text.push_str(&acc.content);
+            let mut message = json!({
+                "role": acc.role.unwrap_or_else(|| "assistant".into()),
+                "content": if acc.has_content { Value::String(acc.content) } else { Value::Null },
+            });
+            if !acc.tool_calls.is_empty() {
+                message["tool_calls"] = Value::Array(
+                    acc.tool_calls
+                        .into_values()
+                        .map(|(id, name, args)| {
+                            json!({"id": id, "type": "function",
+                                   "function": {"name": name, "arguments": args}})
+                        })
+                        .collect(),
+                );
+            }
+            json!({"index": index, "message": message, "finish_reason": acc.finish_reason})
+        })
+        .collect();
+    if p.model.is_some() || !assembled_choices.is_empty() {
+        p.assembled = Some(json!({
+            "id": p.response_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": p.model,
+            "choices": assembled_choices,
+            "usage": usage_json(&p.usage),
+        }));
+    }
+    p.text = text;
+    p
+}
+
+fn usage_json(u: &Usage) -> Value {
+    if !u.is_reported() {
+        return Value::Null;
+    }
+    json!({
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cache_read_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+    })
+}
+
+fn parse_responses_stream(events: &[SseEvent]) -> Parsed {
+    let mut p = Parsed::default();
+    let mut text = String::new();
+    for ev in events {
+        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+            continue;
+        };
+        let kind = v
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or(ev.event.as_str());
+        match kind {
+            "response.output_text.delta" => {
+                if let Some(d) = v.get("delta").and_then(Value::as_str) {
+                    text.push_str(d);
+                }
+            }
+            "response.created" | "response.in_progress" => {
+                if let Some(r) = v.get("response") {
+                    p.model = p.model.or_else(|| string(r, "model"));
+                    p.response_id = p.response_id.or_else(|| string(r, "id"));
+                }
+            }
+            "response.completed" | "response.incomplete" | "response.failed" => {
+                if let Some(r) = v.get("response") {
+                    p.model = string(r, "model").or(p.model.take());
+                    p.response_id = string(r, "id").or(p.response_id.take());
+                    if let Some(u) = r.get("usage").and_then(usage) {
+                        p.usage.merge(&u);
+                    }
+                    if let Some(e) = error_message(r) {
+                        p.error = Some(e);
+                    }
+                    p.assembled = Some(r.clone());
+                }
+                p.complete = true;
+            }
+            "error" => {
+                p.error = Some(
+                    string(&v, "message")
+                        .or_else(|| error_message(&v))
+                        .unwrap_or_else(|| v.to_string()),
+                );
+            }
+            _ => {}
+        }
+    }
+    p.text = match &p.assembled {
+        Some(r) if text.is_empty() => responses_text(r),
+        _ => text,
+    };
+    p
+}
+
+/// For a streaming chat request that did not ask for usage, the request body with
+/// `stream_options.include_usage` turned on, so the gateway learns the usage. The field is
+/// inserted as text after the opening brace (the body is otherwise forwarded byte for byte);
+/// only called when the body has no top-level `stream_options`.
+pub fn with_include_usage(body: &[u8]) -> Option<Vec<u8>> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    if body[start] != b'{' {
+        return None;
+    }
+    let rest = &body[start + 1..];
+    let empty = rest
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'}');
+    let insert: &[u8] = if empty {
+        br#""stream_options":{"include_usage":true}"#
+    } else {
+        br#""stream_options":{"include_usage":true},"#
+    };
+    let mut out = Vec::with_capacity(body.len() + insert.len());
+    out.extend_from_slice(&body[..=start]);
+    out.extend_from_slice(insert);
+    out.extend_from_slice(rest);
+    Some(out)
+}
+
+/// Hides, from the client, what turning on `include_usage` changed in a chat stream: the
+/// extra usage-only chunk (empty `choices`) and the `"usage":null` field on every other chunk.
+/// Works event by event, so nothing is held back longer than one event.
+#[derive(Default)]
+pub struct HiddenUsageFilter {
+    pending: BytesMut,
+}
+
+impl HiddenUsageFilter {
+    /// Feeds upstream bytes; returns the bytes to forward now.
+    pub fn push(&mut self, chunk: &[u8]) -> Bytes {
+        self.pending.extend_from_slice(chunk);
+        let mut out = BytesMut::new();
+        while let Some(end) = find_event_end(&self.pending) {
+            let event = self.pending.split_to(end);
+            filter_event(&event, &mut out);
+        }
+        out.freeze()
+    }
+
+    /// The bytes left when the stream ends (an unterminated last event goes out unchanged).
+    pub fn finish(&mut self) -> Bytes {
+        self.pending.split().freeze()
+    }
+}
+
+/// Index just past the blank line ending the first complete event, if any.
+fn find_event_end(buf: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i + 1 < buf.len() {
+        if buf[i] == b'\n' && buf[i + 1] == b'\n' {
+            return Some(i + 2);
+        }
+        if buf[i] == b'\r' && buf[i + 1] == b'\n' && buf.get(i + 2..i + 4) == Some(b"\r\n") {
+            return Some(i + 4);
+        }
+        i += 1;
+    }
+    None
+}
+
+fn filter_event(event: &[u8], out: &mut BytesMut) {
+    const NULL_USAGE: &[u8] = br#","usage":null"#;
+    let contains = |needle: &[u8]| event.windows(needle.len()).any(|w| w == needle);
+    if contains(NULL_USAGE) {
+        // Compact JSON from the provider: the field can only be the chunk's own `usage` key (a
+        // quote inside a string value would be escaped).
+        let mut i = 0;
+        while i < event.len() {
+            if event[i..].starts_with(NULL_USAGE) {
+                i += NULL_USAGE.len();
+            } else {
+                out.extend_from_slice(&event[i..=i]);
+                i += 1;
+            }
+        }
+        return;
+    }
+    if contains(b"\"usage\"") && is_usage_only_chunk(event) {
+        return;
+    }
+    out.extend_from_slice(event);
+}
+
+fn is_usage_only_chunk(event: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(event);
+    let data: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim_start)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let Ok(v) = serde_json::from_str::<Value>(&data) else {
+        return false;
+    };
+    v.get("choices")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+        && v.get("usage").is_some_and(Value::is_object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHAT: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1200,"completion_tokens":300,"total_tokens":1500,"prompt_tokens_details":{"cached_tokens":1024},"completion_tokens_details":{"reasoning_tokens":128}}}"#;
+
+    #[test]
+    fn chat_usage_golden() {
+        let p = parse(Wire::OpenAiChat, false, CHAT.as_bytes());
+        assert_eq!(
+            p.usage,
+            Usage {
+                input_tokens: Some(1200),
+                output_tokens: Some(300),
+                cache_read_tokens: Some(1024),
+                cache_write_tokens: None,
+                cache_write_1h_tokens: None,
+                reasoning_tokens: Some(128),
+            }
+        );
+        assert_eq!(p.model.as_deref(), Some("gpt-4o-2024-08-06"));
+        assert_eq!(p.text, "Hello!");
+        assert!(p.complete);
+    }
+
+    #[test]
+    fn responses_usage_golden() {
+        let body = r#"{"id":"resp_1","object":"response","model":"o4-mini","output":[{"type":"message","content":[{"type":"output_text","text":"Hi"}]}],"usage":{"input_tokens":50,"input_tokens_details":{"cached_tokens":10},"output_tokens":70,"output_tokens_details":{"reasoning_tokens":64},"total_tokens":120}}"#;
+        let p = parse(Wire::OpenAiResponses, false, body.as_bytes());
+        assert_eq!(p.usage.input_tokens, Some(50));
+        assert_eq!(p.usage.cache_read_tokens, Some(10));
+        assert_eq!(p.usage.output_tokens, Some(70));
+        assert_eq!(p.usage.reasoning_tokens, Some(64));
+        assert_eq!(p.response_id.as_deref(), Some("resp_1"));
+        assert_eq!(p.text, "Hi");
+    }
+
+    #[test]
+    fn embeddings_usage_has_zero_output() {
+        let body = r#"{"object":"list","data":[],"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}"#;
+        let p = parse(Wire::OpenAiEmbeddings, false, body.as_bytes());
+        assert_eq!(p.usage.input_tokens, Some(8));
+        assert_eq!(p.usage.output_tokens, Some(0));
+    }
+
+    const STREAM: &str = "data: {\"id\":\"c1\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\n\n\
+data: {\"id\":\"c1\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}],\"usage\":null}\n\n\
+data: {\"id\":\"c1\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n\
+data: {\"id\":\"c1\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n\
+data: [DONE]\n\n";
+
+    #[test]
+    fn chat_stream_reassembles_with_usage() {
+        let p = parse(Wire::OpenAiChat, true, STREAM.as_bytes());
+        assert!(p.complete);
+        assert_eq!(p.text, "Hello");
+        assert_eq!(p.usage.input_tokens, Some(9));
+        assert_eq!(p.usage.output_tokens, Some(2));
+        let a = p.assembled.unwrap();
+        assert_eq!(a["choices"][0]["message"]["content"], "Hello");
+        assert_eq!(a["choices"][0]["finish_reason"], "stop");
+    }
+
+    #[test]
+    fn chat_stream_tool_calls_are_joined() {
+        let s = "data: {\"id\":\"c\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"a\"}}]}}]}\n\n\
+data: {\"id\":\"c\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\":1}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n";
+        let p = parse(Wire::OpenAiChat, true, s.as_bytes());
+        let a = p.assembled.unwrap();
+        let tc = &a["choices"][0]["message"]["tool_calls"][0];
+        assert_eq!(tc["id"], "call_1");
+        assert_eq!(tc["function"]["arguments"], "{\"a\":1}");
+        assert!(!p.usage.is_reported());
+    }
+
+    #[test]
+    fn cut_stream_is_incomplete_and_keeps_partial_text() {
+        let cut = &STREAM[..STREAM.find("\"lo\"").unwrap()];
+        let p = parse(Wire::OpenAiChat, true, cut.as_bytes());
+        assert!(!p.complete);
+        assert_eq!(p.text, "Hel");
+    }
+
+    #[test]
+    fn include_usage_injection_and_hiding_round_trip() {
+        let req = br#"{"model":"gpt-4o","stream":true,"messages":[]}"#;
+        let injected = with_include_usage(req).unwrap();
+        let v: Value = serde_json::from_slice(&injected).unwrap();
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["model"], "gpt-4o");
+        assert_eq!(
+            with_include_usage(b"  {}").unwrap(),
+            br#"  {"stream_options":{"include_usage":true}}"#
+        );
+        assert!(with_include_usage(b"[1]").is_none());
+
+        // Feed the stream in awkward pieces: the client must see exactly the stream it would
+        // have seen without include_usage.
+        let mut f = HiddenUsageFilter::default();
+        let mut seen = Vec::new();
+        for piece in STREAM.as_bytes().chunks(7) {
+            seen.extend_from_slice(&f.push(piece));
+        }
+        seen.extend_from_slice(&f.finish());
+        let seen = String::from_utf8(seen).unwrap();
+        assert!(!seen.contains("usage"), "{seen}");
+        assert!(seen.contains("\"Hel\"") && seen.ends_with("data: [DONE]\n\n"));
+        assert_eq!(seen.matches("data: ").count(), 4);
+    }
+
+    #[test]
+    fn responses_stream_takes_the_completed_response() {
+        let s = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_9\",\"model\":\"gpt-4.1\"}}\n\n\
+event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi \"}\n\n\
+event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"there\"}\n\n\
+event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_9\",\"model\":\"gpt-4.1-2025-04-14\",\"output\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":2}}}\n\n";
+        let p = parse(Wire::OpenAiResponses, true, s.as_bytes());
+        assert!(p.complete);
+        assert_eq!(p.text, "Hi there");
+        assert_eq!(p.response_id.as_deref(), Some("resp_9"));
+        assert_eq!(p.model.as_deref(), Some("gpt-4.1-2025-04-14"));
+        assert_eq!(p.usage.output_tokens, Some(2));
+    }
+
+    #[test]
+    fn error_bodies_are_read() {
+        let p = parse(
+            Wire::OpenAiChat,
+            false,
+            br#"{"error":{"message":"Rate limit reached","type":"requests"}}"#,
+        );
+        assert_eq!(p.error.as_deref(), Some("Rate limit reached"));
+        let s = "data: {\"error\":{\"message\":\"boom\"}}\n\n";
+        assert_eq!(
+            parse(Wire::OpenAiChat, true, s.as_bytes()).error.as_deref(),
+            Some("boom")
+        );
+    }
+}
