@@ -17,6 +17,7 @@ pub mod accounts;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod pricing;
 pub mod providers;
 pub mod services;
 pub mod store;

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Regenerates src/pricing/catalog.json, Antix's built-in price catalog.
+
+Source: `model_prices_and_context_window_backup.json` as shipped inside the MIT-licensed
+`litellm` wheel on PyPI. The wheel is downloaded with `pip download --no-deps` and the JSON is
+read straight out of the zip: none of litellm's code is installed or run.
+
+    scripts/update-pricing.py                 # the version pinned below
+    scripts/update-pricing.py 1.111.0         # another version
+
+Prices become integers in pico-USD (1e-12 USD) per token, converted through Decimal so no
+binary float rounding creeps in. Only OpenAI, Anthropic and Gemini (AI Studio) models that are
+billed per token are kept.
+"""
+import datetime
+import decimal
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+LITELLM_VERSION = sys.argv[1] if len(sys.argv) > 1 else "1.110.2"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+OUT = ROOT / "src" / "pricing" / "catalog.json"
+MEMBER = "litellm/model_prices_and_context_window_backup.json"
+PROVIDERS = {"openai": "openai", "text-completion-openai": "openai", "anthropic": "anthropic", "gemini": "gemini"}
+MODES = {"chat", "responses", "completion", "embedding"}
+PICO = decimal.Decimal(10) ** 12
+
+
+def pico(value):
+    if value is None:
+        return None
+    return int((decimal.Decimal(str(value)) * PICO).to_integral_value(decimal.ROUND_HALF_UP))
+
+
+def prices(entry, suffix=""):
+    p = {
+        "input": pico(entry.get("input_cost_per_token" + suffix)),
+        "output": pico(entry.get("output_cost_per_token" + suffix)),
+        "cache_read": pico(entry.get("cache_read_input_token_cost" + suffix)),
+        "cache_write_5m": pico(entry.get("cache_creation_input_token_cost" + suffix)),
+        "cache_write_1h": pico(entry.get("cache_creation_input_token_cost_above_1hr" + suffix)),
+        "reasoning": pico(entry.get("output_cost_per_reasoning_token" + suffix)),
+    }
+    return {k: v for k, v in p.items() if v is not None}
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+             "-d", tmp, f"litellm=={LITELLM_VERSION}"],
+            check=True,
+        )
+        wheel = next(pathlib.Path(tmp).glob("litellm-*.whl"))
+        with zipfile.ZipFile(wheel) as z:
+            data = json.loads(z.read(MEMBER))
+    models = {}
+    for key, entry in sorted(data.items()):
+        if not isinstance(entry, dict):
+            continue
+        provider = PROVIDERS.get(entry.get("litellm_provider"))
+        if provider is None or entry.get("mode") not in MODES:
+            continue
+        name = key.split("/", 1)[1] if key.startswith("gemini/") else key
+        if "/" in name or entry.get("input_cost_per_token") is None:
+            continue
+        model = {"provider": provider, **prices(entry)}
+        tier = prices(entry, "_above_200k_tokens")
+        if tier:
+            model["tiers"] = [{"above_input_tokens": 200000, **tier}]
+        # AI Studio keys ("gemini/...") win over Vertex duplicates of the same name.
+        if name not in models or key.startswith("gemini/"):
+            models[name] = model
+    catalog = {
+        "source": "litellm model_prices_and_context_window_backup.json (MIT), read from the PyPI wheel",
+        "source_version": f"litellm {LITELLM_VERSION}",
+        "generated": datetime.date.today().isoformat(),
+        "version": f"{datetime.date.today().isoformat()}+litellm-{LITELLM_VERSION}",
+        "unit": "pico-USD per token",
+        "models": models,
+    }
+    OUT.write_text(json.dumps(catalog, indent=1, sort_keys=False) + "\n")
+    counts = {}
+    for m in models.values():
+        counts[m["provider"]] = counts.get(m["provider"], 0) + 1
+    print(f"wrote {OUT.relative_to(ROOT)}: {len(models)} models {counts}")
+
+
+if __name__ == "__main__":
+    main()
