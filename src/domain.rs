@@ -138,6 +138,83 @@ pub struct Endpoint {
     pub archived_at: Option<Millis>,
 }
 
+/// Limits set on a virtual key. `None` and empty lists mean "no limit".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyLimits {
+    pub budget_daily_nanos: Option<i64>,
+    pub budget_monthly_nanos: Option<i64>,
+    pub budget_total_nanos: Option<i64>,
+    pub rpm: Option<i64>,
+    pub tpm: Option<i64>,
+    /// Glob patterns (`*` wildcard) of models the key may call.
+    pub allowed_models: Vec<String>,
+    pub allowed_endpoints: Vec<EndpointId>,
+}
+
+impl KeyLimits {
+    pub fn allows_model(&self, model: &str) -> bool {
+        self.allowed_models.is_empty() || self.allowed_models.iter().any(|p| glob_match(p, model))
+    }
+
+    pub fn allows_endpoint(&self, endpoint: EndpointId) -> bool {
+        self.allowed_endpoints.is_empty() || self.allowed_endpoints.contains(&endpoint)
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself (case-sensitive, as model
+/// names are).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else if let Some(pos) = rest.find(part) {
+            rest = &rest[pos + part.len()..];
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// A virtual key as stored: never the key itself, only its display form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualKey {
+    pub id: VirtualKeyId,
+    pub org_id: OrgId,
+    pub created_by: UserId,
+    pub name: String,
+    /// `sk-vk-AbCd…wxyz`
+    pub display: String,
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+    pub last_used_at: Option<Millis>,
+    pub limits: KeyLimits,
+}
+
+impl VirtualKey {
+    /// Why the key cannot be used at `now`, if it cannot.
+    pub fn unusable_reason(&self, now: Millis) -> Option<&'static str> {
+        if self.revoked_at.is_some() {
+            Some("revoked")
+        } else if self.expires_at.is_some_and(|e| e <= now) {
+            Some("expired")
+        } else {
+            None
+        }
+    }
+}
+
 /// Field-level validation failure: which input, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
@@ -238,6 +315,22 @@ mod tests {
         assert!(validate_name("name", &"x".repeat(81)).is_err());
         assert!(validate_password("short").is_err());
         assert!(validate_password("long enough!").is_ok());
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("gpt-4o*", "gpt-4o-mini"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("claude-*-4-5", "claude-sonnet-4-5"));
+        assert!(!glob_match("claude-*-4-5", "claude-sonnet-4-5-2025"));
+        assert!(glob_match("gpt-4o", "gpt-4o"));
+        assert!(!glob_match("gpt-4o", "gpt-4o-mini"));
+        let l = KeyLimits {
+            allowed_models: vec!["gpt-*".into()],
+            ..Default::default()
+        };
+        assert!(l.allows_model("gpt-4.1") && !l.allows_model("claude-haiku-4-5"));
+        assert!(KeyLimits::default().allows_model("x"));
     }
 
     #[test]

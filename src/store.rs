@@ -24,7 +24,10 @@ use sqlx::sqlite::{
 use crate::config::DatabaseUrl;
 
 pub mod accounts;
+pub mod credentials;
 pub mod endpoints;
+pub mod keys;
+pub mod traces;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]

@@ -1,0 +1,68 @@
+-- Traces: one row per request that reached the proxy. The biggest table by far, so it stays
+-- narrow (bodies live in trace_bodies, compressed) and time-ordered (ids are UUIDv7).
+CREATE TABLE traces (
+    id UUID PRIMARY KEY NOT NULL,
+    org_id UUID NOT NULL,
+    endpoint_id UUID NOT NULL,
+    started_at BIGINT NOT NULL,
+    auth_mode TEXT NOT NULL,
+    virtual_key_id UUID,
+    provider TEXT,
+    wire TEXT,
+    model TEXT,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status_code BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    is_stream BOOLEAN NOT NULL,
+    input_tokens BIGINT,
+    output_tokens BIGINT,
+    cache_read_tokens BIGINT,
+    cache_write_tokens BIGINT,
+    reasoning_tokens BIGINT,
+    usage_source TEXT NOT NULL,
+    -- NULL when the model is not in the price catalog (never a guess).
+    cost_nanos BIGINT,
+    -- Passthrough (BYOK/OAuth) costs and costs from estimated usage are estimates.
+    cost_estimated BOOLEAN NOT NULL,
+    cost_detail TEXT,
+    catalog_version TEXT,
+    ttft_us BIGINT,
+    latency_us BIGINT NOT NULL,
+    session_key TEXT,
+    session_parent TEXT,
+    response_id TEXT,
+    request_bytes BIGINT NOT NULL,
+    response_bytes BIGINT NOT NULL
+);
+CREATE INDEX traces_by_endpoint_time ON traces (endpoint_id, started_at, id);
+CREATE INDEX traces_by_org_time ON traces (org_id, started_at);
+CREATE INDEX traces_by_key_time ON traces (virtual_key_id, started_at) WHERE virtual_key_id IS NOT NULL;
+CREATE INDEX traces_by_session ON traces (endpoint_id, session_key, started_at) WHERE session_key IS NOT NULL;
+CREATE INDEX traces_by_response_id ON traces (response_id) WHERE response_id IS NOT NULL;
+
+-- Headers (redacted) and bodies (zstd-compressed, capped) of each trace.
+CREATE TABLE trace_bodies (
+    trace_id UUID PRIMARY KEY NOT NULL REFERENCES traces (id) ON DELETE CASCADE,
+    request_headers TEXT NOT NULL,
+    response_headers TEXT NOT NULL,
+    request_body BYTEA,
+    response_body BYTEA,
+    response_assembled BYTEA,
+    request_truncated BOOLEAN NOT NULL,
+    response_truncated BOOLEAN NOT NULL
+);
+-- Bodies are already compressed: don't let TOAST try again.
+ALTER TABLE trace_bodies ALTER COLUMN request_body SET STORAGE EXTERNAL;
+ALTER TABLE trace_bodies ALTER COLUMN response_body SET STORAGE EXTERNAL;
+ALTER TABLE trace_bodies ALTER COLUMN response_assembled SET STORAGE EXTERNAL;
+
+-- Traces that could not be written, kept with the error instead of being dropped with their
+-- batch.
+CREATE TABLE trace_quarantine (
+    trace_id UUID PRIMARY KEY NOT NULL,
+    quarantined_at BIGINT NOT NULL,
+    error TEXT NOT NULL,
+    record TEXT NOT NULL
+);

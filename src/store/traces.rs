@@ -1,0 +1,373 @@
+//! Trace rows: written in batches by the recorder (idempotent by trace id, so a replayed spool
+//! or a retried batch never duplicates), read by the portal.
+
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+
+use super::{BeginWrite, Result, Store, dispatch, dispatch_write};
+use crate::domain::{EndpointId, Millis, OrgId, TraceId, VirtualKeyId};
+use crate::usage::{Usage, UsageSource};
+
+/// How a proxied request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The upstream answered (any status) and the whole answer reached the client.
+    Ok,
+    /// The gateway refused the request (authentication, limits, bad input, unknown endpoint).
+    Rejected,
+    /// The upstream could not be reached or answered nothing usable before headers.
+    UpstreamError,
+    /// The upstream's response broke off mid-body (reset, malformed stream).
+    UpstreamCut,
+    /// A connect, first-byte or idle timeout fired.
+    Timeout,
+    /// The client went away before the response was complete.
+    ClientDisconnected,
+    /// The gateway shut down before the response was complete.
+    ShutdownAborted,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Rejected => "rejected",
+            Outcome::UpstreamError => "upstream_error",
+            Outcome::UpstreamCut => "upstream_cut",
+            Outcome::Timeout => "timeout",
+            Outcome::ClientDisconnected => "client_disconnected",
+            Outcome::ShutdownAborted => "shutdown_aborted",
+        }
+    }
+}
+
+/// Compressed bodies and redacted headers of one trace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceBodies {
+    /// JSON object of the redacted request headers.
+    pub request_headers: String,
+    pub response_headers: String,
+    /// zstd-compressed bytes, as sent by the client (capped).
+    #[serde(with = "b64_opt")]
+    pub request_body: Option<Vec<u8>>,
+    /// zstd-compressed bytes, as received from the upstream (raw events for streams; capped).
+    #[serde(with = "b64_opt")]
+    pub response_body: Option<Vec<u8>>,
+    /// zstd-compressed JSON: a streamed response reassembled into its non-streaming shape.
+    #[serde(with = "b64_opt")]
+    pub response_assembled: Option<Vec<u8>>,
+    pub request_truncated: bool,
+    pub response_truncated: bool,
+}
+
+/// One finished trace, ready to be written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceRecord {
+    pub id: TraceId,
+    pub org_id: OrgId,
+    pub endpoint_id: EndpointId,
+    pub started_at: Millis,
+    pub auth_mode: String,
+    pub virtual_key_id: Option<VirtualKeyId>,
+    pub provider: Option<String>,
+    pub wire: Option<String>,
+    pub model: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub status_code: u16,
+    pub outcome: Outcome,
+    pub error: Option<String>,
+    pub is_stream: bool,
+    pub usage: Usage,
+    pub usage_source: UsageSource,
+    pub cost_nanos: Option<i64>,
+    pub cost_estimated: bool,
+    pub cost_detail: Option<String>,
+    pub catalog_version: Option<String>,
+    pub ttft_us: Option<i64>,
+    pub latency_us: i64,
+    pub session_key: Option<String>,
+    pub session_parent: Option<String>,
+    pub response_id: Option<String>,
+    pub request_bytes: i64,
+    pub response_bytes: i64,
+    pub bodies: TraceBodies,
+}
+
+/// The summary columns of a trace, as listed in the portal.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct TraceRow {
+    pub id: TraceId,
+    pub org_id: OrgId,
+    pub endpoint_id: EndpointId,
+    pub started_at: i64,
+    pub auth_mode: String,
+    pub virtual_key_id: Option<VirtualKeyId>,
+    pub provider: Option<String>,
+    pub wire: Option<String>,
+    pub model: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub status_code: i64,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub is_stream: bool,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cache_read_tokens: Option<i64>,
+    pub cache_write_tokens: Option<i64>,
+    pub reasoning_tokens: Option<i64>,
+    pub usage_source: String,
+    pub cost_nanos: Option<i64>,
+    pub cost_estimated: bool,
+    pub cost_detail: Option<String>,
+    pub catalog_version: Option<String>,
+    pub ttft_us: Option<i64>,
+    pub latency_us: i64,
+    pub session_key: Option<String>,
+    pub session_parent: Option<String>,
+    pub response_id: Option<String>,
+    pub request_bytes: i64,
+    pub response_bytes: i64,
+}
+
+pub const TRACE_COLUMNS: &str = "id, org_id, endpoint_id, started_at, auth_mode, virtual_key_id, \
+    provider, wire, model, method, path, status_code, outcome, error, is_stream, input_tokens, \
+    output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_source, \
+    cost_nanos, cost_estimated, cost_detail, catalog_version, ttft_us, latency_us, session_key, \
+    session_parent, response_id, request_bytes, response_bytes";
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct TraceBodiesRow {
+    pub request_headers: String,
+    pub response_headers: String,
+    pub request_body: Option<Vec<u8>>,
+    pub response_body: Option<Vec<u8>>,
+    pub response_assembled: Option<Vec<u8>>,
+    pub request_truncated: bool,
+    pub response_truncated: bool,
+}
+
+/// Rows per INSERT statement: 32 columns × 100 stays far below both backends' bind limits.
+const ROWS_PER_STATEMENT: usize = 100;
+
+fn tok(v: Option<u64>) -> Option<i64> {
+    v.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+impl Store {
+    /// Writes traces and their bodies in one transaction. Ids already present are skipped, so
+    /// replays are harmless. Returns how many traces were new.
+    pub async fn insert_traces(&self, records: &[TraceRecord]) -> Result<u64> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let inserted = dispatch_write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let mut inserted = 0;
+            for chunk in records.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO traces ({TRACE_COLUMNS}) "));
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.id)
+                        .push_bind(r.org_id)
+                        .push_bind(r.endpoint_id)
+                        .push_bind(r.started_at)
+                        .push_bind(r.auth_mode.clone())
+                        .push_bind(r.virtual_key_id)
+                        .push_bind(r.provider.clone())
+                        .push_bind(r.wire.clone())
+                        .push_bind(r.model.clone())
+                        .push_bind(r.method.clone())
+                        .push_bind(r.path.clone())
+                        .push_bind(i64::from(r.status_code))
+                        .push_bind(r.outcome.as_str())
+                        .push_bind(r.error.clone())
+                        .push_bind(r.is_stream)
+                        .push_bind(tok(r.usage.input_tokens))
+                        .push_bind(tok(r.usage.output_tokens))
+                        .push_bind(tok(r.usage.cache_read_tokens))
+                        .push_bind(tok(r.usage.cache_write_tokens))
+                        .push_bind(tok(r.usage.reasoning_tokens))
+                        .push_bind(r.usage_source.as_str())
+                        .push_bind(r.cost_nanos)
+                        .push_bind(r.cost_estimated)
+                        .push_bind(r.cost_detail.clone())
+                        .push_bind(r.catalog_version.clone())
+                        .push_bind(r.ttft_us)
+                        .push_bind(r.latency_us)
+                        .push_bind(r.session_key.clone())
+                        .push_bind(r.session_parent.clone())
+                        .push_bind(r.response_id.clone())
+                        .push_bind(r.request_bytes)
+                        .push_bind(r.response_bytes);
+                });
+                qb.push(" ON CONFLICT (id) DO NOTHING");
+                inserted += qb.build().execute(&mut *tx).await?.rows_affected();
+
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO trace_bodies (trace_id, request_headers, response_headers, \
+                     request_body, response_body, response_assembled, request_truncated, \
+                     response_truncated) ",
+                );
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.id)
+                        .push_bind(r.bodies.request_headers.clone())
+                        .push_bind(r.bodies.response_headers.clone())
+                        .push_bind(r.bodies.request_body.clone())
+                        .push_bind(r.bodies.response_body.clone())
+                        .push_bind(r.bodies.response_assembled.clone())
+                        .push_bind(r.bodies.request_truncated)
+                        .push_bind(r.bodies.response_truncated);
+                });
+                qb.push(" ON CONFLICT (trace_id) DO NOTHING");
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            inserted
+        });
+        Ok(inserted)
+    }
+
+    /// Keeps a trace that could not be written, with the reason.
+    pub async fn quarantine_trace(&self, record: &TraceRecord, error: &str) -> Result<()> {
+        let text = serde_json::to_string(record).unwrap_or_else(|e| format!("unserializable: {e}"));
+        dispatch_write!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO trace_quarantine (trace_id, quarantined_at, error, record) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (trace_id) DO NOTHING",
+            )
+            .bind(record.id)
+            .bind(crate::domain::now_ms())
+            .bind(error)
+            .bind(text)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn quarantined_count(&self) -> Result<i64> {
+        let n: i64 = dispatch!(self, |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM trace_quarantine")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(n)
+    }
+
+    pub async fn trace(&self, id: TraceId) -> Result<Option<TraceRow>> {
+        let row: Option<TraceRow> = dispatch!(self, |pool| {
+            sqlx::query_as(&format!("SELECT {TRACE_COLUMNS} FROM traces WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row)
+    }
+
+    pub async fn trace_bodies(&self, id: TraceId) -> Result<Option<TraceBodiesRow>> {
+        let row: Option<TraceBodiesRow> = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT request_headers, response_headers, request_body, response_body, \
+                 response_assembled, request_truncated, response_truncated \
+                 FROM trace_bodies WHERE trace_id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row)
+    }
+
+    /// The newest traces of an endpoint (tests and the CLI; the portal uses the filtered query).
+    pub async fn recent_traces(&self, endpoint: EndpointId, limit: i64) -> Result<Vec<TraceRow>> {
+        let rows: Vec<TraceRow> = dispatch!(self, |pool| {
+            sqlx::query_as(&format!(
+                "SELECT {TRACE_COLUMNS} FROM traces WHERE endpoint_id = $1 \
+                 ORDER BY started_at DESC, id DESC LIMIT $2"
+            ))
+            .bind(endpoint)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    pub async fn count_traces(&self) -> Result<i64> {
+        let n: i64 = dispatch!(self, |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM traces")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(n)
+    }
+
+    /// The session of the trace whose response had this id, to continue a
+    /// `previous_response_id` chain.
+    pub async fn session_of_response(
+        &self,
+        endpoint: EndpointId,
+        response_id: &str,
+    ) -> Result<Option<String>> {
+        let key: Option<Option<String>> = dispatch!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT session_key FROM traces WHERE response_id = $1 AND endpoint_id = $2 LIMIT 1",
+            )
+            .bind(response_id)
+            .bind(endpoint)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(key.flatten())
+    }
+
+    /// Deletes traces started before `before`, at most `limit` at a time (so retention never
+    /// holds the write lock for long). Returns how many went.
+    pub async fn delete_traces_before(&self, before: Millis, limit: i64) -> Result<u64> {
+        let n = dispatch_write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let ids: Vec<TraceId> = sqlx::query_scalar(
+                "SELECT id FROM traces WHERE started_at < $1 ORDER BY started_at LIMIT $2",
+            )
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+            for id in &ids {
+                sqlx::query("DELETE FROM trace_bodies WHERE trace_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM traces WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            ids.len() as u64
+        });
+        Ok(n)
+    }
+}
+
+/// Optional bytes as base64 text in the spool's JSON lines.
+mod b64_opt {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_some(&STANDARD.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        s.map(|s| STANDARD.decode(s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
