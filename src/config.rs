@@ -88,6 +88,13 @@ pub const VARS: &[Var] = &[
         help: "Base URL of the Gemini API.",
     },
     Var {
+        key: "multi.routes",
+        env: "ANTIX_MULTI_ROUTES",
+        default: Some(""),
+        help: "Extra model-prefix routes for the `multi` provider, checked before the built-in \
+               table: `prefix=provider,…` (e.g. `llama-=openai`).",
+    },
+    Var {
         key: "timeouts.connect_ms",
         env: "ANTIX_CONNECT_TIMEOUT_MS",
         default: Some("10000"),
@@ -158,6 +165,7 @@ pub struct Settings {
     pub log: String,
     pub log_format: LogFormat,
     pub upstream: Upstreams,
+    pub multi_routes: crate::providers::multi::Routes,
     pub timeouts: Timeouts,
     pub limits: Limits,
     pub trace_retention_days: u32,
@@ -216,6 +224,16 @@ pub struct Upstreams {
     pub openai: Url,
     pub anthropic: Url,
     pub gemini: Url,
+}
+
+impl Upstreams {
+    pub fn for_provider(&self, p: crate::domain::Provider) -> &Url {
+        match p {
+            crate::domain::Provider::OpenAi => &self.openai,
+            crate::domain::Provider::Anthropic => &self.anthropic,
+            crate::domain::Provider::Gemini => &self.gemini,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -371,6 +389,7 @@ impl Settings {
             anthropic: raw.required("upstream.anthropic", |s| parse_http_url(s, true))?,
             gemini: raw.required("upstream.gemini", |s| parse_http_url(s, true))?,
         };
+        let multi_routes = raw.required("multi.routes", crate::providers::multi::Routes::parse)?;
         let ms = |key: &'static str| -> Result<Duration, ConfigError> {
             raw.required(key, |s| {
                 let n: u64 = s
@@ -413,6 +432,7 @@ impl Settings {
             log,
             log_format,
             upstream,
+            multi_routes,
             timeouts,
             limits,
             trace_retention_days,

@@ -15,11 +15,15 @@
 
 pub mod accounts;
 pub mod config;
+pub mod credentials;
 pub mod crypto;
 pub mod domain;
+pub mod gateway;
 pub mod pricing;
 pub mod providers;
+pub mod recorder;
 pub mod services;
+pub mod sessions;
 pub mod store;
 pub mod usage;
 

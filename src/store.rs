@@ -27,11 +27,11 @@ pub mod accounts;
 pub mod credentials;
 pub mod endpoints;
 pub mod keys;
-pub mod traces;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]
 mod tests;
+pub mod traces;
 
 /// Expands `$body` once per backend with `$pool` bound to that backend's pool (the reader pool on
 /// SQLite). Use [`dispatch_write!`] for statements that write.

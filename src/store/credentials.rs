@@ -56,7 +56,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn credential(&self, org: OrgId, provider: Provider) -> Result<Option<StoredCredential>> {
+    pub async fn credential(
+        &self,
+        org: OrgId,
+        provider: Provider,
+    ) -> Result<Option<StoredCredential>> {
         let row: Option<StoredCredential> = dispatch!(self, |pool| {
             sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM provider_credentials WHERE org_id = $1 AND provider = $2"

@@ -120,10 +120,12 @@ impl Store {
     /// The key with this hash, revoked and expired ones included (the caller decides).
     pub async fn virtual_key_by_hash(&self, hash: &TokenHash) -> Result<Option<VirtualKey>> {
         let row: Option<KeyRow> = dispatch!(self, |pool| {
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM virtual_keys WHERE key_hash = $1"))
-                .bind(&hash[..])
-                .fetch_optional(pool)
-                .await?
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM virtual_keys WHERE key_hash = $1"
+            ))
+            .bind(&hash[..])
+            .fetch_optional(pool)
+            .await?
         });
         row.map(VirtualKey::try_from).transpose()
     }

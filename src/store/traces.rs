@@ -167,7 +167,8 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let mut inserted = 0;
             for chunk in records.chunks(ROWS_PER_STATEMENT) {
-                let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO traces ({TRACE_COLUMNS}) "));
+                let mut qb =
+                    sqlx::QueryBuilder::new(format!("INSERT INTO traces ({TRACE_COLUMNS}) "));
                 qb.push_values(chunk, |mut b, r| {
                     b.push_bind(r.id)
                         .push_bind(r.org_id)

@@ -1,0 +1,407 @@
+//! Response bodies on their way to the client. [`TracedBody`] forwards every upstream chunk the
+//! moment it arrives (no buffering beyond one SSE event when usage is being hidden), keeps a
+//! capped copy for the trace, measures time to first byte, enforces the idle timeout, and
+//! turns upstream breaks, timeouts and shutdown into a provider-shaped error event. Whatever
+//! way it ends (completion, error, or the client going away and dropping it) it hands exactly
+//! one trace to the recorder.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use futures_util::stream::BoxStream;
+use http_body::Frame;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::domain::Provider;
+use crate::providers::openai::HiddenUsageFilter;
+use crate::recorder::{Recorder, TraceDraft};
+use crate::store::traces::Outcome;
+
+/// A capped copy of a body for the trace, plus its true size.
+#[derive(Debug, Clone, Default)]
+pub struct Capture {
+    buf: BytesMut,
+    limit: usize,
+    pub total: u64,
+    pub truncated: bool,
+}
+
+impl Capture {
+    pub fn new(limit: usize) -> Self {
+        Capture {
+            buf: BytesMut::new(),
+            limit,
+            total: 0,
+            truncated: false,
+        }
+    }
+
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.total += chunk.len() as u64;
+        let room = self.limit.saturating_sub(self.buf.len());
+        if chunk.len() > room {
+            self.truncated = true;
+        }
+        self.buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+
+    /// A capture of a body already in memory (no copy).
+    pub fn of(body: &Bytes, limit: usize) -> CapturedBytes {
+        CapturedBytes {
+            bytes: body.slice(..body.len().min(limit)),
+            total: body.len() as u64,
+            truncated: body.len() > limit,
+        }
+    }
+
+    pub fn finish(self) -> CapturedBytes {
+        CapturedBytes {
+            bytes: self.buf.freeze(),
+            total: self.total,
+            truncated: self.truncated,
+        }
+    }
+}
+
+/// What a [`Capture`] kept.
+#[derive(Debug, Clone, Default)]
+pub struct CapturedBytes {
+    pub bytes: Bytes,
+    pub total: u64,
+    pub truncated: bool,
+}
+
+/// A trace in flight. Dropped without being completed (the client hung up while the gateway
+/// waited, or the gateway is shutting down) it still records, as a disconnect or an abort.
+pub struct PendingTrace {
+    draft: Option<Box<TraceDraft>>,
+    recorder: Recorder,
+    shutdown: CancellationToken,
+}
+
+impl PendingTrace {
+    pub fn new(draft: TraceDraft, recorder: Recorder, shutdown: CancellationToken) -> Self {
+        PendingTrace {
+            draft: Some(Box::new(draft)),
+            recorder,
+            shutdown,
+        }
+    }
+
+    pub fn draft_mut(&mut self) -> Option<&mut TraceDraft> {
+        self.draft.as_deref_mut()
+    }
+
+    /// Moves the trace into a new handle, leaving this one empty (it then records nothing).
+    pub fn take(&mut self) -> Option<PendingTrace> {
+        self.draft.take().map(|d| PendingTrace {
+            draft: Some(d),
+            recorder: self.recorder.clone(),
+            shutdown: self.shutdown.clone(),
+        })
+    }
+
+    /// Records the trace now, after `fill` sets its outcome and response.
+    pub fn finish(mut self, fill: impl FnOnce(&mut TraceDraft)) {
+        if let Some(mut d) = self.draft.take() {
+            fill(&mut d);
+            seal(&mut d);
+            self.recorder.submit(*d);
+        }
+    }
+}
+
+/// Last touches before a draft leaves for the recorder: total latency, and the copy of a
+/// streamed request body.
+fn seal(d: &mut TraceDraft) {
+    d.latency = d.started.elapsed();
+    if let Some(c) = d.request_stream_capture.take() {
+        let captured = c.lock().map(|mut c| std::mem::take(&mut *c).finish());
+        if let Ok(captured) = captured {
+            d.request_body = captured;
+        }
+    }
+}
+
+impl Drop for PendingTrace {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.draft.take() {
+            d.outcome = if self.shutdown.is_cancelled() {
+                Outcome::ShutdownAborted
+            } else {
+                Outcome::ClientDisconnected
+            };
+            if d.error.is_none() {
+                d.error = Some(
+                    match d.outcome {
+                        Outcome::ShutdownAborted => {
+                            "gateway shut down before the response completed"
+                        }
+                        _ => "client disconnected before the response completed",
+                    }
+                    .into(),
+                );
+            }
+            seal(&mut d);
+            self.recorder.submit(*d);
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BodyError(pub String);
+
+/// The body of every proxy response.
+pub enum ProxyBody {
+    Full(Option<Bytes>),
+    Traced(Box<TracedBody>),
+}
+
+impl ProxyBody {
+    pub fn full(b: Bytes) -> Self {
+        ProxyBody::Full(Some(b))
+    }
+
+    pub fn empty() -> Self {
+        ProxyBody::Full(None)
+    }
+}
+
+impl http_body::Body for ProxyBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.get_mut() {
+            ProxyBody::Full(b) => Poll::Ready(
+                b.take()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| Ok(Frame::data(b))),
+            ),
+            ProxyBody::Traced(t) => Pin::new(t.as_mut()).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ProxyBody::Full(b) => b.as_ref().is_none_or(Bytes::is_empty),
+            ProxyBody::Traced(t) => matches!(t.state, State::Done),
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            ProxyBody::Full(Some(b)) => http_body::SizeHint::with_exact(b.len() as u64),
+            ProxyBody::Full(None) => http_body::SizeHint::with_exact(0),
+            ProxyBody::Traced(_) => http_body::SizeHint::default(),
+        }
+    }
+}
+
+enum State {
+    Streaming,
+    /// An error event to send before failing the body.
+    ErrorEvent(Bytes),
+    Failed(String),
+    Done,
+}
+
+pub struct TracedBody {
+    upstream: BoxStream<'static, Result<Bytes, reqwest::Error>>,
+    idle_timeout: Duration,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    filter: Option<HiddenUsageFilter>,
+    capture: Capture,
+    family: Provider,
+    sse: bool,
+    first_byte: Option<Instant>,
+    pending: Option<PendingTrace>,
+    state: State,
+}
+
+pub struct TracedBodyParts {
+    pub upstream: BoxStream<'static, Result<Bytes, reqwest::Error>>,
+    pub idle_timeout: Duration,
+    pub shutdown: CancellationToken,
+    pub hide_usage: bool,
+    pub capture_limit: usize,
+    pub family: Provider,
+    pub sse: bool,
+    pub pending: PendingTrace,
+}
+
+impl TracedBody {
+    pub fn new(p: TracedBodyParts) -> Self {
+        TracedBody {
+            upstream: p.upstream,
+            idle_timeout: p.idle_timeout,
+            idle: Box::pin(tokio::time::sleep(p.idle_timeout)),
+            shutdown: Box::pin(p.shutdown.cancelled_owned()),
+            filter: p.hide_usage.then(HiddenUsageFilter::default),
+            capture: Capture::new(p.capture_limit),
+            family: p.family,
+            sse: p.sse,
+            first_byte: None,
+            pending: Some(p.pending),
+            state: State::Streaming,
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome, error: Option<String>) {
+        let capture = std::mem::take(&mut self.capture).finish();
+        let first_byte = self.first_byte;
+        if let Some(p) = self.pending.take() {
+            p.finish(move |d| {
+                d.outcome = outcome;
+                if error.is_some() {
+                    d.error = error;
+                }
+                d.response_body = capture;
+                if let Some(fb) = first_byte {
+                    d.ttft = Some(fb.saturating_duration_since(d.started));
+                }
+            });
+        }
+    }
+
+    /// Ends the body with an error: an error event first when the client is reading SSE.
+    fn fail(&mut self, outcome: Outcome, status: u16, message: String) {
+        self.finish(outcome, Some(message.clone()));
+        self.state = if self.sse {
+            State::ErrorEvent(crate::providers::stream_error_event(
+                self.family,
+                status,
+                &message,
+            ))
+        } else {
+            State::Failed(message)
+        };
+    }
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        loop {
+            match std::mem::replace(&mut this.state, State::Streaming) {
+                State::Done => {
+                    this.state = State::Done;
+                    return Poll::Ready(None);
+                }
+                State::Failed(msg) => {
+                    this.state = State::Done;
+                    return Poll::Ready(Some(Err(BodyError(msg))));
+                }
+                State::ErrorEvent(ev) => {
+                    this.state = State::Failed("stream ended with an error".into());
+                    return Poll::Ready(Some(Ok(Frame::data(ev))));
+                }
+                State::Streaming => {}
+            }
+            if this.shutdown.as_mut().poll(cx).is_ready() {
+                this.fail(
+                    Outcome::ShutdownAborted,
+                    503,
+                    "The gateway is shutting down; the response was cut short.".into(),
+                );
+                continue;
+            }
+            match Pin::new(&mut this.upstream).poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if this.first_byte.is_none() {
+                        this.first_byte = Some(Instant::now());
+                    }
+                    this.idle
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + this.idle_timeout);
+                    this.capture.push(&chunk);
+                    let out = match this.filter.as_mut() {
+                        Some(f) => f.push(&chunk),
+                        None => chunk,
+                    };
+                    if out.is_empty() {
+                        continue;
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(out))));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    let msg = format!(
+                        "The upstream provider's response broke off: {}",
+                        crate::gateway::describe_reqwest_error(&e)
+                    );
+                    this.fail(Outcome::UpstreamCut, 502, msg);
+                    continue;
+                }
+                Poll::Ready(None) => {
+                    let rest = this.filter.as_mut().map(HiddenUsageFilter::finish);
+                    this.finish(Outcome::Ok, None);
+                    this.state = State::Done;
+                    match rest {
+                        Some(r) if !r.is_empty() => return Poll::Ready(Some(Ok(Frame::data(r)))),
+                        _ => return Poll::Ready(None),
+                    }
+                }
+                Poll::Pending => {
+                    if this.idle.as_mut().poll(cx).is_ready() {
+                        let secs = this.idle_timeout.as_secs_f64();
+                        this.fail(
+                            Outcome::Timeout,
+                            504,
+                            format!(
+                                "The upstream provider sent nothing for {secs:.0} s (idle timeout)."
+                            ),
+                        );
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TracedBody {
+    fn drop(&mut self) {
+        // Still streaming when dropped: the client went away (or the server is stopping).
+        // `PendingTrace`'s own drop records that, with what was captured so far.
+        if let Some(mut p) = self.pending.take() {
+            let capture = std::mem::take(&mut self.capture).finish();
+            let first_byte = self.first_byte;
+            if let Some(d) = p.draft_mut() {
+                d.response_body = capture;
+                if let Some(fb) = first_byte {
+                    d.ttft = Some(fb.saturating_duration_since(d.started));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_is_capped_but_counts_everything() {
+        let mut c = Capture::new(5);
+        c.push(b"abc");
+        c.push(b"defgh");
+        let b = c.finish();
+        assert_eq!(&b.bytes[..], b"abcde");
+        assert_eq!(b.total, 8);
+        assert!(b.truncated);
+        let full = Bytes::from_static(b"hello");
+        let cb = Capture::of(&full, 10);
+        assert!(!cb.truncated);
+        assert_eq!(cb.total, 5);
+    }
+}

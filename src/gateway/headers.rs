@@ -1,0 +1,256 @@
+//! Headers across the proxy: hop-by-hop headers dropped per RFC 9110 §7.6.1 in both directions,
+//! the client's own headers (provider versions, betas, organization, request ids) passed
+//! upstream and the provider's (request ids, rate limits) passed back, and redaction of every
+//! credential-looking header or query parameter in what gets stored.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Map, Value};
+
+pub const REDACTED: &str = "<redacted>";
+
+/// Connection-specific headers that a proxy must not forward (RFC 9110 §7.6.1, plus the
+/// legacy `proxy-connection` and `keep-alive`).
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers, including any the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// The client's headers as they go upstream: minus hop-by-hop and framing headers (the client
+/// library recomputes them), minus cookies, forwarding headers and our own `x-antix-*`, and
+/// minus every credential when the gateway substitutes the organization's (virtual keys).
+pub fn upstream_request_headers(client: &HeaderMap, strip_credentials: bool) -> HeaderMap {
+    let mut h = client.clone();
+    strip_hop_by_hop(&mut h);
+    for name in [
+        header::HOST,
+        header::CONTENT_LENGTH,
+        header::COOKIE,
+        header::ACCEPT_ENCODING,
+        HeaderName::from_static("forwarded"),
+        HeaderName::from_static("x-forwarded-for"),
+        HeaderName::from_static("x-forwarded-host"),
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderName::from_static("x-real-ip"),
+    ] {
+        h.remove(name);
+    }
+    let ours: Vec<HeaderName> = h
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-antix-"))
+        .cloned()
+        .collect();
+    for k in ours {
+        h.remove(k);
+    }
+    if strip_credentials {
+        for name in super::auth::CREDENTIAL_HEADERS {
+            h.remove(name);
+        }
+    }
+    // The gateway reads what it records; ask for plain bytes.
+    h.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
+    h
+}
+
+/// The upstream's response headers as they go to the client. When the gateway changes the
+/// body (hiding injected usage) the length is no longer the upstream's.
+pub fn client_response_headers(upstream: &HeaderMap, body_changed: bool) -> HeaderMap {
+    let mut h = upstream.clone();
+    strip_hop_by_hop(&mut h);
+    if body_changed {
+        h.remove(header::CONTENT_LENGTH);
+    }
+    h
+}
+
+/// Whether a header may carry a secret and must never be stored as is.
+pub fn is_secret_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "key",
+        "token",
+        "secret",
+        "auth",
+        "session",
+        "cookie",
+        "password",
+        "signature",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+/// Headers as a JSON object for storage, with secret-looking values replaced by `<redacted>`
+/// and non-text values marked as such.
+pub fn redacted_json(headers: &HeaderMap) -> String {
+    let mut obj = Map::new();
+    for (name, value) in headers {
+        let shown = if is_secret_header(name.as_str()) {
+            REDACTED.to_owned()
+        } else {
+            value
+                .to_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|_| "<binary>".to_owned())
+        };
+        match obj.get_mut(name.as_str()) {
+            Some(Value::Array(list)) => list.push(Value::String(shown)),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, Value::String(shown)]);
+            }
+            None => {
+                obj.insert(name.as_str().to_owned(), Value::String(shown));
+            }
+        }
+    }
+    Value::Object(obj).to_string()
+}
+
+/// Query parameters that can carry secrets (Gemini's `key`, signed URLs, tokens).
+const SECRET_PARAMS: [&str; 7] = [
+    "key",
+    "api_key",
+    "apikey",
+    "token",
+    "access_token",
+    "sig",
+    "signature",
+];
+
+/// The query string with secret parameters' values replaced by `<redacted>`.
+pub fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| {
+            let (k, _) = pair.split_once('=').unwrap_or((pair, ""));
+            if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) {
+                format!("{k}={REDACTED}")
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The query string without the credential parameters (a virtual key in `?key=` must not reach
+/// the provider).
+pub fn strip_credential_params(query: &str) -> Option<String> {
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let k = pair.split_once('=').map_or(*pair, |(k, _)| k);
+            !super::auth::CREDENTIAL_PARAMS.contains(&k) && !pair.is_empty()
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        m
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_go() {
+        let mut m = h(&[
+            ("connection", "keep-alive, x-secret-hop"),
+            ("x-secret-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("te", "trailers"),
+            ("anthropic-version", "2023-06-01"),
+        ]);
+        strip_hop_by_hop(&mut m);
+        assert_eq!(m.len(), 1);
+        assert!(m.contains_key("anthropic-version"));
+    }
+
+    #[test]
+    fn upstream_headers_keep_provider_headers_and_drop_ours() {
+        let client = h(&[
+            ("host", "gateway"),
+            ("authorization", "Bearer sk-vk-x"),
+            ("x-api-key", "sk-vk-x"),
+            ("anthropic-version", "2023-06-01"),
+            ("anthropic-beta", "prompt-caching-2024-07-31"),
+            ("openai-organization", "org-1"),
+            ("x-antix-provider", "anthropic"),
+            ("cookie", "a=b"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("accept-encoding", "gzip"),
+            ("content-length", "10"),
+        ]);
+        let up = upstream_request_headers(&client, true);
+        assert!(!up.contains_key("authorization") && !up.contains_key("x-api-key"));
+        assert!(!up.contains_key("x-antix-provider") && !up.contains_key("cookie"));
+        assert!(!up.contains_key("host") && !up.contains_key("x-forwarded-for"));
+        assert_eq!(up["anthropic-version"], "2023-06-01");
+        assert_eq!(up["anthropic-beta"], "prompt-caching-2024-07-31");
+        assert_eq!(up["openai-organization"], "org-1");
+        assert_eq!(up["accept-encoding"], "identity");
+        // Pass-through keeps the client's own key.
+        let up = upstream_request_headers(&client, false);
+        assert_eq!(up["x-api-key"], "sk-vk-x");
+    }
+
+    #[test]
+    fn redaction() {
+        let m = h(&[
+            ("authorization", "Bearer sk-canary"),
+            ("x-goog-api-key", "AIza-canary"),
+            ("x-claude-code-session-id", "s1"),
+            ("anthropic-version", "2023-06-01"),
+            ("x-multi", "a"),
+            ("x-multi", "b"),
+        ]);
+        let j = redacted_json(&m);
+        assert!(!j.contains("canary"), "{j}");
+        assert!(j.contains("2023-06-01"));
+        assert!(j.contains(r#""x-multi":["a","b"]"#), "{j}");
+        assert_eq!(
+            redact_query("alt=sse&key=AIza-canary"),
+            "alt=sse&key=<redacted>"
+        );
+        assert_eq!(
+            strip_credential_params("alt=sse&key=sk-vk-1").as_deref(),
+            Some("alt=sse")
+        );
+        assert_eq!(strip_credential_params("key=sk-vk-1"), None);
+    }
+}

@@ -1,0 +1,354 @@
+//! Turns a [`TraceDraft`] into a [`TraceRecord`]: reads usage out of the response (streamed or
+//! not), estimates it when the provider reported none, prices it, derives the session, scrubs
+//! every credential the request carried from the stored copies, and compresses the bodies.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::TraceDraft;
+use crate::domain::AuthMode;
+use crate::gateway::headers::REDACTED;
+use crate::pricing::Catalog;
+use crate::providers::{self, Parsed, Wire};
+use crate::sessions;
+use crate::store::Store;
+use crate::store::traces::{Outcome, TraceBodies, TraceRecord};
+use crate::usage::{Usage, UsageSource, estimate_tokens};
+
+/// zstd level for stored bodies: level 3 compresses JSON about 5–10× at a few hundred MB/s.
+const ZSTD_LEVEL: i32 = 3;
+
+/// The sessions of responses named by `previous_response_id` in this batch, looked up in the
+/// database (responses produced within the same batch are chained in [`finalize_all`]).
+pub async fn resolve_chains(store: &Store, drafts: &[TraceDraft]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for d in drafts {
+        if d.wire != Some(Wire::OpenAiResponses) {
+            continue;
+        }
+        let Some(prev) = previous_response_id(&d.request_body.bytes) else {
+            continue;
+        };
+        if out.contains_key(&prev) {
+            continue;
+        }
+        if let Ok(Some(session)) = store.session_of_response(d.endpoint_id, &prev).await {
+            out.insert(prev, session);
+        }
+    }
+    out
+}
+
+fn previous_response_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Peek {
+        previous_response_id: Option<String>,
+    }
+    serde_json::from_slice::<Peek>(body)
+        .ok()?
+        .previous_response_id
+}
+
+/// Finalizes a batch in order, so a response and the call that continues it from the same batch
+/// land in the same session.
+pub fn finalize_all(
+    drafts: Vec<TraceDraft>,
+    mut chains: HashMap<String, String>,
+) -> Vec<TraceRecord> {
+    drafts
+        .into_iter()
+        .map(|d| {
+            let record = finalize_with(d, &chains);
+            if let (Some(rid), Some(key)) = (&record.response_id, &record.session_key) {
+                chains.insert(rid.clone(), key.clone());
+            }
+            record
+        })
+        .collect()
+}
+
+/// Finalizes one draft with no chain information.
+pub fn finalize(draft: TraceDraft) -> TraceRecord {
+    finalize_with(draft, &HashMap::new())
+}
+
+fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRecord {
+    scrub(&mut d);
+    let parsed = d
+        .wire
+        .filter(|_| !d.response_body.bytes.is_empty())
+        .map(|w| providers::parse_response(w, d.is_stream, &d.response_body.bytes))
+        .unwrap_or_default();
+    let (usage, source) = usage_of(&d, &parsed);
+    let model = parsed.model.clone().or_else(|| d.requested_model.clone());
+    let metered = d.wire.is_some_and(Wire::metered);
+    let catalog = Catalog::builtin();
+    let cost = match (&model, metered, source) {
+        (Some(m), true, UsageSource::Provider | UsageSource::Estimated) => catalog.cost(m, &usage),
+        _ => None,
+    };
+    let (cost_nanos, cost_detail) = match (&cost, metered) {
+        (Some(c), _) => (Some(c.total_nanos), serde_json::to_string(c).ok()),
+        // Unmetered calls (listing models, counting tokens) cost nothing, exactly.
+        (None, false) if d.wire.is_some() && d.outcome != Outcome::Rejected => (Some(0), None),
+        (None, _) => (None, None),
+    };
+    let error = d.error.clone().or_else(|| {
+        (d.status >= 400 || !parsed.complete && d.outcome != Outcome::Ok)
+            .then(|| parsed.error.clone())
+            .flatten()
+    });
+    let request_json: Option<Value> = serde_json::from_slice(&d.request_body.bytes).ok();
+    let sessions = match (d.wire, &request_json) {
+        (Some(w), Some(req)) if w.session_capable() && d.outcome != Outcome::Rejected => {
+            let prev = req
+                .get("previous_response_id")
+                .and_then(Value::as_str)
+                .and_then(|p| chains.get(p))
+                .map(String::as_str);
+            sessions::derive(w, req, d.session_hint.as_deref(), prev)
+        }
+        _ => sessions::SessionKeys::default(),
+    };
+    let request_stored = redact_request_json(&d.request_body.bytes, request_json.as_ref());
+    let assembled = parsed
+        .assembled
+        .as_ref()
+        .and_then(|a| serde_json::to_vec(a).ok())
+        .map(|b| compress(&b));
+    TraceRecord {
+        id: d.id,
+        org_id: d.org_id,
+        endpoint_id: d.endpoint_id,
+        started_at: d.started_at,
+        auth_mode: d
+            .auth_mode
+            .map(AuthMode::as_str)
+            .unwrap_or("none")
+            .to_owned(),
+        virtual_key_id: d.virtual_key_id,
+        provider: d.provider.map(|p| p.as_str().to_owned()),
+        wire: d.wire.map(|w| w.as_str().to_owned()),
+        model,
+        method: d.method,
+        path: d.path,
+        status_code: d.status,
+        outcome: d.outcome,
+        error: error.map(|e| truncate(&e, 2000)),
+        is_stream: d.is_stream,
+        usage,
+        usage_source: source,
+        cost_nanos,
+        cost_estimated: d.passthrough || source == UsageSource::Estimated,
+        cost_detail,
+        catalog_version: cost.as_ref().map(|c| c.catalog_version.clone()),
+        ttft_us: d.ttft.map(|t| t.as_micros() as i64),
+        latency_us: d.latency.as_micros() as i64,
+        session_key: sessions.key,
+        session_parent: sessions.parent,
+        response_id: parsed.response_id.clone(),
+        request_bytes: d.request_body.total as i64,
+        response_bytes: d.response_body.total as i64,
+        bodies: TraceBodies {
+            request_headers: d.request_headers,
+            response_headers: d.response_headers,
+            request_body: (!request_stored.is_empty()).then(|| compress(&request_stored)),
+            response_body: (!d.response_body.bytes.is_empty())
+                .then(|| compress(&d.response_body.bytes)),
+            response_assembled: assembled,
+            request_truncated: d.request_body.truncated,
+            response_truncated: d.response_body.truncated,
+        },
+    }
+}
+
+/// Usage as reported, or estimated when a metered call delivered output but no (complete)
+/// usage: a stream cut short, a client that hung up, a provider that sent none.
+fn usage_of(d: &TraceDraft, parsed: &Parsed) -> (Usage, UsageSource) {
+    let metered = d.wire.is_some_and(Wire::metered);
+    if !metered {
+        return (
+            parsed.usage,
+            if d.wire.is_some() {
+                UsageSource::NotApplicable
+            } else {
+                UsageSource::Unavailable
+            },
+        );
+    }
+    let complete = parsed.complete && d.outcome == Outcome::Ok;
+    if parsed.usage.is_reported() && complete {
+        return (parsed.usage, UsageSource::Provider);
+    }
+    let reached_upstream = d.status != 0 && d.status < 400 && d.outcome != Outcome::Rejected;
+    if !reached_upstream {
+        return (
+            parsed.usage,
+            if parsed.usage.is_reported() {
+                UsageSource::Provider
+            } else {
+                UsageSource::Unavailable
+            },
+        );
+    }
+    // What was delivered so far: the reported prompt size when known (Anthropic sends it first),
+    // else the request's size; at least the output text seen.
+    let mut u = parsed.usage;
+    if u.input_tokens.is_none() {
+        u.input_tokens = Some(estimate_tokens(&String::from_utf8_lossy(
+            &d.request_body.bytes,
+        )));
+    }
+    let seen = estimate_tokens(&parsed.text);
+    u.output_tokens = Some(u.output_tokens.unwrap_or(0).max(seen));
+    (u, UsageSource::Estimated)
+}
+
+/// Removes every credential value the request carried from what is stored (request and
+/// response bodies, the error text): upstream errors sometimes echo the key they rejected.
+fn scrub(d: &mut TraceDraft) {
+    let secrets: Vec<String> = std::mem::take(&mut d.secrets)
+        .into_iter()
+        .filter(|s| s.len() >= 8)
+        .collect();
+    if secrets.is_empty() {
+        return;
+    }
+    for body in [&mut d.request_body, &mut d.response_body] {
+        if secrets.iter().any(|s| contains(&body.bytes, s.as_bytes())) {
+            let mut v = body.bytes.to_vec();
+            for s in &secrets {
+                v = replace_all(&v, s.as_bytes(), REDACTED.as_bytes());
+            }
+            body.bytes = v.into();
+        }
+    }
+    if let Some(e) = d.error.as_mut() {
+        for s in &secrets {
+            *e = e.replace(s.as_str(), REDACTED);
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hay.len());
+    let mut i = 0;
+    while i < hay.len() {
+        if hay[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(hay[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// JSON fields that hold credentials when a client puts them in a body.
+const SECRET_FIELDS: [&str; 8] = [
+    "api_key",
+    "apikey",
+    "access_token",
+    "refresh_token",
+    "client_secret",
+    "secret",
+    "password",
+    "authorization",
+];
+
+/// The request body to store: as sent, except credential fields in JSON replaced.
+fn redact_request_json(raw: &[u8], parsed: Option<&Value>) -> Vec<u8> {
+    let lower = String::from_utf8_lossy(raw).to_ascii_lowercase();
+    let suspicious = SECRET_FIELDS
+        .iter()
+        .any(|f| lower.contains(&format!("\"{f}\"")));
+    match parsed {
+        Some(v) if suspicious => {
+            let mut v = v.clone();
+            redact_value(&mut v);
+            serde_json::to_vec(&v).unwrap_or_else(|_| raw.to_vec())
+        }
+        _ => raw.to_vec(),
+    }
+}
+
+fn redact_value(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                if SECRET_FIELDS.contains(&k.to_ascii_lowercase().as_str()) && !val.is_null() {
+                    *val = Value::String(REDACTED.into());
+                } else {
+                    redact_value(val);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_value),
+        _ => {}
+    }
+}
+
+pub fn compress(bytes: &[u8]) -> Vec<u8> {
+    zstd::bulk::compress(bytes, ZSTD_LEVEL).unwrap_or_else(|_| bytes.to_vec())
+}
+
+/// Inverse of [`compress`], for the portal. Bounded so a corrupt or hostile blob cannot expand
+/// without limit.
+pub fn decompress(bytes: &[u8], limit: usize) -> Option<Vec<u8>> {
+    zstd::bulk::decompress(bytes, limit).ok()
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Under overload: works out the usage now, stores it in the draft as a minimal response, and
+/// drops the bodies (the counters record that it happened).
+pub fn keep_usage_drop_bodies(d: &mut TraceDraft) {
+    if let Some(w) = d.wire {
+        let parsed = providers::parse_response(w, d.is_stream, &d.response_body.bytes);
+        let (usage, _) = usage_of(d, &parsed);
+        d.requested_model = parsed.model.or(d.requested_model.take());
+        // Keep a tiny synthetic body that carries the usage in this wire's own format.
+        d.response_body.bytes = usage_stub(w, &usage).into();
+        d.is_stream = false;
+    } else {
+        d.response_body.bytes = bytes::Bytes::new();
+    }
+    d.response_body.truncated = true;
+    d.request_body.bytes = bytes::Bytes::new();
+    d.request_body.truncated = true;
+}
+
+fn usage_stub(w: Wire, u: &Usage) -> Vec<u8> {
+    use crate::domain::Provider;
+    let v = match w.family() {
+        Provider::OpenAi => serde_json::json!({"usage": {
+            "prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": u.cache_read_tokens},
+            "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens}}}),
+        Provider::Anthropic => serde_json::json!({"usage": {
+            "input_tokens": u.uncached_input(), "output_tokens": u.output_tokens,
+            "cache_read_input_tokens": u.cache_read_tokens,
+            "cache_creation_input_tokens": u.cache_write_tokens}}),
+        Provider::Gemini => serde_json::json!({"usageMetadata": {
+            "promptTokenCount": u.input_tokens,
+            "candidatesTokenCount": u.output_tokens.map(|o| o.saturating_sub(u.reasoning_tokens.unwrap_or(0))),
+            "thoughtsTokenCount": u.reasoning_tokens,
+            "cachedContentTokenCount": u.cache_read_tokens}}),
+    };
+    serde_json::to_vec(&v).unwrap_or_default()
+}
