@@ -39,8 +39,14 @@ pub use error::GatewayError;
 use route::ProviderPath;
 
 /// Request bodies, as the server adapter hands them over.
-pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, ClientBodyError>;
+
+/// An error reading the client's request body (the connection broke, say). A concrete type:
+/// boxed trait-object errors flowing through the async pipeline trip rustc's higher-ranked
+/// lifetime inference in the server's handler.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ClientBodyError(pub String);
 
 /// How long cached endpoints, keys and credentials are trusted. Bounds how long a revocation
 /// or archival made on another replica takes to be seen here.
@@ -52,8 +58,10 @@ pub struct Gateway {
     services: Services,
     http: reqwest::Client,
     recorder: Recorder,
+    /// Cancelled when shutdown begins: new requests are refused with 503.
+    stopping: CancellationToken,
     /// Cancelled when the shutdown grace period ends: streams still open are cut.
-    shutdown: CancellationToken,
+    cut: CancellationToken,
     endpoints: TtlCache<EndpointId, Option<Endpoint>>,
     keys: TtlCache<TokenHash, Option<VirtualKey>>,
     credentials: TtlCache<(OrgId, Provider), Option<UpstreamCredential>>,
@@ -72,7 +80,8 @@ impl Gateway {
     pub fn new(
         services: Services,
         recorder: Recorder,
-        shutdown: CancellationToken,
+        stopping: CancellationToken,
+        cut: CancellationToken,
     ) -> Result<Arc<Self>, reqwest::Error> {
         let t = services.settings.timeouts;
         let http = reqwest::Client::builder()
@@ -86,7 +95,8 @@ impl Gateway {
             services,
             http,
             recorder,
-            shutdown,
+            stopping,
+            cut,
             endpoints: TtlCache::new(CACHE_TTL, 100_000),
             keys: TtlCache::new(CACHE_TTL, 100_000),
             credentials: TtlCache::new(CACHE_TTL, 10_000),
@@ -211,7 +221,7 @@ impl Gateway {
             secrets: Vec::new(),
         };
         let trace_id = draft.id;
-        let mut pending = PendingTrace::new(draft, self.recorder.clone(), self.shutdown.clone());
+        let mut pending = PendingTrace::new(draft, self.recorder.clone(), self.cut.clone());
         match self
             .forward(&parts, body, &route, family, &endpoint, &mut pending)
             .await
@@ -253,7 +263,7 @@ impl Gateway {
         if endpoint.archived_at.is_some() {
             return Err(GatewayError::Archived);
         }
-        if self.shutdown.is_cancelled() {
+        if self.stopping.is_cancelled() {
             return Err(GatewayError::ShuttingDown);
         }
 
@@ -300,8 +310,10 @@ impl Gateway {
             let bytes = read_limited(body, limit).await?;
             (Some(bytes), None)
         } else {
-            let (stream_body, _) = capped_stream(body, limit, capture_limit, pending);
-            (None, Some(stream_body))
+            (
+                None,
+                Some(capped_stream(body, limit, capture_limit, pending)),
+            )
         };
         let peek: Peek = json_body
             .as_ref()
@@ -420,10 +432,13 @@ impl Gateway {
             match tokio::time::timeout(settings.timeouts.first_byte, request.send()).await {
                 Err(_) => return Err(GatewayError::UpstreamTimeout),
                 Ok(Err(e)) => {
-                    if pending
-                        .draft_mut()
-                        .is_some_and(|d| d.request_body.total > limit)
-                    {
+                    let streamed_too_much = pending.draft_mut().is_some_and(|d| {
+                        d.request_stream_capture
+                            .as_ref()
+                            .and_then(|c| c.lock().ok().map(|c| c.total > limit))
+                            .unwrap_or(false)
+                    });
+                    if streamed_too_much {
                         return Err(GatewayError::BodyTooLarge(limit));
                     }
                     if e.is_timeout() {
@@ -464,6 +479,7 @@ impl Gateway {
         let hide_usage = hide_usage && sse;
         let mut out_headers = headers::client_response_headers(&upstream_headers, hide_usage);
         out_headers.insert("x-antix-trace-id", trace_value);
+        let expected_len = response.content_length();
         let stream = response.bytes_stream().boxed();
         let Some(pending_owned) = take_pending(pending) else {
             return Err(GatewayError::ShuttingDown);
@@ -471,11 +487,12 @@ impl Gateway {
         let body = TracedBody::new(TracedBodyParts {
             upstream: stream,
             idle_timeout: settings.timeouts.idle,
-            shutdown: self.shutdown.clone(),
+            shutdown: self.cut.clone(),
             hide_usage,
             capture_limit,
             family,
             sse: sse || is_stream,
+            expected_len: if hide_usage { None } else { expected_len },
             pending: pending_owned,
         });
         let mut res = http::Response::new(ProxyBody::Traced(Box::new(body)));
@@ -616,13 +633,13 @@ fn capped_stream(
     limit: u64,
     capture_limit: usize,
     pending: &mut PendingTrace,
-) -> (reqwest::Body, ()) {
+) -> reqwest::Body {
     let capture = Arc::new(std::sync::Mutex::new(Capture::new(capture_limit)));
     let sink = capture.clone();
     let mut seen: u64 = 0;
     let stream = body
         .into_data_stream()
-        .map_err(|e| e as BoxError)
+        .map_err(|e| std::io::Error::other(e.0))
         .and_then(move |chunk| {
             seen += chunk.len() as u64;
             if let Ok(mut c) = sink.lock() {
@@ -631,7 +648,7 @@ fn capped_stream(
             let over = seen > limit;
             async move {
                 if over {
-                    Err::<Bytes, BoxError>(Box::new(GatewayError::BodyTooLarge(limit)))
+                    Err(std::io::Error::other(GatewayError::BodyTooLarge(limit)))
                 } else {
                     Ok(chunk)
                 }
@@ -640,7 +657,7 @@ fn capped_stream(
     if let Some(d) = pending.draft_mut() {
         d.request_stream_capture = Some(capture);
     }
-    (reqwest::Body::wrap_stream(stream), ())
+    reqwest::Body::wrap_stream(stream)
 }
 
 /// `/v1beta/models/{model}:method` → the model.

@@ -26,6 +26,7 @@ pub mod services;
 pub mod sessions;
 pub mod store;
 pub mod usage;
+pub mod virtual_keys;
 
 pub use services::Services;
 

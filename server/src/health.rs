@@ -11,7 +11,21 @@ use serde_json::json;
 /// A health probe must answer even when the database hangs.
 const DB_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub async fn healthz(State(services): State<Services>) -> (StatusCode, Json<serde_json::Value>) {
+#[derive(Clone)]
+pub struct HealthState {
+    pub services: Services,
+    /// Cancelled when shutdown begins: from then on the instance reports itself not ready.
+    pub stopping: tokio_util::sync::CancellationToken,
+}
+
+pub async fn healthz(State(state): State<HealthState>) -> (StatusCode, Json<serde_json::Value>) {
+    let services = &state.services;
+    if state.stopping.is_cancelled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "draining", "version": antix::VERSION})),
+        );
+    }
     let started = Instant::now();
     let db = tokio::time::timeout(DB_PROBE_TIMEOUT, services.store.ping()).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -8,13 +8,21 @@
 
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use antix::Services;
 use antix::config::Settings;
+use antix::gateway::Gateway;
+use antix::recorder::{Recorder, RecorderConfig, RecorderTask};
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 pub mod csrf;
 pub mod health;
+pub mod mock_provider;
+pub mod proxy;
 pub mod router;
 pub mod state;
 pub mod telemetry;
@@ -23,18 +31,50 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     services: Services,
+    gateway: Arc<Gateway>,
+    recorder: RecorderTask,
+    lifecycle: Lifecycle,
+}
+
+/// The two moments of a graceful stop: `stopping` when the signal arrives (readiness fails,
+/// new proxy requests are refused), `cut` when the grace period is over (open streams end with
+/// an error event and are recorded as aborted).
+#[derive(Clone, Default)]
+pub struct Lifecycle {
+    pub stopping: CancellationToken,
+    pub cut: CancellationToken,
 }
 
 impl Application {
-    /// Binds the listener and builds the router. The listener address comes from
-    /// `ANTIX_LISTEN` (port 0 picks a free port, which tests use).
+    /// Binds the listener and builds the router, the gateway and the trace recorder. The
+    /// listener address comes from `ANTIX_LISTEN` (port 0 picks a free port, which tests use).
     pub async fn build(services: Services, leptos_options: LeptosOptions) -> std::io::Result<Self> {
         let listener = TcpListener::bind(services.settings.listen).await?;
-        let router = router::build(services.clone(), leptos_options);
+        let (recorder, recorder_task) = Recorder::start(
+            services.store.clone(),
+            RecorderConfig::new(&services.settings.data_dir),
+        );
+        let lifecycle = Lifecycle::default();
+        let gateway = Gateway::new(
+            services.clone(),
+            recorder,
+            lifecycle.stopping.clone(),
+            lifecycle.cut.clone(),
+        )
+        .map_err(std::io::Error::other)?;
+        let router = router::build(
+            services.clone(),
+            leptos_options,
+            gateway.clone(),
+            lifecycle.clone(),
+        );
         Ok(Application {
             listener,
             router,
             services,
+            gateway,
+            recorder: recorder_task,
+            lifecycle,
         })
     }
 
@@ -46,41 +86,77 @@ impl Application {
         &self.services
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish for at most the
-    /// configured shutdown timeout (a hung connection must not keep the process alive).
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    /// Serves until `shutdown` resolves. Then: readiness fails and new proxy requests get 503;
+    /// in-flight requests have the configured grace period to finish; streams still open after
+    /// it end with an error event (recorded as aborted); finally the trace queue is written to
+    /// the database (or the spool). A hung connection never keeps the process alive.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let grace = self.services.settings.timeouts.shutdown;
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            shutdown.await;
-            let _ = stopping_tx.send(());
+        let lifecycle = self.lifecycle.clone();
+        let signal = {
+            let stopping = lifecycle.stopping.clone();
+            async move {
+                shutdown.await;
+                stopping.cancel();
+            }
         };
         let serve = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(signal);
-        let deadline = async move {
-            if stopping_rx.await.is_ok() {
+        .with_graceful_shutdown({
+            let stopping = lifecycle.stopping.clone();
+            async move {
+                tokio::select! {
+                    () = signal => {},
+                    () = stopping.cancelled() => {},
+                }
+            }
+        });
+        let mut serve = std::pin::pin!(serve.into_future());
+        let result = tokio::select! {
+            r = &mut serve => r,
+            () = async {
+                lifecycle.stopping.cancelled().await;
                 tokio::time::sleep(grace).await;
-                tracing::warn!(
-                    grace_ms = grace.as_millis() as u64,
-                    "shutdown deadline reached; closing remaining connections"
-                );
-            } else {
-                std::future::pending::<()>().await;
+            } => {
+                tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; cutting open streams");
+                lifecycle.cut.cancel();
+                // Cut streams finish at once; give their connections a moment to close.
+                match tokio::time::timeout(Duration::from_secs(5), &mut serve).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::warn!("connections still open after the cut; exiting anyway");
+                        Ok(())
+                    }
+                }
             }
         };
-        tokio::select! {
-            r = serve => r,
-            () = deadline => Ok(()),
-        }
+        lifecycle.cut.cancel();
+        let queued = self.gateway.recorder().in_queue();
+        tracing::info!(queued, "writing queued traces");
+        self.recorder.shutdown(RECORDER_DRAIN).await;
+        let stats = self.gateway.recorder().stats();
+        tracing::info!(
+            written = stats.written.load(std::sync::atomic::Ordering::Relaxed),
+            spooled = stats.spooled.load(std::sync::atomic::Ordering::Relaxed),
+            "trace recorder stopped"
+        );
+        result
     }
 }
+
+/// How long the trace queue may take to reach the database at shutdown before what is left
+/// goes to the spool.
+const RECORDER_DRAIN: Duration = Duration::from_secs(10);
 
 /// Leptos' rendering options. cargo-leptos sets `LEPTOS_*` variables when it runs the server;
 /// when the binary runs on its own (release deployments, tests) the same defaults are built

@@ -31,6 +31,12 @@ enum Command {
     },
     /// List every configuration variable with its current value (secrets hidden).
     Config,
+    /// Run the mock LLM provider (OpenAI, Anthropic and Gemini APIs) for tests and offline
+    /// demos. Point ANTIX_UPSTREAM_* at it.
+    MockProvider {
+        #[arg(long, default_value = "127.0.0.1:9999")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 #[derive(Subcommand)]
@@ -49,6 +55,9 @@ enum AdminCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::MockProvider { listen }) = cli.command {
+        return mock_provider(listen);
+    }
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -76,12 +85,34 @@ fn main() -> ExitCode {
                 print_config(&settings);
                 Ok(())
             }
+            Command::MockProvider { .. } => Ok(()),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&format!("error: {e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The mock provider needs no settings or database: it runs on its own.
+fn mock_provider(listen: std::net::SocketAddr) -> ExitCode {
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .and_then(|rt| {
+            rt.block_on(async move {
+                let listener = server::mock_provider::bind(listen).await?;
+                server::mock_provider::announce(listener.local_addr()?);
+                server::mock_provider::serve(listener).await
+            })
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&format!("mock provider: {e}"));
             ExitCode::FAILURE
         }
     }

@@ -8,16 +8,24 @@
 use antix::Services;
 use app::{App, shell};
 use axum::Router;
-use axum::routing::get;
+use std::sync::Arc;
+
+use antix::gateway::Gateway;
+use axum::routing::{any, get};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
 use crate::csrf;
-use crate::health;
 use crate::state::AppState;
+use crate::{Lifecycle, health, proxy};
 
-pub fn build(services: Services, leptos_options: LeptosOptions) -> Router {
+pub fn build(
+    services: Services,
+    leptos_options: LeptosOptions,
+    gateway: Arc<Gateway>,
+    lifecycle: Lifecycle,
+) -> Router {
     let state = AppState {
         leptos_options: leptos_options.clone(),
         services: services.clone(),
@@ -45,8 +53,16 @@ pub fn build(services: Services, leptos_options: LeptosOptions) -> Router {
         .layer(axum::middleware::from_fn_with_state(origins, csrf::guard))
         .with_state(state);
 
-    Router::new()
+    let health = Router::new()
         .route("/healthz", get(health::healthz))
-        .with_state(services)
-        .merge(portal)
+        .with_state(health::HealthState {
+            services,
+            stopping: lifecycle.stopping,
+        });
+    // Proxy routes: authenticated per request by API key, so outside the CSRF guard and the
+    // portal's session handling; registered before the portal's fallback can claim them.
+    let proxy = Router::new()
+        .route("/v1/{*rest}", any(proxy::handle))
+        .with_state(gateway);
+    proxy.merge(health).merge(portal)
 }

@@ -200,7 +200,10 @@ impl http_body::Body for ProxyBody {
         match self {
             ProxyBody::Full(Some(b)) => http_body::SizeHint::with_exact(b.len() as u64),
             ProxyBody::Full(None) => http_body::SizeHint::with_exact(0),
-            ProxyBody::Traced(_) => http_body::SizeHint::default(),
+            ProxyBody::Traced(t) => match t.expected_len {
+                Some(n) => http_body::SizeHint::with_exact(n.saturating_sub(t.delivered)),
+                None => http_body::SizeHint::default(),
+            },
         }
     }
 }
@@ -209,9 +212,15 @@ enum State {
     Streaming,
     /// An error event to send before failing the body.
     ErrorEvent(Bytes),
+    /// The error event is out; wait a moment so the server flushes it (it flushes when the body
+    /// is pending) before the body fails and the connection is dropped.
+    Flushing(Pin<Box<tokio::time::Sleep>>),
     Failed(String),
     Done,
 }
+
+/// Long enough for the server to flush the error event, short enough to go unnoticed.
+const FLUSH_BEFORE_FAIL: Duration = Duration::from_millis(20);
 
 pub struct TracedBody {
     upstream: BoxStream<'static, Result<Bytes, reqwest::Error>>,
@@ -223,6 +232,10 @@ pub struct TracedBody {
     family: Provider,
     sse: bool,
     first_byte: Option<Instant>,
+    /// The upstream's Content-Length: a server stops reading a body once that many bytes went
+    /// out, so the trace must complete on the last byte, not on an end-of-stream poll.
+    expected_len: Option<u64>,
+    delivered: u64,
     pending: Option<PendingTrace>,
     state: State,
 }
@@ -235,6 +248,7 @@ pub struct TracedBodyParts {
     pub capture_limit: usize,
     pub family: Provider,
     pub sse: bool,
+    pub expected_len: Option<u64>,
     pub pending: PendingTrace,
 }
 
@@ -250,6 +264,8 @@ impl TracedBody {
             family: p.family,
             sse: p.sse,
             first_byte: None,
+            expected_len: p.expected_len,
+            delivered: 0,
             pending: Some(p.pending),
             state: State::Streaming,
         }
@@ -302,8 +318,16 @@ impl TracedBody {
                     return Poll::Ready(Some(Err(BodyError(msg))));
                 }
                 State::ErrorEvent(ev) => {
-                    this.state = State::Failed("stream ended with an error".into());
+                    this.state = State::Flushing(Box::pin(tokio::time::sleep(FLUSH_BEFORE_FAIL)));
                     return Poll::Ready(Some(Ok(Frame::data(ev))));
+                }
+                State::Flushing(mut sleep) => {
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        this.state = State::Flushing(sleep);
+                        return Poll::Pending;
+                    }
+                    this.state = State::Failed("stream ended with an error".into());
+                    continue;
                 }
                 State::Streaming => {}
             }
@@ -324,10 +348,15 @@ impl TracedBody {
                         .as_mut()
                         .reset(tokio::time::Instant::now() + this.idle_timeout);
                     this.capture.push(&chunk);
+                    this.delivered += chunk.len() as u64;
                     let out = match this.filter.as_mut() {
                         Some(f) => f.push(&chunk),
                         None => chunk,
                     };
+                    if this.expected_len.is_some_and(|n| this.delivered >= n) {
+                        this.finish(Outcome::Ok, None);
+                        this.state = State::Done;
+                    }
                     if out.is_empty() {
                         continue;
                     }

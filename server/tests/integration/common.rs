@@ -9,6 +9,7 @@ use antix::config::Settings;
 pub struct TestApp {
     pub addr: SocketAddr,
     pub services: Services,
+    pub gateway: std::sync::Arc<antix::gateway::Gateway>,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
@@ -39,6 +40,39 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// The mock provider, in-process on a free port.
+pub struct Mock {
+    pub addr: SocketAddr,
+    pub state: server::mock_provider::MockState,
+}
+
+impl Mock {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stat(&self, name: &str) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = &self.state.stats;
+        match name {
+            "requests" => s.requests.load(Relaxed),
+            "open" => s.streams_open.load(Relaxed),
+            "finished" => s.streams_finished.load(Relaxed),
+            "cancelled" => s.streams_cancelled.load(Relaxed),
+            _ => panic!("unknown stat {name}"),
+        }
+    }
+}
+
+pub async fn spawn_mock() -> Mock {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = server::mock_provider::MockState::default();
+    let router = server::mock_provider::router(state.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Mock { addr, state }
+}
+
 pub async fn spawn_app_with(customize: impl FnOnce(&mut BTreeMap<String, String>)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut env = test_env(dir.path());
@@ -50,6 +84,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut BTreeMap<String, String>
         .await
         .unwrap();
     let addr = app.local_addr().unwrap();
+    let gateway = app.gateway().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -61,6 +96,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut BTreeMap<String, String>
     TestApp {
         addr,
         services,
+        gateway,
         client,
         stop: Some(stop),
         _dir: dir,
@@ -78,5 +114,151 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// An app wired to a mock provider, with an organization, its admin, an org-shared endpoint,
+/// a virtual key and provider credentials for all three providers.
+pub struct Fixture {
+    pub app: TestApp,
+    pub mock: Mock,
+    pub admin: antix::domain::User,
+    pub org: antix::domain::Organization,
+    pub endpoint: antix::domain::Endpoint,
+    pub vk: String,
+}
+
+/// The credential the organization has on file; tests check it reaches the provider and
+/// never the store.
+pub const ORG_SECRET: &str = "sk-org-canary-5d1f0e7b9c";
+
+pub async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+pub async fn fixture_with(customize: impl FnOnce(&mut BTreeMap<String, String>)) -> Fixture {
+    use secrecy::{ExposeSecret, SecretString};
+    let mock = spawn_mock().await;
+    let url = mock.url();
+    let app = spawn_app_with(|env| {
+        for var in [
+            "ANTIX_UPSTREAM_OPENAI",
+            "ANTIX_UPSTREAM_ANTHROPIC",
+            "ANTIX_UPSTREAM_GEMINI",
+        ] {
+            env.insert(var.into(), url.clone());
+        }
+        customize(env);
+    })
+    .await;
+    let s = &app.services;
+    let (admin, org) = s
+        .store
+        .create_first_admin(&antix::store::accounts::NewAdmin {
+            email: "ada@example.com",
+            name: "Ada",
+            password_hash: "x",
+            org_name: "Acme",
+        })
+        .await
+        .unwrap();
+    let endpoint = s
+        .store
+        .create_endpoint(&antix::store::endpoints::NewEndpoint {
+            org: org.id,
+            owner: admin.id,
+            scope: antix::domain::Scope::OrgShared,
+            name: "test",
+        })
+        .await
+        .unwrap();
+    let issued = antix::virtual_keys::issue(
+        &s.store,
+        &s.keys,
+        org.id,
+        admin.id,
+        "ci",
+        None,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    for p in antix::domain::Provider::ALL {
+        antix::credentials::set(
+            &s.store,
+            &s.keys,
+            org.id,
+            *p,
+            &SecretString::from(ORG_SECRET),
+            None,
+            admin.id,
+            0,
+        )
+        .await
+        .unwrap();
+    }
+    Fixture {
+        vk: issued.secret.expose_secret().to_owned(),
+        app,
+        mock,
+        admin,
+        org,
+        endpoint,
+    }
+}
+
+impl Fixture {
+    /// The endpoint's base URL for a provider segment.
+    pub fn base(&self, provider: &str) -> String {
+        self.app
+            .url(&format!("/v1/{}/{provider}", self.endpoint.id))
+    }
+
+    /// Waits until `n` traces are stored (the recorder writes off the request path).
+    pub async fn traces(&self, n: usize) -> Vec<antix::store::traces::TraceRow> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let rows = self
+                .app
+                .services
+                .store
+                .recent_traces(self.endpoint.id, 10_000)
+                .await
+                .unwrap();
+            if rows.len() >= n || std::time::Instant::now() > deadline {
+                assert_eq!(rows.len(), n, "trace count");
+                return rows;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn trace(&self) -> antix::store::traces::TraceRow {
+        self.traces(1).await.remove(0)
+    }
+
+    /// Every stored byte of a trace (row, headers, decompressed bodies), for canary checks.
+    pub async fn stored_text(&self, id: antix::domain::TraceId) -> String {
+        let s = &self.app.services.store;
+        let row = s.trace(id).await.unwrap().unwrap();
+        let b = s.trace_bodies(id).await.unwrap().unwrap();
+        let un = |v: &Option<Vec<u8>>| {
+            v.as_ref()
+                .map(|c| {
+                    String::from_utf8_lossy(
+                        &antix::recorder::finalize::decompress(c, 64 << 20).unwrap(),
+                    )
+                    .into_owned()
+                })
+                .unwrap_or_default()
+        };
+        format!(
+            "{row:?}\n{}\n{}\n{}\n{}\n{}",
+            b.request_headers,
+            b.response_headers,
+            un(&b.request_body),
+            un(&b.response_body),
+            un(&b.response_assembled)
+        )
     }
 }

@@ -6,3 +6,4 @@
 mod cli;
 mod common;
 mod portal;
+mod proxy;
