@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints (native and WASM feature sets), unit and integration tests
-# on SQLite and, when TEST_POSTGRES_URL is set, on Postgres too, the release WASM build, and the
-# browser tests in Chromium. Installs what is missing first.
+# on SQLite and, when TEST_POSTGRES_URL is set, on Postgres too, the release WASM build, the
+# drop-in tests with the official Python SDKs, and the browser tests in Chromium. Installs what
+# is missing first.
 #
 #   scripts/test.sh
 #   TEST_POSTGRES_URL=postgres://user@host:5432/db scripts/test.sh   # also run the Postgres suite
@@ -36,6 +37,9 @@ rm -f "$log"
 
 step "release build (server + WASM, wasm-opt)"
 cargo leptos build --release
+
+step "drop-in tests with the official SDKs (openai, anthropic, google-genai)"
+(cd end2end && .venv/bin/python -m pytest sdk -q -p no:cacheprovider -W ignore::DeprecationWarning)
 
 step "browser tests (Playwright, Chromium)"
 (cd end2end && npx playwright test)

@@ -1,57 +1,14 @@
-//! `antix`: the server binary and its command line. Parses arguments, loads settings, and hands
-//! over to the library; maps failures to exit codes (2: configuration, 1: anything else).
+//! `antix`: the server binary. Parses the command line (definitions in `server::cli`), loads
+//! settings, and hands over to the library; maps failures to exit codes (2: configuration,
+//! 1: anything else).
 
-use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
-use antix::config::{Settings, VARS};
-use antix::{Services, accounts};
-use clap::{Parser, Subcommand};
-use secrecy::ExposeSecret;
-
-#[derive(Parser)]
-#[command(
-    name = "antix",
-    version,
-    about = "Antix: LLM API gateway and observability portal"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the server (the default).
-    Serve,
-    /// Administration for scripted set-ups.
-    Admin {
-        #[command(subcommand)]
-        command: AdminCommand,
-    },
-    /// List every configuration variable with its current value (secrets hidden).
-    Config,
-    /// Run the mock LLM provider (OpenAI, Anthropic and Gemini APIs) for tests and offline
-    /// demos. Point ANTIX_UPSTREAM_* at it.
-    MockProvider {
-        #[arg(long, default_value = "127.0.0.1:9999")]
-        listen: std::net::SocketAddr,
-    },
-}
-
-#[derive(Subcommand)]
-enum AdminCommand {
-    /// Create the first administrator and organization (only on an empty database). The
-    /// password is read from stdin when it is piped, else generated and printed once.
-    Create {
-        #[arg(long)]
-        email: String,
-        #[arg(long)]
-        org: String,
-        #[arg(long, default_value = "Administrator")]
-        name: String,
-    },
-}
+use antix::config::Settings;
+use clap::Parser;
+use server::cli::{
+    self, AdminCommand, Cli, Command, CredentialCommand, EndpointCommand, KeyCommand,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -76,13 +33,36 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
+        let command = cli.command.unwrap_or(Command::Serve);
+        if !matches!(command, Command::Config) {
+            server::telemetry::init(&settings);
+        }
+        match command {
             Command::Serve => serve(settings).await,
             Command::Admin {
                 command: AdminCommand::Create { email, org, name },
-            } => admin_create(settings, &email, &org, &name).await,
+            } => cli::admin_create(settings, &email, &org, &name).await,
+            Command::Endpoint {
+                command:
+                    EndpointCommand::Create {
+                        actor,
+                        name,
+                        shared,
+                        json,
+                    },
+            } => cli::endpoint_create(settings, &actor, &name, shared, json).await,
+            Command::Endpoint {
+                command: EndpointCommand::Archive { actor, id },
+            } => cli::endpoint_archive(settings, &actor, id).await,
+            Command::Key {
+                command: KeyCommand::Create { actor, name, json },
+            } => cli::key_create(settings, &actor, &name, json).await,
+            Command::Credential {
+                command: CredentialCommand::Set { actor, provider },
+            } => cli::credential_set(settings, &actor, &provider).await,
+            Command::Traces { command } => cli::traces(settings, command).await,
             Command::Config => {
-                print_config(&settings);
+                cli::print_config(&settings);
                 Ok(())
             }
             Command::MockProvider { .. } => Ok(()),
@@ -97,27 +77,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The mock provider needs no settings or database: it runs on its own.
-fn mock_provider(listen: std::net::SocketAddr) -> ExitCode {
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .and_then(|rt| {
-            rt.block_on(async move {
-                let listener = server::mock_provider::bind(listen).await?;
-                server::mock_provider::announce(listener.local_addr()?);
-                server::mock_provider::serve(listener).await
-            })
-        });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            report(&format!("mock provider: {e}"));
-            ExitCode::FAILURE
-        }
-    }
-}
-
 #[expect(
     clippy::print_stderr,
     reason = "the CLI reports fatal errors on stderr"
@@ -126,27 +85,9 @@ fn report(msg: &str) {
     eprintln!("{msg}");
 }
 
-#[expect(clippy::print_stdout, reason = "the CLI's output")]
-fn say(msg: &str) {
-    println!("{msg}");
-}
-
-async fn start(settings: Settings) -> anyhow::Result<Services> {
-    let (services, notes) = Services::start(settings).await?;
-    if notes.generated_master_key {
-        tracing::warn!(
-            path = %services.settings.data_dir.join("master.key").display(),
-            "no ANTIX_MASTER_KEY given: generated one into the data folder. Back it up: \
-             stored provider credentials cannot be decrypted without it"
-        );
-    }
-    Ok(services)
-}
-
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    server::telemetry::init(&settings);
     let leptos_options = server::leptos_options(&settings);
-    let services = start(settings).await?;
+    let services = cli::start(settings).await?;
     let listen = services.settings.listen;
     let app = server::Application::build(services, leptos_options)
         .await
@@ -171,82 +112,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn admin_create(
-    settings: Settings,
-    email: &str,
-    org: &str,
-    name: &str,
-) -> anyhow::Result<()> {
-    server::telemetry::init(&settings);
-    let services = start(settings).await?;
-    let stdin = std::io::stdin();
-    let (password, generated) = if stdin.is_terminal() {
-        (antix::crypto::random_base62(20), true)
-    } else {
-        let mut text = String::new();
-        stdin.lock().read_to_string(&mut text)?;
-        let line = text.lines().next().unwrap_or("").to_owned();
-        if line.is_empty() {
-            (antix::crypto::random_base62(20), true)
-        } else {
-            (line, false)
+/// The mock provider needs no settings or database: it runs on its own.
+fn mock_provider(listen: std::net::SocketAddr) -> ExitCode {
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .and_then(|rt| {
+            rt.block_on(async move {
+                let listener = server::mock_provider::bind(listen).await?;
+                server::mock_provider::announce(listener.local_addr()?);
+                server::mock_provider::serve(listener).await
+            })
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&format!("mock provider: {e}"));
+            ExitCode::FAILURE
         }
-    };
-    let password = secrecy::SecretString::from(password);
-    let result = accounts::create_first_admin(
-        &services.store,
-        accounts::FirstAdmin {
-            email,
-            name,
-            password: password.expose_secret(),
-            org_name: org,
-        },
-    )
-    .await;
-    let (user, org) = match result {
-        Ok(v) => v,
-        Err(accounts::AccountError::Invalid(fields)) => {
-            let msgs: Vec<String> = fields
-                .iter()
-                .map(|f| format!("--{}: {}", f.field, f.message))
-                .collect();
-            anyhow::bail!("invalid input: {}", msgs.join("; "));
-        }
-        Err(e) => anyhow::bail!("{e}"),
-    };
-    say(&format!(
-        "Created administrator {} in organization \"{}\".",
-        user.email, org.name
-    ));
-    if generated {
-        say(&format!(
-            "Password (shown once, store it now): {}",
-            password.expose_secret()
-        ));
-    }
-    say(&format!(
-        "Log in at {}/login",
-        services.settings.public_base()
-    ));
-    services.store.close().await;
-    Ok(())
-}
-
-fn print_config(settings: &Settings) {
-    for var in VARS {
-        let value = match var.key {
-            "master_key" => settings
-                .master_key
-                .as_ref()
-                .map(|_| "<set>".to_owned())
-                .unwrap_or_else(|| "<generated into data_dir/master.key>".into()),
-            "database_url" => settings.database_url.redacted(),
-            "public_url" => settings.public_base(),
-            _ => std::env::var(var.env)
-                .ok()
-                .or_else(|| var.default.map(str::to_owned))
-                .unwrap_or_default(),
-        };
-        say(&format!("{:<30} {:<22} {}", var.env, var.key, value));
     }
 }

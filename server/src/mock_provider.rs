@@ -64,6 +64,7 @@ pub fn router(state: MockState) -> Router {
         .route("/v1/messages/count_tokens", post(anthropic::count))
         .route("/v1beta/models", get(gemini::models))
         .route("/v1beta/models/{call}", post(gemini::call))
+        .route("/v1/models/{call}", post(gemini::call))
         .fallback(not_found)
         .with_state(state)
 }
@@ -99,6 +100,9 @@ async fn models(headers: HeaderMap) -> Response {
     let b = Behavior::from(&headers);
     if let Some(r) = b.failure(&headers, Family::OpenAi).await {
         return r;
+    }
+    if headers.contains_key("x-goog-api-client") || headers.contains_key("x-goog-api-key") {
+        return gemini::models(headers).await;
     }
     if headers.contains_key("anthropic-version") {
         return axum::Json(json!({

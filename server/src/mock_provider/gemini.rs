@@ -48,6 +48,11 @@ pub async fn call(
     match method.as_str() {
         "countTokens" => json_after(&b, json!({"totalTokens": prompt})).await,
         "embedContent" => json_after(&b, json!({"embedding": {"values": [0.1, 0.2, 0.3, 0.4]}})).await,
+        "batchEmbedContents" => {
+            let n = req["requests"].as_array().map_or(1, Vec::len);
+            let embeddings: Vec<_> = (0..n).map(|_| json!({"values": [0.1, 0.2, 0.3, 0.4]})).collect();
+            json_after(&b, json!({"embeddings": embeddings})).await
+        }
         "generateContent" | "streamGenerateContent" => {
             let words = answer_words(&last_user_text(&req), b.chunks);
             let text: String = words.concat();

@@ -1,0 +1,478 @@
+//! The command line: argument definitions, and the scripted administration commands (first
+//! admin, endpoints, virtual keys, provider credentials, traces). Each command loads settings
+//! and opens the database like the server does, so it works next to a running server.
+
+use std::io::{IsTerminal, Read};
+
+use antix::config::{Settings, VARS};
+use antix::domain::{self, KeyLimits, Membership, Provider, Scope, User};
+use antix::{Services, accounts};
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "antix",
+    version,
+    about = "Antix: LLM API gateway and observability portal"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Administration for scripted set-ups.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Create endpoints.
+    Endpoint {
+        #[command(subcommand)]
+        command: EndpointCommand,
+    },
+    /// Issue and revoke virtual keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Set an organization's provider credentials.
+    Credential {
+        #[command(subcommand)]
+        command: CredentialCommand,
+    },
+    /// Read recorded traces.
+    Traces {
+        #[command(subcommand)]
+        command: TracesCommand,
+    },
+    /// List every configuration variable with its current value (secrets hidden).
+    Config,
+    /// Run the mock LLM provider (OpenAI, Anthropic and Gemini APIs) for tests and offline
+    /// demos. Point ANTIX_UPSTREAM_* at it.
+    MockProvider {
+        #[arg(long, default_value = "127.0.0.1:9999")]
+        listen: std::net::SocketAddr,
+    },
+}
+
+/// Who is acting: a user by e-mail, in one of their organizations (the first by default).
+#[derive(clap::Args)]
+pub struct Actor {
+    /// E-mail of the acting user.
+    #[arg(long = "as")]
+    email: String,
+    /// Organization name (default: the user's first organization).
+    #[arg(long)]
+    org: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create the first administrator and organization (only on an empty database). The
+    /// password is read from stdin when it is piped, else generated and printed once.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum EndpointCommand {
+    /// Create an endpoint and print its base URLs.
+    Create {
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long)]
+        name: String,
+        /// Shared with the whole organization (admins only) instead of personal.
+        #[arg(long)]
+        shared: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Archive an endpoint: from then on the proxy answers 410 Gone. Irreversible.
+    Archive {
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long)]
+        id: domain::EndpointId,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Issue a virtual key and print it (shown this once only).
+    Create {
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CredentialCommand {
+    /// Set the organization's key for a provider; the key is read from stdin.
+    Set {
+        #[command(flatten)]
+        actor: Actor,
+        /// openai, anthropic or gemini.
+        #[arg(long)]
+        provider: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TracesCommand {
+    /// The newest traces of an endpoint, one JSON object per line.
+    List {
+        #[arg(long)]
+        endpoint: domain::EndpointId,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One trace as JSON, with its headers and decompressed bodies.
+    Get { id: domain::TraceId },
+}
+
+#[expect(clippy::print_stdout, reason = "the CLI's output")]
+pub fn say(msg: &str) {
+    println!("{msg}");
+}
+
+pub async fn start(settings: Settings) -> anyhow::Result<Services> {
+    let (services, notes) = Services::start(settings).await?;
+    if notes.generated_master_key {
+        tracing::warn!(
+            path = %services.settings.data_dir.join("master.key").display(),
+            "no ANTIX_MASTER_KEY given: generated one into the data folder. Back it up: \
+             stored provider credentials cannot be decrypted without it"
+        );
+    }
+    Ok(services)
+}
+
+/// Reads one line from stdin when it is piped.
+fn read_stdin_line() -> anyhow::Result<Option<String>> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(None);
+    }
+    let mut text = String::new();
+    stdin.lock().read_to_string(&mut text)?;
+    Ok(text
+        .lines()
+        .next()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty()))
+}
+
+async fn actor(services: &Services, a: &Actor) -> anyhow::Result<(User, Membership)> {
+    let email =
+        domain::normalize_email(&a.email).map_err(|e| anyhow::anyhow!("--as: {}", e.message))?;
+    let (user, _) = services
+        .store
+        .user_for_login(&email)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("--as: no user {email}"))?;
+    let memberships = services.store.memberships(user.id).await?;
+    let m = match &a.org {
+        Some(name) => memberships.into_iter().find(|m| &m.org.name == name),
+        None => memberships.into_iter().next(),
+    }
+    .ok_or_else(|| anyhow::anyhow!("--org: {email} is not a member of that organization"))?;
+    Ok((user, m))
+}
+
+pub async fn admin_create(
+    settings: Settings,
+    email: &str,
+    org: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let services = start(settings).await?;
+    let (password, generated) = match read_stdin_line()? {
+        Some(p) => (p, false),
+        None => (antix::crypto::random_base62(20), true),
+    };
+    let password = SecretString::from(password);
+    let result = accounts::create_first_admin(
+        &services.store,
+        accounts::FirstAdmin {
+            email,
+            name,
+            password: password.expose_secret(),
+            org_name: org,
+        },
+    )
+    .await;
+    let (user, org) = match result {
+        Ok(v) => v,
+        Err(accounts::AccountError::Invalid(fields)) => {
+            let msgs: Vec<String> = fields
+                .iter()
+                .map(|f| format!("--{}: {}", f.field, f.message))
+                .collect();
+            anyhow::bail!("invalid input: {}", msgs.join("; "));
+        }
+        Err(e) => anyhow::bail!("{e}"),
+    };
+    say(&format!(
+        "Created administrator {} in organization \"{}\".",
+        user.email, org.name
+    ));
+    if generated {
+        say(&format!(
+            "Password (shown once, store it now): {}",
+            password.expose_secret()
+        ));
+    }
+    say(&format!(
+        "Log in at {}/login",
+        services.settings.public_base()
+    ));
+    services.store.close().await;
+    Ok(())
+}
+
+/// The base URL of an endpoint for each SDK.
+pub fn endpoint_urls(public_base: &str, id: domain::EndpointId) -> serde_json::Value {
+    let base = format!("{public_base}/v1/{id}");
+    json!({
+        "openai": format!("{base}/openai"),
+        "anthropic": format!("{base}/anthropic"),
+        "gemini": format!("{base}/gemini"),
+        "multi": format!("{base}/multi"),
+    })
+}
+
+pub async fn endpoint_create(
+    settings: Settings,
+    actor_: &Actor,
+    name: &str,
+    shared: bool,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let services = start(settings).await?;
+    let (user, m) = actor(&services, actor_).await?;
+    if shared && m.role != domain::Role::Admin {
+        anyhow::bail!("only organization admins can create org-shared endpoints");
+    }
+    let name = domain::validate_name("name", name)
+        .map_err(|e| anyhow::anyhow!("--name: {}", e.message))?;
+    let e = services
+        .store
+        .create_endpoint(&antix::store::endpoints::NewEndpoint {
+            org: m.org.id,
+            owner: user.id,
+            scope: if shared {
+                Scope::OrgShared
+            } else {
+                Scope::Personal
+            },
+            name: &name,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let urls = endpoint_urls(&services.settings.public_base(), e.id);
+    if as_json {
+        say(&json!({"id": e.id, "name": e.name, "scope": e.scope, "urls": urls}).to_string());
+    } else {
+        say(&format!(
+            "Endpoint \"{}\" ({}): keep these URLs secret.",
+            e.name, e.id
+        ));
+        for (k, v) in urls.as_object().into_iter().flatten() {
+            say(&format!("  {k:<10} {}", v.as_str().unwrap_or_default()));
+        }
+    }
+    services.store.close().await;
+    Ok(())
+}
+
+pub async fn endpoint_archive(
+    settings: Settings,
+    actor_: &Actor,
+    id: domain::EndpointId,
+) -> anyhow::Result<()> {
+    let services = start(settings).await?;
+    let (user, m) = actor(&services, actor_).await?;
+    let e = services
+        .store
+        .endpoint(id)
+        .await?
+        .filter(|e| e.org_id == m.org.id)
+        .ok_or_else(|| anyhow::anyhow!("--id: no such endpoint in \"{}\"", m.org.name))?;
+    let allowed = match e.scope {
+        Scope::Personal => e.owner_id == user.id,
+        Scope::OrgShared => m.role == domain::Role::Admin,
+    };
+    if !allowed {
+        anyhow::bail!("not allowed to archive this endpoint");
+    }
+    services
+        .store
+        .archive_endpoint(id, domain::now_ms())
+        .await?;
+    say(&format!(
+        "Archived \"{}\"; it now answers 410 Gone.",
+        e.name
+    ));
+    services.store.close().await;
+    Ok(())
+}
+
+pub async fn key_create(
+    settings: Settings,
+    actor_: &Actor,
+    name: &str,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let services = start(settings).await?;
+    let (user, m) = actor(&services, actor_).await?;
+    if m.role != domain::Role::Admin && !m.org.members_can_create_keys {
+        anyhow::bail!("only organization admins can issue keys in this organization");
+    }
+    let name = domain::validate_name("name", name)
+        .map_err(|e| anyhow::anyhow!("--name: {}", e.message))?;
+    let issued = antix::virtual_keys::issue(
+        &services.store,
+        &services.keys,
+        m.org.id,
+        user.id,
+        &name,
+        None,
+        &KeyLimits::default(),
+    )
+    .await?;
+    if as_json {
+        say(&json!({"id": issued.key.id, "key": issued.secret.expose_secret()}).to_string());
+    } else {
+        say(&format!(
+            "Virtual key \"{}\" (shown once, store it now):",
+            issued.key.name
+        ));
+        say(issued.secret.expose_secret());
+    }
+    services.store.close().await;
+    Ok(())
+}
+
+pub async fn credential_set(
+    settings: Settings,
+    actor_: &Actor,
+    provider: &str,
+) -> anyhow::Result<()> {
+    let services = start(settings).await?;
+    let (user, m) = actor(&services, actor_).await?;
+    if m.role != domain::Role::Admin {
+        anyhow::bail!("only organization admins can set provider credentials");
+    }
+    let provider = Provider::parse(provider)
+        .ok_or_else(|| anyhow::anyhow!("--provider: use openai, anthropic or gemini"))?;
+    let secret =
+        read_stdin_line()?.ok_or_else(|| anyhow::anyhow!("pipe the provider key on stdin"))?;
+    antix::credentials::set(
+        &services.store,
+        &services.keys,
+        m.org.id,
+        provider,
+        &SecretString::from(secret.trim().to_owned()),
+        None,
+        user.id,
+        domain::now_ms(),
+    )
+    .await?;
+    say(&format!(
+        "Set the {} credential of \"{}\".",
+        provider.as_str(),
+        m.org.name
+    ));
+    services.store.close().await;
+    Ok(())
+}
+
+fn trace_json(t: &antix::store::traces::TraceRow) -> serde_json::Value {
+    json!({
+        "id": t.id, "endpoint_id": t.endpoint_id, "started_at": t.started_at,
+        "auth_mode": t.auth_mode, "virtual_key_id": t.virtual_key_id, "provider": t.provider,
+        "wire": t.wire, "model": t.model, "method": t.method, "path": t.path,
+        "status_code": t.status_code, "outcome": t.outcome, "error": t.error,
+        "is_stream": t.is_stream, "input_tokens": t.input_tokens, "output_tokens": t.output_tokens,
+        "cache_read_tokens": t.cache_read_tokens, "cache_write_tokens": t.cache_write_tokens,
+        "reasoning_tokens": t.reasoning_tokens, "usage_source": t.usage_source,
+        "cost_nanos": t.cost_nanos, "cost_estimated": t.cost_estimated,
+        "catalog_version": t.catalog_version, "ttft_us": t.ttft_us, "latency_us": t.latency_us,
+        "session_key": t.session_key, "session_parent": t.session_parent,
+        "response_id": t.response_id, "request_bytes": t.request_bytes,
+        "response_bytes": t.response_bytes,
+    })
+}
+
+pub async fn traces(settings: Settings, command: TracesCommand) -> anyhow::Result<()> {
+    let services = start(settings).await?;
+    match command {
+        TracesCommand::List { endpoint, limit } => {
+            for t in services.store.recent_traces(endpoint, limit).await? {
+                say(&trace_json(&t).to_string());
+            }
+        }
+        TracesCommand::Get { id } => {
+            let t = services
+                .store
+                .trace(id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no trace {id}"))?;
+            let mut v = trace_json(&t);
+            if let Some(b) = services.store.trace_bodies(id).await? {
+                let text = |blob: &Option<Vec<u8>>| {
+                    blob.as_ref()
+                        .and_then(|c| antix::recorder::finalize::decompress(c, 64 << 20))
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                };
+                v["request_headers"] = serde_json::from_str(&b.request_headers).unwrap_or_default();
+                v["response_headers"] =
+                    serde_json::from_str(&b.response_headers).unwrap_or_default();
+                v["request_body"] = json!(text(&b.request_body));
+                v["response_body"] = json!(text(&b.response_body));
+                v["response_assembled"] = json!(text(&b.response_assembled));
+                v["request_truncated"] = json!(b.request_truncated);
+                v["response_truncated"] = json!(b.response_truncated);
+            }
+            say(&v.to_string());
+        }
+    }
+    services.store.close().await;
+    Ok(())
+}
+
+pub fn print_config(settings: &Settings) {
+    for var in VARS {
+        let value = match var.key {
+            "master_key" => settings
+                .master_key
+                .as_ref()
+                .map(|_| "<set>".to_owned())
+                .unwrap_or_else(|| "<generated into data_dir/master.key>".into()),
+            "database_url" => settings.database_url.redacted(),
+            "public_url" => settings.public_base(),
+            _ => std::env::var(var.env)
+                .ok()
+                .or_else(|| var.default.map(str::to_owned))
+                .unwrap_or_default(),
+        };
+        say(&format!("{:<30} {:<30} {}", var.env, var.key, value));
+    }
+}
