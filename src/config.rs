@@ -113,6 +113,13 @@ pub const VARS: &[Var] = &[
         help: "Longest silence allowed inside a response body (streams are never cut for length).",
     },
     Var {
+        key: "timeouts.header_ms",
+        env: "ANTIX_HEADER_TIMEOUT_MS",
+        default: Some("30000"),
+        help: "Time a client gets to send its request headers (slow or silent connections are \
+               closed).",
+    },
+    Var {
         key: "timeouts.shutdown_ms",
         env: "ANTIX_SHUTDOWN_TIMEOUT_MS",
         default: Some("30000"),
@@ -238,6 +245,7 @@ impl Upstreams {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
+    pub header: Duration,
     pub connect: Duration,
     pub first_byte: Duration,
     pub idle: Duration,
@@ -402,6 +410,7 @@ impl Settings {
             })
         };
         let timeouts = Timeouts {
+            header: ms("timeouts.header_ms")?,
             connect: ms("timeouts.connect_ms")?,
             first_byte: ms("timeouts.first_byte_ms")?,
             idle: ms("timeouts.idle_ms")?,

@@ -25,6 +25,7 @@ pub mod health;
 pub mod mock_provider;
 pub mod proxy;
 pub mod router;
+pub mod serve;
 pub mod state;
 pub mod telemetry;
 
@@ -108,12 +109,8 @@ impl Application {
                 stopping.cancel();
             }
         };
-        let serve = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown({
+        let header_timeout = self.services.settings.timeouts.header;
+        let serve = serve::serve(self.listener, self.router, header_timeout, {
             let stopping = lifecycle.stopping.clone();
             async move {
                 tokio::select! {
@@ -122,7 +119,7 @@ impl Application {
                 }
             }
         });
-        let mut serve = std::pin::pin!(serve.into_future());
+        let mut serve = std::pin::pin!(serve);
         let result = tokio::select! {
             r = &mut serve => r,
             () = async {

@@ -20,6 +20,9 @@ use crate::csrf;
 use crate::state::AppState;
 use crate::{Lifecycle, health, proxy};
 
+/// The largest request body the portal accepts (server functions take small forms).
+pub const PORTAL_MAX_BODY: usize = 512 * 1024;
+
 pub fn build(
     services: Services,
     leptos_options: LeptosOptions,
@@ -51,6 +54,10 @@ pub fn build(
             _,
         >(context, shell))
         .layer(axum::middleware::from_fn_with_state(origins, csrf::guard))
+        // Portal requests are small forms; nothing unauthenticated may upload more than this.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            PORTAL_MAX_BODY,
+        ))
         .with_state(state);
 
     let health = Router::new()

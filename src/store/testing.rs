@@ -134,3 +134,100 @@ async fn drop_stale_schemas(admin: &sqlx::PgPool) {
 pub fn postgres_required() -> bool {
     std::env::var("ANTIX_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
 }
+
+/// A plausible finished trace, for store and recorder tests.
+pub fn sample_record(
+    org: crate::domain::OrgId,
+    endpoint: crate::domain::EndpointId,
+    started_at: crate::domain::Millis,
+) -> super::traces::TraceRecord {
+    use super::traces::{Outcome, TraceBodies, TraceRecord};
+    use crate::usage::{Usage, UsageSource};
+    TraceRecord {
+        id: crate::domain::TraceId::new_v7(),
+        org_id: org,
+        endpoint_id: endpoint,
+        started_at,
+        auth_mode: "byok".into(),
+        virtual_key_id: None,
+        provider: Some("openai".into()),
+        wire: Some("openai.chat".into()),
+        model: Some("gpt-4o".into()),
+        method: "POST".into(),
+        path: "/v1/chat/completions".into(),
+        status_code: 200,
+        outcome: Outcome::Ok,
+        error: None,
+        is_stream: false,
+        usage: Usage {
+            input_tokens: Some(10),
+            output_tokens: Some(5),
+            ..Default::default()
+        },
+        usage_source: UsageSource::Provider,
+        cost_nanos: Some(75_000),
+        cost_estimated: true,
+        cost_detail: None,
+        catalog_version: Some("test".into()),
+        ttft_us: Some(1000),
+        latency_us: 2000,
+        session_key: None,
+        session_parent: None,
+        response_id: None,
+        request_bytes: 10,
+        response_bytes: 20,
+        bodies: TraceBodies {
+            request_headers: "{}".into(),
+            response_headers: "{}".into(),
+            request_body: Some(crate::recorder::finalize::compress(
+                b"{\"model\":\"gpt-4o\"}",
+            )),
+            response_body: None,
+            response_assembled: None,
+            request_truncated: false,
+            response_truncated: false,
+        },
+    }
+}
+
+/// A draft as the proxy would hand it to the recorder.
+pub fn sample_draft(
+    org: crate::domain::OrgId,
+    endpoint: crate::domain::EndpointId,
+) -> crate::recorder::TraceDraft {
+    use crate::gateway::body::Capture;
+    let request = bytes::Bytes::from_static(
+        br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    let response = bytes::Bytes::from_static(
+        br#"{"id":"c1","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"hello"}}],"usage":{"prompt_tokens":12,"completion_tokens":3}}"#,
+    );
+    crate::recorder::TraceDraft {
+        id: crate::domain::TraceId::new_v7(),
+        org_id: org,
+        endpoint_id: endpoint,
+        started_at: crate::domain::now_ms(),
+        started: std::time::Instant::now(),
+        auth_mode: Some(crate::domain::AuthMode::Byok),
+        virtual_key_id: None,
+        provider: Some(crate::domain::Provider::OpenAi),
+        wire: Some(crate::providers::Wire::OpenAiChat),
+        requested_model: Some("gpt-4o".into()),
+        method: "POST".into(),
+        path: "/v1/chat/completions".into(),
+        request_headers: "{}".into(),
+        request_body: Capture::of(&request, 1 << 20),
+        request_stream_capture: None,
+        status: 200,
+        response_headers: "{}".into(),
+        response_body: Capture::of(&response, 1 << 20),
+        is_stream: false,
+        ttft: Some(std::time::Duration::from_millis(5)),
+        latency: std::time::Duration::from_millis(9),
+        outcome: super::traces::Outcome::Ok,
+        error: None,
+        passthrough: true,
+        session_hint: None,
+        secrets: Vec::new(),
+    }
+}

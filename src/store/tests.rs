@@ -54,6 +54,11 @@ store_suite!(
     endpoints_rename_and_archive,
     login_failures_are_counted,
     unreachable_database_is_unavailable_not_missing,
+    trace_inserts_are_idempotent,
+    virtual_keys_are_found_by_hash_only,
+    credentials_are_sealed_to_their_row,
+    recorder_spools_when_down_and_replays_once,
+    recorder_quarantines_a_poison_row,
 );
 
 async fn admin(store: &Store) -> (crate::domain::User, crate::domain::Organization) {
@@ -392,4 +397,251 @@ async fn unreachable_database_is_unavailable_not_missing(db: &TestDb) {
     s.close().await;
     let err = s.is_initialized().await.unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
+}
+
+async fn org_and_endpoint(
+    s: &Store,
+) -> (
+    crate::domain::User,
+    crate::domain::Organization,
+    crate::domain::Endpoint,
+) {
+    let (u, o) = admin(s).await;
+    let e = s
+        .create_endpoint(&NewEndpoint {
+            org: o.id,
+            owner: u.id,
+            scope: Scope::OrgShared,
+            name: "e",
+        })
+        .await
+        .unwrap();
+    (u, o, e)
+}
+
+async fn trace_inserts_are_idempotent(db: &TestDb) {
+    let s = &db.store;
+    let (_, o, e) = org_and_endpoint(s).await;
+    let records: Vec<_> = (0..250)
+        .map(|i| super::testing::sample_record(o.id, e.id, 1_000 + i))
+        .collect();
+    assert_eq!(s.insert_traces(&records).await.unwrap(), 250);
+    // A replayed batch (spool, retry) adds nothing.
+    assert_eq!(s.insert_traces(&records).await.unwrap(), 0);
+    assert_eq!(s.count_traces().await.unwrap(), 250);
+    let newest = s.recent_traces(e.id, 5).await.unwrap();
+    assert_eq!(newest[0].started_at, 1_249);
+    let row = s.trace(records[3].id).await.unwrap().unwrap();
+    assert_eq!(row.input_tokens, Some(10));
+    assert_eq!(row.cost_nanos, Some(75_000));
+    let bodies = s.trace_bodies(records[3].id).await.unwrap().unwrap();
+    let req = crate::recorder::finalize::decompress(bodies.request_body.as_ref().unwrap(), 1 << 20)
+        .unwrap();
+    assert_eq!(req, b"{\"model\":\"gpt-4o\"}");
+    assert_eq!(s.delete_traces_before(1_100, 1000).await.unwrap(), 100);
+    assert_eq!(s.count_traces().await.unwrap(), 150);
+    assert!(s.trace_bodies(records[0].id).await.unwrap().is_none());
+}
+
+async fn virtual_keys_are_found_by_hash_only(db: &TestDb) {
+    let s = &db.store;
+    let (u, o, e) = org_and_endpoint(s).await;
+    let keys = crate::crypto::MasterKey::generate().keys();
+    let limits = crate::domain::KeyLimits {
+        rpm: Some(60),
+        allowed_models: vec!["gpt-*".into()],
+        allowed_endpoints: vec![e.id],
+        ..Default::default()
+    };
+    let issued = crate::virtual_keys::issue(s, &keys, o.id, u.id, "ci", Some(5_000), &limits)
+        .await
+        .unwrap();
+    use secrecy::ExposeSecret;
+    let secret = issued.secret.expose_secret();
+    let found = s
+        .virtual_key_by_hash(&keys.token_hash(secret))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, issued.key.id);
+    assert_eq!(found.limits, limits);
+    assert_eq!(found.expires_at, Some(5_000));
+    assert_eq!(found.unusable_reason(4_000), None);
+    assert_eq!(found.unusable_reason(5_000), Some("expired"));
+    assert!(found.display.starts_with("sk-vk-") && !found.display.contains(&secret[10..30]));
+    // Another pepper, another hash: nothing found.
+    let other = crate::crypto::MasterKey::generate().keys();
+    assert!(
+        s.virtual_key_by_hash(&other.token_hash(secret))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    s.revoke_virtual_key(o.id, found.id, 7).await.unwrap();
+    s.revoke_virtual_key(o.id, found.id, 9).await.unwrap();
+    let k = s.virtual_key(found.id).await.unwrap().unwrap();
+    assert_eq!(k.revoked_at, Some(7));
+    // Not revocable through another organization.
+    let beta = s.create_organization("Beta", u.id).await.unwrap();
+    assert!(matches!(
+        s.revoke_virtual_key(beta.id, found.id, 1).await,
+        Err(StoreError::NotFound)
+    ));
+    s.touch_virtual_keys(&[(found.id, 100), (found.id, 50)])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.virtual_key(found.id).await.unwrap().unwrap().last_used_at,
+        Some(100)
+    );
+    assert_eq!(s.list_virtual_keys(o.id).await.unwrap().len(), 1);
+}
+
+async fn credentials_are_sealed_to_their_row(db: &TestDb) {
+    use crate::domain::Provider;
+    use secrecy::{ExposeSecret, SecretString};
+    let s = &db.store;
+    let (u, o, _) = org_and_endpoint(s).await;
+    let beta = s.create_organization("Beta", u.id).await.unwrap();
+    let keys = crate::crypto::MasterKey::generate().keys();
+    crate::credentials::set(
+        s,
+        &keys,
+        o.id,
+        Provider::OpenAi,
+        &SecretString::from("sk-acme-1234"),
+        None,
+        u.id,
+        1,
+    )
+    .await
+    .unwrap();
+    crate::credentials::set(
+        s,
+        &keys,
+        beta.id,
+        Provider::OpenAi,
+        &SecretString::from("sk-beta-9876"),
+        Some("https://llm.example.com"),
+        u.id,
+        1,
+    )
+    .await
+    .unwrap();
+    let c = crate::credentials::get(s, &keys, o.id, Provider::OpenAi)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.secret.expose_secret(), "sk-acme-1234");
+    let row = s.credential(o.id, Provider::OpenAi).await.unwrap().unwrap();
+    assert_eq!(row.last4, "1234");
+    assert!(!String::from_utf8_lossy(&row.ciphertext).contains("sk-acme"));
+    // Swap the ciphertexts between tenants: neither decrypts.
+    let theirs = s
+        .credential(beta.id, Provider::OpenAi)
+        .await
+        .unwrap()
+        .unwrap();
+    s.put_credential(&crate::store::credentials::NewCredential {
+        org: o.id,
+        provider: Provider::OpenAi,
+        ciphertext: &theirs.ciphertext,
+        last4: "9876",
+        base_url: None,
+        updated_by: u.id,
+        at: 2,
+    })
+    .await
+    .unwrap();
+    assert!(
+        crate::credentials::get(s, &keys, o.id, Provider::OpenAi)
+            .await
+            .is_err()
+    );
+    assert!(
+        crate::credentials::get(s, &keys, o.id, Provider::Gemini)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(s.delete_credential(o.id, Provider::OpenAi).await.unwrap());
+    assert_eq!(s.list_credentials(beta.id).await.unwrap().len(), 1);
+}
+
+async fn recorder_spools_when_down_and_replays_once(db: &TestDb) {
+    use crate::recorder::{Recorder, RecorderConfig};
+    let (_, o, e) = org_and_endpoint(&db.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = RecorderConfig::new(dir.path());
+    cfg.batch_interval = std::time::Duration::from_millis(5);
+    // A store that cannot be reached.
+    let down = db.reopen().await.unwrap();
+    down.close().await;
+    let (rec, task) = Recorder::start(down, cfg.clone());
+    let drafts: Vec<_> = (0..40)
+        .map(|_| super::testing::sample_draft(o.id, e.id))
+        .collect();
+    for d in drafts.iter().cloned() {
+        rec.submit(d);
+    }
+    task.shutdown(std::time::Duration::from_secs(10)).await;
+    assert_eq!(
+        rec.stats()
+            .written
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert_eq!(
+        rec.stats()
+            .spooled
+            .load(std::sync::atomic::Ordering::Relaxed),
+        40
+    );
+    assert_eq!(db.store.count_traces().await.unwrap(), 0);
+    // The database is back: a new recorder replays the spool, all of it, once.
+    let (rec2, task2) = Recorder::start(db.store.clone(), cfg.clone());
+    rec2.submit(super::testing::sample_draft(o.id, e.id));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while db.store.count_traces().await.unwrap() < 41 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    task2.shutdown(std::time::Duration::from_secs(10)).await;
+    assert_eq!(db.store.count_traces().await.unwrap(), 41);
+    assert_eq!(
+        rec2.stats()
+            .replayed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        40
+    );
+    let spool = crate::recorder::spool::Spool::new(cfg.spool_dir.clone());
+    assert!(spool.segments().is_empty(), "spool not emptied");
+    // Replaying the same traces again changes nothing.
+    let ids: Vec<_> = drafts.iter().map(|d| d.id).collect();
+    for id in ids {
+        assert!(db.store.trace(id).await.unwrap().is_some());
+    }
+}
+
+async fn recorder_quarantines_a_poison_row(db: &TestDb) {
+    use crate::recorder::{Recorder, RecorderConfig};
+    let (_, o, e) = org_and_endpoint(&db.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, task) = Recorder::start(db.store.clone(), RecorderConfig::new(dir.path()));
+    for i in 0..500 {
+        let mut d = super::testing::sample_draft(o.id, e.id);
+        if i == 250 {
+            // A status no HTTP response can have: the table's CHECK refuses it.
+            d.status = 1234;
+        }
+        rec.submit(d);
+    }
+    task.shutdown(std::time::Duration::from_secs(20)).await;
+    assert_eq!(db.store.count_traces().await.unwrap(), 499);
+    assert_eq!(db.store.quarantined_count().await.unwrap(), 1);
+    assert_eq!(
+        rec.stats()
+            .quarantined
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
