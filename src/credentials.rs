@@ -46,26 +46,27 @@ pub enum CredentialError {
     BadBaseUrl(String),
 }
 
-pub async fn set(
-    store: &Store,
-    keys: &Keys,
-    org: OrgId,
-    provider: Provider,
-    secret: &SecretString,
-    base_url: Option<&str>,
-    by: UserId,
-    at: Millis,
-) -> Result<(), StoreError> {
-    let ciphertext = keys.encrypt(secret.expose_secret().as_bytes(), &aad(org, provider));
+/// A credential to store, before encryption.
+pub struct CredentialInput<'a> {
+    pub org: OrgId,
+    pub provider: Provider,
+    pub secret: &'a SecretString,
+    pub base_url: Option<&'a str>,
+    pub by: UserId,
+    pub at: Millis,
+}
+
+pub async fn set(store: &Store, keys: &Keys, c: &CredentialInput<'_>) -> Result<(), StoreError> {
+    let ciphertext = keys.encrypt(c.secret.expose_secret().as_bytes(), &aad(c.org, c.provider));
     store
         .put_credential(&NewCredential {
-            org,
-            provider,
+            org: c.org,
+            provider: c.provider,
             ciphertext: &ciphertext,
-            last4: &last4(secret.expose_secret()),
-            base_url,
-            updated_by: by,
-            at,
+            last4: &last4(c.secret.expose_secret()),
+            base_url: c.base_url,
+            updated_by: c.by,
+            at: c.at,
         })
         .await
 }

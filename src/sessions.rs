@@ -37,8 +37,9 @@ pub fn derive(
             };
             let client_session = session_hint
                 .map(str::to_owned)
-                .or_else(|| claude_code_session(request));
-            match client_session.filter(|s| is_plausible_id(s)) {
+                .filter(|s| is_plausible_id(s))
+                .or_else(|| claude_code_session(request).filter(|s| is_plausible_id(s)));
+            match client_session {
                 Some(sid) => SessionKeys {
                     key: Some(format!("cc:{sid}:{fp}")),
                     parent: Some(format!("cc:{sid}")),

@@ -387,12 +387,14 @@ pub async fn credential_set(
     antix::credentials::set(
         &services.store,
         &services.keys,
-        m.org.id,
-        provider,
-        &SecretString::from(secret.trim().to_owned()),
-        None,
-        user.id,
-        domain::now_ms(),
+        &antix::credentials::CredentialInput {
+            org: m.org.id,
+            provider,
+            secret: &SecretString::from(secret.trim().to_owned()),
+            base_url: None,
+            by: user.id,
+            at: domain::now_ms(),
+        },
     )
     .await?;
     say(&format!(

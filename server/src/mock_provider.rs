@@ -410,13 +410,13 @@ pub async fn json_after(b: &Behavior, v: Value) -> Response {
     res
 }
 
-pub fn parse_body(body: &Bytes) -> Result<Value, Response> {
+pub fn parse_body(body: &Bytes) -> Result<Value, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
-        (
+        Box::new((
             StatusCode::BAD_REQUEST,
             axum::Json(json!({"error": {"message": format!("mock: invalid JSON: {e}"), "type": "invalid_request_error"}})),
         )
-            .into_response()
+            .into_response())
     })
 }
 

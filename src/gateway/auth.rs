@@ -40,6 +40,9 @@ pub struct Credentials {
 
 fn bearer(v: &str) -> &str {
     let v = v.trim();
+    if v.eq_ignore_ascii_case("bearer") {
+        return "";
+    }
     match v.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         _ => v,

@@ -80,12 +80,12 @@ impl Store {
         let id = VirtualKeyId::new_v4();
         let now = crate::domain::now_ms();
         dispatch_write!(self, |pool| {
-            sqlx::query(&format!(
+            sqlx::query(
                 "INSERT INTO virtual_keys (id, org_id, created_by, name, key_hash, display, created_at, \
                  expires_at, budget_daily_nanos, budget_monthly_nanos, budget_total_nanos, rpm_limit, \
                  tpm_limit, allowed_models, allowed_endpoints) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-            ))
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
             .bind(id)
             .bind(new.org)
             .bind(new.created_by)

@@ -507,24 +507,28 @@ async fn credentials_are_sealed_to_their_row(db: &TestDb) {
     crate::credentials::set(
         s,
         &keys,
-        o.id,
-        Provider::OpenAi,
-        &SecretString::from("sk-acme-1234"),
-        None,
-        u.id,
-        1,
+        &crate::credentials::CredentialInput {
+            org: o.id,
+            provider: Provider::OpenAi,
+            secret: &SecretString::from("sk-acme-1234"),
+            base_url: None,
+            by: u.id,
+            at: 1,
+        },
     )
     .await
     .unwrap();
     crate::credentials::set(
         s,
         &keys,
-        beta.id,
-        Provider::OpenAi,
-        &SecretString::from("sk-beta-9876"),
-        Some("https://llm.example.com"),
-        u.id,
-        1,
+        &crate::credentials::CredentialInput {
+            org: beta.id,
+            provider: Provider::OpenAi,
+            secret: &SecretString::from("sk-beta-9876"),
+            base_url: Some("https://llm.example.com"),
+            by: u.id,
+            at: 1,
+        },
     )
     .await
     .unwrap();

@@ -21,7 +21,7 @@ pub async fn messages(State(s): State<MockState>, headers: HeaderMap, body: Byte
     }
     let req = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let model = req["model"]
         .as_str()
@@ -97,7 +97,7 @@ pub async fn count(State(s): State<MockState>, headers: HeaderMap, body: Bytes) 
     }
     let req = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let n = count_tokens(&(all_text(&req["messages"]) + &all_text(&req["system"])));
     json_after(&b, json!({"input_tokens": n})).await

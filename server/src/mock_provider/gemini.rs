@@ -40,7 +40,7 @@ pub async fn call(
     }
     let req = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (model, method) = path_model_and_method(&call);
     let prompt = count_tokens(&(all_text(&req["contents"]) + &all_text(&req["systemInstruction"])))

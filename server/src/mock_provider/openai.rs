@@ -58,7 +58,7 @@ pub async fn chat(State(s): State<MockState>, headers: HeaderMap, body: Bytes) -
     }
     let req = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let model = req["model"].as_str().unwrap_or("gpt-4o-mini").to_owned();
     let a = answer(&req, &b, &req["messages"]);
@@ -121,7 +121,7 @@ pub async fn responses(State(s): State<MockState>, headers: HeaderMap, body: Byt
     }
     let req = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let model = req["model"].as_str().unwrap_or("gpt-4.1").to_owned();
     let a = answer(&req, &b, &req["input"]);
@@ -216,7 +216,7 @@ pub async fn embeddings(State(s): State<MockState>, headers: HeaderMap, body: By
     }
     let req = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let inputs: Vec<String> = match &req["input"] {
         Value::Array(a) => a.iter().map(all_text).collect(),

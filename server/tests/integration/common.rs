@@ -12,6 +12,7 @@ pub struct TestApp {
     pub gateway: std::sync::Arc<antix::gateway::Gateway>,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -86,7 +87,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut BTreeMap<String, String>
     let addr = app.local_addr().unwrap();
     let gateway = app.gateway().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async move {
+    let task = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::builder()
@@ -99,6 +100,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut BTreeMap<String, String>
         gateway,
         client,
         stop: Some(stop),
+        task: Some(task),
         _dir: dir,
     }
 }
@@ -106,6 +108,14 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut BTreeMap<String, String>
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Triggers the stop signal without waiting.
+    pub fn begin_shutdown(&mut self) -> Option<tokio::task::JoinHandle<std::io::Result<()>>> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.take()
     }
 }
 
@@ -187,12 +197,14 @@ pub async fn fixture_with(customize: impl FnOnce(&mut BTreeMap<String, String>))
         antix::credentials::set(
             &s.store,
             &s.keys,
-            org.id,
-            *p,
-            &SecretString::from(ORG_SECRET),
-            None,
-            admin.id,
-            0,
+            &antix::credentials::CredentialInput {
+                org: org.id,
+                provider: *p,
+                secret: &SecretString::from(ORG_SECRET),
+                base_url: None,
+                by: admin.id,
+                at: 0,
+            },
         )
         .await
         .unwrap();

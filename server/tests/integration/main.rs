@@ -1,9 +1,14 @@
 //! Black-box tests of the server: the real router on a real port, a fresh database per test.
 //! One test binary (see STYLE.md), one module per area.
 
-#![expect(clippy::unwrap_used, reason = "test helpers fail loudly by design")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail loudly by design"
+)]
 
 mod cli;
 mod common;
+mod lifecycle;
 mod portal;
 mod proxy;
