@@ -201,11 +201,11 @@ impl Gateway {
             requested_model: None,
             method: parts.method.as_str().to_owned(),
             path: stored_path,
-            request_headers: headers::redacted_json(&parts.headers),
+            request_headers: parts.headers.clone(),
             request_body: CapturedBytes::default(),
             request_stream_capture: None,
             status: 0,
-            response_headers: "{}".into(),
+            response_headers: http::HeaderMap::new(),
             response_body: CapturedBytes::default(),
             is_stream: false,
             ttft: None,
@@ -235,7 +235,10 @@ impl Gateway {
                     d.status = e.status();
                     d.error = Some(e.to_string());
                     d.response_body = captured;
-                    d.response_headers = r#"{"content-type":"application/json"}"#.into();
+                    d.response_headers.insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
                 });
                 let mut res = e.response(family);
                 res.headers_mut()
@@ -455,7 +458,7 @@ impl Gateway {
         let upstream_headers = response.headers().clone();
         if let Some(d) = pending.draft_mut() {
             d.status = status.as_u16();
-            d.response_headers = headers::redacted_json(&upstream_headers);
+            d.response_headers = upstream_headers.clone();
         }
         let trace_value = trace_header(&trace_id.map(|t| t.to_string()).unwrap_or_default());
 

@@ -41,12 +41,13 @@ pub struct TraceDraft {
     pub method: String,
     /// Native path plus the redacted query string.
     pub path: String,
-    pub request_headers: String,
+    /// Redacted only when finalized, off the request path.
+    pub request_headers: http::HeaderMap,
     pub request_body: CapturedBytes,
     /// While a non-JSON request body is still streaming upstream, its copy fills here.
     pub request_stream_capture: Option<Arc<std::sync::Mutex<crate::gateway::body::Capture>>>,
     pub status: u16,
-    pub response_headers: String,
+    pub response_headers: http::HeaderMap,
     pub response_body: CapturedBytes,
     pub is_stream: bool,
     pub ttft: Option<Duration>,
@@ -208,6 +209,8 @@ mod writer {
 
     /// How long the writer waits before trying the database again after it failed.
     const RETRY_AFTER: Duration = Duration::from_secs(2);
+    /// Drafts finalized per blocking task.
+    const FINALIZE_SLICE: usize = 32;
 
     pub(super) async fn run(
         store: Store,
@@ -275,10 +278,26 @@ mod writer {
     /// Works out usage, cost and sessions on the blocking pool (parsing and compression are
     /// CPU work that must not stall request handling on the async workers).
     async fn finalize_batch(store: &Store, drafts: Vec<TraceDraft>) -> Vec<TraceRecord> {
-        let chains = finalize::resolve_chains(store, &drafts).await;
-        tokio::task::spawn_blocking(move || finalize::finalize_all(drafts, chains))
+        let mut chains = finalize::resolve_chains(store, &drafts).await;
+        // In slices of a few dozen: each slice is a short burst of CPU, so request handling on
+        // a busy (or single) core waits behind at most one slice, not a whole batch.
+        let mut out = Vec::with_capacity(drafts.len());
+        let mut drafts = drafts.into_iter();
+        loop {
+            let slice: Vec<TraceDraft> = drafts.by_ref().take(FINALIZE_SLICE).collect();
+            if slice.is_empty() {
+                break;
+            }
+            let (records, next) = tokio::task::spawn_blocking(move || {
+                let records = finalize::finalize_all_with(slice, &mut chains);
+                (records, chains)
+            })
             .await
-            .unwrap_or_default()
+            .unwrap_or_default();
+            chains = next;
+            out.extend(records);
+        }
+        out
     }
 
     async fn write(
@@ -429,4 +448,81 @@ mod writer {
 pub async fn write_now(store: &Store, drafts: Vec<TraceDraft>) -> crate::store::Result<u64> {
     let records: Vec<TraceRecord> = finalize::finalize_all(drafts, Default::default());
     store.insert_traces(&records).await
+}
+
+#[cfg(test)]
+mod cost_tests {
+    /// Not a test of behaviour: prints where recording time goes (`cargo test --release -p antix
+    /// recorder::cost_tests -- --ignored --nocapture`).
+    #[tokio::test]
+    #[ignore = "measurement"]
+    async fn measure_finalize_and_insert() {
+        let db = crate::store::testing::TestDb::sqlite().await.unwrap();
+        let org = crate::domain::OrgId::new_v4();
+        let ep = crate::domain::EndpointId::new_v4();
+        let sse: String = (0..20)
+            .map(|i| format!("data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\" word{i}\"}},\"finish_reason\":null}}],\"usage\":null}}\n\n"))
+            .collect::<String>()
+            + "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":20}}\n\ndata: [DONE]\n\n";
+        let drafts: Vec<_> = (0..2000)
+            .map(|_| {
+                let mut d = crate::store::testing::sample_draft(org, ep);
+                d.is_stream = true;
+                d.response_body =
+                    crate::gateway::body::Capture::of(&bytes::Bytes::from(sse.clone()), 1 << 20);
+                d
+            })
+            .collect();
+        let t = std::time::Instant::now();
+        let records = super::finalize::finalize_all(drafts, Default::default());
+        let fin = t.elapsed();
+        let t = std::time::Instant::now();
+        for chunk in records.chunks(500) {
+            db.store.insert_traces(chunk).await.unwrap();
+        }
+        let ins = t.elapsed();
+        println!(
+            "finalize: {:.1} µs/trace, insert: {:.1} µs/trace",
+            fin.as_secs_f64() * 1e6 / 2000.0,
+            ins.as_secs_f64() * 1e6 / 2000.0
+        );
+    }
+}
+
+#[cfg(test)]
+mod cost_parts {
+    #[test]
+    #[ignore = "measurement"]
+    fn parts() {
+        let sse: String = (0..20)
+            .map(|i| format!("data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\" word{i}\"}},\"finish_reason\":null}}],\"usage\":null}}\n\n"))
+            .collect::<String>()
+            + "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":20}}\n\ndata: [DONE]\n\n";
+        let n = 2000;
+        let time = |name: &str, f: &dyn Fn()| {
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            println!(
+                "{name}: {:.1} µs",
+                t.elapsed().as_secs_f64() * 1e6 / n as f64
+            );
+        };
+        time("sse events", &|| {
+            std::hint::black_box(crate::providers::sse::events(sse.as_bytes()));
+        });
+        time("parse chat stream", &|| {
+            std::hint::black_box(crate::providers::parse_response(
+                crate::providers::Wire::OpenAiChat,
+                true,
+                sse.as_bytes(),
+            ));
+        });
+        for level in [1, 3] {
+            time(&format!("zstd {level}"), &|| {
+                std::hint::black_box(zstd::bulk::compress(sse.as_bytes(), level).unwrap());
+            });
+        }
+    }
 }

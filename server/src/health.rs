@@ -14,6 +14,7 @@ const DB_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct HealthState {
     pub services: Services,
+    pub recorder: antix::recorder::Recorder,
     /// Cancelled when shutdown begins: from then on the instance reports itself not ready.
     pub stopping: tokio_util::sync::CancellationToken,
 }
@@ -42,6 +43,7 @@ pub async fn healthz(State(state): State<HealthState>) -> (StatusCode, Json<serd
             "status": db_status,
             "latency_ms": (latency_ms * 100.0).round() / 100.0,
         },
+        "traces": state.recorder.stats(),
     });
     (code, Json(body))
 }

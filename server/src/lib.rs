@@ -70,6 +70,7 @@ impl Application {
             gateway.clone(),
             lifecycle.clone(),
         );
+        spawn_housekeeping(services.clone(), lifecycle.stopping.clone());
         Ok(Application {
             listener,
             router,
@@ -150,6 +151,42 @@ impl Application {
         );
         result
     }
+}
+
+/// Periodic chores: trace retention, expired sessions and old login failures. Every hour, and
+/// once shortly after start.
+fn spawn_housekeeping(services: Services, stopping: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {},
+                () = stopping.cancelled() => return,
+            }
+            let now = antix::domain::now_ms();
+            let days = services.settings.trace_retention_days;
+            if days > 0 {
+                let before = now - i64::from(days) * 86_400_000;
+                let mut removed = 0u64;
+                // In small batches, so retention never holds the write lock for long.
+                while let Ok(n) = services.store.delete_traces_before(before, 1000).await {
+                    removed += n;
+                    if n < 1000 || stopping.is_cancelled() {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                if removed > 0 {
+                    tracing::info!(removed, days, "deleted traces past retention");
+                }
+            }
+            let _ = services.store.purge_expired_sessions(now).await;
+            let _ = services
+                .store
+                .purge_login_failures(now - antix::accounts::LOGIN_WINDOW_MS)
+                .await;
+        }
+    });
 }
 
 /// How long the trace queue may take to reach the database at shutdown before what is left

@@ -63,6 +63,7 @@ pub fn build(
     let health = Router::new()
         .route("/healthz", get(health::healthz))
         .with_state(health::HealthState {
+            recorder: gateway.recorder().clone(),
             services,
             stopping: lifecycle.stopping,
         });

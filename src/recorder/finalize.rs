@@ -56,10 +56,18 @@ pub fn finalize_all(
     drafts: Vec<TraceDraft>,
     mut chains: HashMap<String, String>,
 ) -> Vec<TraceRecord> {
+    finalize_all_with(drafts, &mut chains)
+}
+
+/// [`finalize_all`] with the chain map kept by the caller across slices of one batch.
+pub fn finalize_all_with(
+    drafts: Vec<TraceDraft>,
+    chains: &mut HashMap<String, String>,
+) -> Vec<TraceRecord> {
     drafts
         .into_iter()
         .map(|d| {
-            let record = finalize_with(d, &chains);
+            let record = finalize_with(d, chains);
             if let (Some(rid), Some(key)) = (&record.response_id, &record.session_key) {
                 chains.insert(rid.clone(), key.clone());
             }
@@ -99,7 +107,12 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
             .then(|| parsed.error.clone())
             .flatten()
     });
-    let request_json: Option<Value> = serde_json::from_slice(&d.request_body.bytes).ok();
+    // The request is parsed only when something needs it: sessions, or secret-looking fields.
+    let needs_json =
+        d.wire.is_some_and(Wire::session_capable) || looks_secret(&d.request_body.bytes);
+    let request_json: Option<Value> = needs_json
+        .then(|| serde_json::from_slice(&d.request_body.bytes).ok())
+        .flatten();
     let sessions = match (d.wire, &request_json) {
         (Some(w), Some(req)) if w.session_capable() && d.outcome != Outcome::Rejected => {
             let prev = req
@@ -151,8 +164,8 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
         request_bytes: d.request_body.total as i64,
         response_bytes: d.response_body.total as i64,
         bodies: TraceBodies {
-            request_headers: d.request_headers,
-            response_headers: d.response_headers,
+            request_headers: crate::gateway::headers::redacted_json(&d.request_headers),
+            response_headers: crate::gateway::headers::redacted_json(&d.response_headers),
             request_body: (!request_stored.is_empty()).then(|| compress(&request_stored)),
             response_body: (!d.response_body.bytes.is_empty())
                 .then(|| compress(&d.response_body.bytes)),
@@ -262,14 +275,24 @@ const SECRET_FIELDS: [&str; 8] = [
     "authorization",
 ];
 
+/// Whether a body has a JSON key that names a credential (checked case-insensitively). One
+/// pass over the body: only the bytes after each quote are compared.
+fn looks_secret(raw: &[u8]) -> bool {
+    raw.iter().enumerate().any(|(i, &b)| {
+        b == b'"'
+            && SECRET_FIELDS.iter().any(|f| {
+                let end = i + 1 + f.len();
+                raw.get(i + 1..end)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(f.as_bytes()))
+                    && raw.get(end) == Some(&b'"')
+            })
+    })
+}
+
 /// The request body to store: as sent, except credential fields in JSON replaced.
 fn redact_request_json(raw: &[u8], parsed: Option<&Value>) -> Vec<u8> {
-    let lower = String::from_utf8_lossy(raw).to_ascii_lowercase();
-    let suspicious = SECRET_FIELDS
-        .iter()
-        .any(|f| lower.contains(&format!("\"{f}\"")));
     match parsed {
-        Some(v) if suspicious => {
+        Some(v) if looks_secret(raw) => {
             let mut v = v.clone();
             redact_value(&mut v);
             serde_json::to_vec(&v).unwrap_or_else(|_| raw.to_vec())
@@ -295,7 +318,16 @@ fn redact_value(v: &mut Value) {
 }
 
 pub fn compress(bytes: &[u8]) -> Vec<u8> {
-    zstd::bulk::compress(bytes, ZSTD_LEVEL).unwrap_or_else(|_| bytes.to_vec())
+    // Creating a zstd context costs more than compressing a typical body: keep one per thread.
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            std::cell::RefCell::new(zstd::bulk::Compressor::new(ZSTD_LEVEL).ok());
+    }
+    COMPRESSOR
+        .with(|c| c.borrow_mut().as_mut().and_then(|c| c.compress(bytes).ok()))
+        .unwrap_or_else(|| {
+            zstd::bulk::compress(bytes, ZSTD_LEVEL).unwrap_or_else(|_| bytes.to_vec())
+        })
 }
 
 /// Inverse of [`compress`], for the portal. Bounded so a corrupt or hostile blob cannot expand
