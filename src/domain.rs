@@ -44,6 +44,28 @@ impl TraceId {
     pub fn new_v7() -> Self {
         Self(Uuid::now_v7())
     }
+
+    /// A UUIDv7 for a trace that started at `ms` (the trace generator backdates traces).
+    pub fn at(ms: Millis) -> Self {
+        let ms = u64::try_from(ms).unwrap_or(0);
+        let ts = uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            ms / 1000,
+            ((ms % 1000) * 1_000_000) as u32,
+        );
+        Self(Uuid::new_v7(ts))
+    }
+
+    /// The smallest UUIDv7 of millisecond `ms`: every trace started at or after `ms` has an id
+    /// at least this, every earlier one an id below it (v7 ids begin with their timestamp).
+    pub fn floor(ms: Millis) -> Self {
+        let ms = u64::try_from(ms).unwrap_or(0).min((1 << 48) - 1);
+        let mut b = [0u8; 16];
+        b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+        b[6] = 0x70;
+        b[8] = 0x80;
+        Self(Uuid::from_bytes(b))
+    }
 }
 
 /// Milliseconds since the Unix epoch: the one time representation in the store, so SQLite and
@@ -337,7 +359,11 @@ mod tests {
     fn trace_ids_sort_by_time() {
         let a = TraceId::new_v7();
         std::thread::sleep(std::time::Duration::from_millis(2));
+        let cut = now_ms();
+        std::thread::sleep(std::time::Duration::from_millis(2));
         let b = TraceId::new_v7();
         assert!(a < b);
+        assert!(a < TraceId::floor(cut) && TraceId::floor(cut) <= b);
+        assert_eq!(TraceId::floor(cut).0.get_version_num(), 7);
     }
 }

@@ -74,6 +74,30 @@ struct Peek {
     model: Option<String>,
     stream: Option<bool>,
     stream_options: Option<serde::de::IgnoredAny>,
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
+    max_output_tokens: Option<u64>,
+    #[serde(rename = "generationConfig")]
+    generation_config: Option<GenerationConfig>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct GenerationConfig {
+    #[serde(rename = "maxOutputTokens")]
+    max_output_tokens: Option<u64>,
+}
+
+impl Peek {
+    /// The most output the request allows, whatever the API calls it.
+    fn max_output(&self) -> Option<u64> {
+        self.max_tokens
+            .or(self.max_completion_tokens)
+            .or(self.max_output_tokens)
+            .or(self
+                .generation_config
+                .as_ref()
+                .and_then(|g| g.max_output_tokens))
+    }
 }
 
 impl Gateway {
@@ -160,6 +184,43 @@ impl Gateway {
             .ok_or(GatewayError::NoProviderCredential(provider))
     }
 
+    /// Checks the key's rate limits and reserves the call's estimated cost against its budgets
+    /// (see [`crate::limits`]). Fails closed: no database, no budgeted call.
+    async fn admit(
+        &self,
+        key: &VirtualKey,
+        trace_id: Option<TraceId>,
+        wire: Wire,
+        model: Option<&str>,
+        request_len: usize,
+        max_output: Option<u64>,
+    ) -> Result<Option<crate::limits::Reservation>, GatewayError> {
+        let now = domain::now_ms();
+        let reserve = if key.has_budget() && wire.metered() {
+            let model = model.unwrap_or("");
+            crate::limits::estimate_cost(model, request_len, max_output)
+                .ok_or_else(|| GatewayError::UnpricedModel(model.to_owned()))?
+        } else {
+            0
+        };
+        let Some(admission) = key.admission(trace_id.unwrap_or_else(TraceId::new_v7), now, reserve)
+        else {
+            return Ok(None);
+        };
+        match self.services.store.admit(&admission).await {
+            Err(_) => Err(GatewayError::StoreUnavailable),
+            Ok(Err(denied)) if denied.is_budget() => Err(GatewayError::BudgetExceeded {
+                message: denied.message(),
+                retry_after_secs: denied.retry_after_secs(now),
+            }),
+            Ok(Err(denied)) => Err(GatewayError::RateLimited {
+                message: denied.message(),
+                retry_after_secs: denied.retry_after_secs(now),
+            }),
+            Ok(Ok(reservation)) => Ok(reservation),
+        }
+    }
+
     /// Handles one proxied request.
     pub async fn handle(&self, req: http::Request<RequestBody>) -> http::Response<ProxyBody> {
         let started = Instant::now();
@@ -219,6 +280,7 @@ impl Gateway {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             secrets: Vec::new(),
+            reservation: None,
         };
         let trace_id = draft.id;
         let mut pending = PendingTrace::new(draft, self.recorder.clone(), self.cut.clone());
@@ -373,7 +435,22 @@ impl Gateway {
                 {
                     return Err(GatewayError::ModelNotAllowed(m.clone()));
                 }
-                Some(self.credential(endpoint.org_id, provider).await?)
+                let credential = self.credential(endpoint.org_id, provider).await?;
+                let request_len = json_body.as_ref().map_or(0, Bytes::len);
+                let reservation = self
+                    .admit(
+                        key,
+                        trace_id,
+                        wire,
+                        model.as_deref(),
+                        request_len,
+                        peek.max_output(),
+                    )
+                    .await?;
+                if let Some(d) = pending.draft_mut() {
+                    d.reservation = reservation;
+                }
+                Some(credential)
             }
             None => None,
         };

@@ -19,6 +19,7 @@ pub mod credentials;
 pub mod crypto;
 pub mod domain;
 pub mod gateway;
+pub mod limits;
 pub mod pricing;
 pub mod providers;
 pub mod recorder;

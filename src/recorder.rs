@@ -60,6 +60,8 @@ pub struct TraceDraft {
     pub session_hint: Option<String>,
     /// Credential values seen on the request: scrubbed from anything stored, never persisted.
     pub secrets: Vec<String>,
+    /// The budget reservation held for this call, settled when its trace is written.
+    pub reservation: Option<crate::limits::Reservation>,
 }
 
 impl TraceDraft {

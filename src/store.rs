@@ -27,6 +27,7 @@ pub mod accounts;
 pub mod credentials;
 pub mod endpoints;
 pub mod keys;
+pub mod limits;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]

@@ -153,11 +153,11 @@ impl Application {
     }
 }
 
-/// Periodic chores: trace retention, expired sessions and old login failures. Every hour, and
-/// once shortly after start.
+/// Periodic chores, every minute and once at start: releasing reservations of calls that never
+/// finished, trace retention, expired sessions and old login failures.
 fn spawn_housekeeping(services: Services, stopping: CancellationToken) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
                 _ = tick.tick() => {},
@@ -179,6 +179,19 @@ fn spawn_housekeeping(services: Services, stopping: CancellationToken) {
                 if removed > 0 {
                     tracing::info!(removed, days, "deleted traces past retention");
                 }
+            }
+            match services
+                .store
+                .sweep_limits(now - antix::limits::RESERVATION_TTL_MS, now - 3_600_000)
+                .await
+            {
+                Ok(n) if n > 0 => {
+                    tracing::warn!(
+                        released = n,
+                        "released reservations of calls that never finished"
+                    );
+                }
+                _ => {}
             }
             let _ = services.store.purge_expired_sessions(now).await;
             let _ = services

@@ -36,6 +36,10 @@ pub enum GatewayError {
     )]
     NoProviderCredential(Provider),
     #[error(
+        "Model `{0}` has no price in the catalog, so a virtual key with a spending limit cannot use it."
+    )]
+    UnpricedModel(String),
+    #[error(
         "Cannot route model `{0}`: set the X-Antix-Provider header (openai, anthropic or gemini) or use a known model name."
     )]
     UnroutableModel(String),
@@ -89,7 +93,8 @@ impl GatewayError {
             | GatewayError::ExpiredVirtualKey => 401,
             GatewayError::WrongOrganization
             | GatewayError::ModelNotAllowed(_)
-            | GatewayError::EndpointNotAllowed => 403,
+            | GatewayError::EndpointNotAllowed
+            | GatewayError::UnpricedModel(_) => 403,
             GatewayError::BodyTooLarge(_) => 413,
             GatewayError::RateLimited { .. } | GatewayError::BudgetExceeded { .. } => 429,
             GatewayError::StoreUnavailable | GatewayError::ShuttingDown => 503,
@@ -112,7 +117,7 @@ impl GatewayError {
             }
             | GatewayError::BudgetExceeded {
                 retry_after_secs, ..
-            } => Some(*retry_after_secs),
+            } => (*retry_after_secs > 0).then_some(*retry_after_secs),
             GatewayError::StoreUnavailable | GatewayError::ShuttingDown => Some(1),
             _ => None,
         }
@@ -142,16 +147,15 @@ impl GatewayError {
         if let Some(secs) = self.retry_after_secs() {
             builder = builder.header(http::header::RETRY_AFTER, secs.to_string());
         }
-        if family == Provider::Anthropic {
-            builder = builder.header(
-                "x-should-retry",
-                if self.retry_after_secs().is_some() {
-                    "true"
-                } else {
-                    "false"
-                },
-            );
-        }
+        // The SDKs retry 429 and 5xx by default; tell them when waiting cannot help (a budget
+        // that resets tomorrow) and when it will (a rate limit, a database blip).
+        let retry = matches!(
+            self,
+            GatewayError::RateLimited { .. }
+                | GatewayError::StoreUnavailable
+                | GatewayError::ShuttingDown
+        );
+        builder = builder.header("x-should-retry", if retry { "true" } else { "false" });
         builder
             .body(super::ProxyBody::full(self.body(family)))
             .unwrap_or_else(|_| http::Response::new(super::ProxyBody::empty()))

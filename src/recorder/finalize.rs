@@ -161,6 +161,7 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
         session_key: sessions.key,
         session_parent: sessions.parent,
         response_id: parsed.response_id.clone(),
+        reservation: d.reservation.take(),
         request_bytes: d.request_body.total as i64,
         response_bytes: d.response_body.total as i64,
         bodies: TraceBodies {

@@ -144,7 +144,7 @@ pub fn sample_record(
     use super::traces::{Outcome, TraceBodies, TraceRecord};
     use crate::usage::{Usage, UsageSource};
     TraceRecord {
-        id: crate::domain::TraceId::new_v7(),
+        id: crate::domain::TraceId::at(started_at),
         org_id: org,
         endpoint_id: endpoint,
         started_at,
@@ -176,6 +176,7 @@ pub fn sample_record(
         response_id: None,
         request_bytes: 10,
         response_bytes: 20,
+        reservation: None,
         bodies: TraceBodies {
             request_headers: "{}".into(),
             response_headers: "{}".into(),
@@ -229,5 +230,6 @@ pub fn sample_draft(
         passthrough: true,
         session_hint: None,
         secrets: Vec::new(),
+        reservation: None,
     }
 }

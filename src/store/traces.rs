@@ -93,6 +93,9 @@ pub struct TraceRecord {
     pub request_bytes: i64,
     pub response_bytes: i64,
     pub bodies: TraceBodies,
+    /// The budget reservation this call held, settled when the trace is written.
+    #[serde(default)]
+    pub reservation: Option<crate::limits::Reservation>,
 }
 
 /// The summary columns of a trace, as listed in the portal.
@@ -205,8 +208,14 @@ impl Store {
                         .push_bind(r.request_bytes)
                         .push_bind(r.response_bytes);
                 });
-                qb.push(" ON CONFLICT (id) DO NOTHING");
-                inserted += qb.build().execute(&mut *tx).await?.rows_affected();
+                qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                let new_ids: Vec<TraceId> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+                inserted += new_ids.len() as u64;
+                // Limits are charged for new traces only: a replay charges nothing twice.
+                let fresh: Vec<&TraceRecord> =
+                    chunk.iter().filter(|r| new_ids.contains(&r.id)).collect();
+                let tx_ref = &mut tx;
+                super::limits::settle_body!(tx_ref, fresh);
 
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO trace_bodies (trace_id, request_headers, response_headers, \
@@ -327,29 +336,28 @@ impl Store {
     }
 
     /// Deletes traces started before `before`, at most `limit` at a time (so retention never
-    /// holds the write lock for long). Returns how many went.
+    /// holds the write lock for long). Ids are time-ordered UUIDv7, so this is a primary-key
+    /// range. Returns how many went.
     pub async fn delete_traces_before(&self, before: Millis, limit: i64) -> Result<u64> {
+        let floor = TraceId::floor(before);
         let n = dispatch_write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let ids: Vec<TraceId> = sqlx::query_scalar(
-                "SELECT id FROM traces WHERE started_at < $1 ORDER BY started_at LIMIT $2",
-            )
-            .bind(before)
+            let oldest = "SELECT id FROM traces WHERE id < $1 ORDER BY id LIMIT $2";
+            sqlx::query(&format!(
+                "DELETE FROM trace_bodies WHERE trace_id IN ({oldest})"
+            ))
+            .bind(floor)
             .bind(limit)
-            .fetch_all(&mut *tx)
+            .execute(&mut *tx)
             .await?;
-            for id in &ids {
-                sqlx::query("DELETE FROM trace_bodies WHERE trace_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM traces WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let n = sqlx::query(&format!("DELETE FROM traces WHERE id IN ({oldest})"))
+                .bind(floor)
+                .bind(limit)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             tx.commit().await?;
-            ids.len() as u64
+            n
         });
         Ok(n)
     }

@@ -1,0 +1,297 @@
+//! Virtual-key limit counters: admission (rate-limit counts and budget reservations, all or
+//! nothing in one transaction) and settlement (run by [`Store::insert_traces`] for the traces it
+//! actually inserted). See [`crate::limits`] for the policy.
+
+use super::{BeginWrite, Result, Store, dispatch, dispatch_write};
+use crate::domain::{Millis, VirtualKeyId};
+use crate::limits::{Admission, Denied, Period, Reservation, windows};
+
+/// A key's spend in its current windows, and its use of the current minute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeySpend {
+    pub day_nanos: i64,
+    pub month_nanos: i64,
+    pub total_nanos: i64,
+    pub minute_requests: i64,
+    pub minute_tokens: i64,
+}
+
+impl Store {
+    /// Counts the call against the key's rate limits and reserves its estimated cost against
+    /// its budgets. Nothing is changed when any limit refuses it.
+    pub async fn admit(
+        &self,
+        a: &Admission,
+    ) -> Result<std::result::Result<Option<Reservation>, Denied>> {
+        let w = a.windows;
+        dispatch_write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            if a.rpm.is_some() || a.tpm.is_some() {
+                sqlx::query(
+                    "INSERT INTO key_windows (key_id, kind, window_start) VALUES ($1, 'minute', $2) \
+                     ON CONFLICT (key_id, kind, window_start) DO NOTHING",
+                )
+                .bind(a.key_id)
+                .bind(w.minute)
+                .execute(&mut *tx)
+                .await?;
+                let admitted = sqlx::query(
+                    "UPDATE key_windows SET requests = requests + 1 \
+                     WHERE key_id = $1 AND kind = 'minute' AND window_start = $2 \
+                     AND requests < COALESCE($3, requests + 1) AND tokens < COALESCE($4, tokens + 1)",
+                )
+                .bind(a.key_id)
+                .bind(w.minute)
+                .bind(a.rpm)
+                .bind(a.tpm)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if admitted == 0 {
+                    let (requests, tokens): (i64, i64) = sqlx::query_as(
+                        "SELECT requests, tokens FROM key_windows \
+                         WHERE key_id = $1 AND kind = 'minute' AND window_start = $2",
+                    )
+                    .bind(a.key_id)
+                    .bind(w.minute)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let denied = match (a.rpm, a.tpm) {
+                        (Some(r), _) if requests >= r => Denied::Rpm {
+                            limit: r,
+                            resets_at: w.next_minute,
+                        },
+                        (_, Some(t)) => Denied::Tpm {
+                            limit: t,
+                            used: tokens,
+                            resets_at: w.next_minute,
+                        },
+                        (Some(r), None) => Denied::Rpm {
+                            limit: r,
+                            resets_at: w.next_minute,
+                        },
+                        (None, None) => Denied::Rpm {
+                            limit: 0,
+                            resets_at: w.next_minute,
+                        },
+                    };
+                    return Ok(Err(denied));
+                }
+            }
+            if a.budgets.is_empty() {
+                tx.commit().await?;
+                return Ok(Ok(None));
+            }
+            for (period, start, resets_at) in [
+                (Period::Day, w.day, Some(w.next_day)),
+                (Period::Month, w.month, Some(w.next_month)),
+                (Period::Total, 0, None),
+            ] {
+                sqlx::query(
+                    "INSERT INTO key_windows (key_id, kind, window_start) VALUES ($1, $2, $3) \
+                     ON CONFLICT (key_id, kind, window_start) DO NOTHING",
+                )
+                .bind(a.key_id)
+                .bind(period.as_str())
+                .bind(start)
+                .execute(&mut *tx)
+                .await?;
+                let budget = a
+                    .budgets
+                    .iter()
+                    .find(|(p, _)| *p == period)
+                    .map(|(_, b)| *b);
+                // Admitted while spend plus what calls in flight hold is below the budget.
+                let admitted = sqlx::query(
+                    "UPDATE key_windows SET reserved_nanos = reserved_nanos + $4 \
+                     WHERE key_id = $1 AND kind = $2 AND window_start = $3 \
+                     AND spent_nanos + reserved_nanos < COALESCE($5, spent_nanos + reserved_nanos + 1)",
+                )
+                .bind(a.key_id)
+                .bind(period.as_str())
+                .bind(start)
+                .bind(a.reserve_nanos)
+                .bind(budget)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if admitted == 0 {
+                    let used: i64 = sqlx::query_scalar(
+                        "SELECT spent_nanos + reserved_nanos FROM key_windows \
+                         WHERE key_id = $1 AND kind = $2 AND window_start = $3",
+                    )
+                    .bind(a.key_id)
+                    .bind(period.as_str())
+                    .bind(start)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    return Ok(Err(Denied::Budget {
+                        period,
+                        budget_nanos: budget.unwrap_or(0),
+                        spent_nanos: used,
+                        resets_at,
+                    }));
+                }
+            }
+            sqlx::query(
+                "INSERT INTO key_reservations (id, key_id, amount_nanos, day_start, month_start, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(a.trace_id)
+            .bind(a.key_id)
+            .bind(a.reserve_nanos)
+            .bind(w.day)
+            .bind(w.month)
+            .bind(a.now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Ok(Some(Reservation {
+                id: a.trace_id,
+                key_id: a.key_id,
+                amount_nanos: a.reserve_nanos,
+                day_start: w.day,
+                month_start: w.month,
+            })))
+        })
+    }
+
+    pub async fn key_spend(&self, key: VirtualKeyId, now: Millis) -> Result<KeySpend> {
+        let w = windows(now);
+        let rows: Vec<(String, i64, i64, i64, i64)> = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT kind, window_start, spent_nanos, requests, tokens FROM key_windows \
+                 WHERE key_id = $1 AND ((kind = 'minute' AND window_start = $2) \
+                 OR (kind = 'day' AND window_start = $3) OR (kind = 'month' AND window_start = $4) \
+                 OR (kind = 'total' AND window_start = 0))",
+            )
+            .bind(key)
+            .bind(w.minute)
+            .bind(w.day)
+            .bind(w.month)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut s = KeySpend::default();
+        for (kind, _, spent, requests, tokens) in rows {
+            match kind.as_str() {
+                "minute" => {
+                    s.minute_requests = requests;
+                    s.minute_tokens = tokens;
+                }
+                "day" => s.day_nanos = spent,
+                "month" => s.month_nanos = spent,
+                _ => s.total_nanos = spent,
+            }
+        }
+        Ok(s)
+    }
+
+    /// Releases reservations of calls that never finished (their replica died), and forgets
+    /// minute counters no limit looks at any more. Returns the reservations released.
+    pub async fn sweep_limits(
+        &self,
+        reservations_before: Millis,
+        minutes_before: Millis,
+    ) -> Result<u64> {
+        let expired: Vec<(crate::domain::TraceId,)> = dispatch!(self, |pool| {
+            sqlx::query_as("SELECT id FROM key_reservations WHERE created_at < $1 LIMIT 1000")
+                .bind(reservations_before)
+                .fetch_all(pool)
+                .await?
+        });
+        let mut released = 0;
+        dispatch_write!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            for (id,) in &expired {
+                released += release_body!(&mut tx, *id);
+            }
+            sqlx::query("DELETE FROM key_windows WHERE kind = 'minute' AND window_start < $1")
+                .bind(minutes_before)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(released)
+    }
+}
+
+/// Deletes one reservation and gives its amount back to the windows it was held in. Returns 1
+/// when it existed (so a reservation is released exactly once, by settlement or by the sweep).
+macro_rules! release_body {
+    ($tx:expr, $id:expr) => {{
+        let row: Option<(VirtualKeyId, i64, i64, i64)> = sqlx::query_as(
+            "DELETE FROM key_reservations WHERE id = $1 RETURNING key_id, amount_nanos, day_start, month_start",
+        )
+        .bind($id)
+        .fetch_optional(&mut **$tx)
+        .await?;
+        match row {
+            None => 0u64,
+            Some((key, amount, day, month)) => {
+                sqlx::query(
+                    "UPDATE key_windows SET reserved_nanos = CASE WHEN reserved_nanos >= $2 \
+                     THEN reserved_nanos - $2 ELSE 0 END WHERE key_id = $1 AND \
+                     ((kind = 'day' AND window_start = $3) OR (kind = 'month' AND window_start = $4) \
+                     OR (kind = 'total' AND window_start = 0))",
+                )
+                .bind(key)
+                .bind(amount)
+                .bind(day)
+                .bind(month)
+                .execute(&mut **$tx)
+                .await?;
+                1u64
+            }
+        }
+    }};
+}
+
+/// Settlement, inside the transaction that inserted `inserted` (and only those, so a replayed
+/// trace is never charged twice): releases each call's reservation and charges its recorded
+/// cost to its key's day, month and total windows, and its tokens to its minute. A macro, like
+/// [`release_body!`], so it expands inside each backend's arm of the caller's dispatch.
+macro_rules! settle_body {
+    ($tx:expr, $inserted:expr) => {{
+        // Charges summed per key and window first: one upsert per window, not per call.
+        let mut spend: std::collections::HashMap<
+            (crate::domain::VirtualKeyId, &'static str, crate::domain::Millis),
+            (i64, i64),
+        > = std::collections::HashMap::new();
+        for r in $inserted {
+            let Some(key) = r.virtual_key_id else { continue };
+            if let Some(res) = &r.reservation {
+                $crate::store::limits::release_body!($tx, res.id);
+            }
+            let w = $crate::limits::windows(r.started_at);
+            let cost = r.cost_nanos.unwrap_or(0).max(0);
+            let tokens = r
+                .usage
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(r.usage.output_tokens.unwrap_or(0));
+            let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
+            for (kind, start) in [("day", w.day), ("month", w.month), ("total", 0)] {
+                spend.entry((key, kind, start)).or_default().0 += cost;
+            }
+            spend.entry((key, "minute", w.minute)).or_default().1 += tokens;
+        }
+        for ((key, kind, start), (cost, tokens)) in spend {
+            sqlx::query(
+                "INSERT INTO key_windows (key_id, kind, window_start, spent_nanos, tokens) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id, kind, window_start) DO UPDATE SET \
+                 spent_nanos = key_windows.spent_nanos + excluded.spent_nanos, \
+                 tokens = key_windows.tokens + excluded.tokens",
+            )
+            .bind(key)
+            .bind(kind)
+            .bind(start)
+            .bind(cost)
+            .bind(tokens)
+            .execute(&mut **$tx)
+            .await?;
+        }
+    }};
+}
+
+pub(crate) use {release_body, settle_body};
