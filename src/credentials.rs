@@ -93,3 +93,92 @@ pub async fn get(
         base_url,
     }))
 }
+
+/// What the credential "Test" button reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestOutcome {
+    pub ok: bool,
+    pub status: Option<u16>,
+    pub message: String,
+    pub latency_ms: u64,
+}
+
+/// Makes the cheapest authenticated call the provider has (listing models) with the stored
+/// credential, through the SSRF-guarded client when the organization set its own base URL.
+pub async fn test(
+    settings: &crate::config::Settings,
+    cred: &UpstreamCredential,
+    provider: Provider,
+) -> TestOutcome {
+    let started = std::time::Instant::now();
+    let custom = cred.base_url.is_some();
+    let base = cred
+        .base_url
+        .clone()
+        .unwrap_or_else(|| settings.upstream.for_provider(provider).clone());
+    let path = match provider {
+        Provider::Gemini => "/v1beta/models",
+        Provider::OpenAi | Provider::Anthropic => "/v1/models",
+    };
+    let url = format!("{}{path}", base.as_str().trim_end_matches('/'));
+    let outcome = |ok, status, message: String| TestOutcome {
+        ok,
+        status,
+        message,
+        latency_ms: started.elapsed().as_millis() as u64,
+    };
+    let Ok(parsed) = url::Url::parse(&url) else {
+        return outcome(false, None, "The base URL is not valid.".into());
+    };
+    if custom && let Err(e) = crate::egress::check_target(&parsed, settings.dev_mode) {
+        return outcome(false, None, e);
+    }
+    let client = if custom {
+        crate::egress::guarded_client(settings.timeouts.connect, settings.dev_mode)
+    } else {
+        reqwest::Client::builder()
+            .connect_timeout(settings.timeouts.connect)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+    };
+    let Ok(client) = client else {
+        return outcome(false, None, "Could not create an HTTP client.".into());
+    };
+    let secret = cred.secret.expose_secret();
+    let req = match provider {
+        Provider::OpenAi => client.get(parsed).bearer_auth(secret),
+        Provider::Anthropic => client
+            .get(parsed)
+            .header("x-api-key", secret)
+            .header("anthropic-version", "2023-06-01"),
+        Provider::Gemini => client.get(parsed).header("x-goog-api-key", secret),
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(15), req.send()).await {
+        Err(_) => outcome(false, None, "The provider did not answer within 15 s.".into()),
+        Ok(Err(e)) => outcome(
+            false,
+            None,
+            format!("Could not reach the provider: {}", crate::gateway::describe_reqwest_error(&e)),
+        ),
+        Ok(Ok(res)) => {
+            let status = res.status().as_u16();
+            let bytes = res.bytes().await.unwrap_or_default();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            if (200..300).contains(&status) {
+                let n = body
+                    .get("data")
+                    .or_else(|| body.get("models"))
+                    .and_then(serde_json::Value::as_array)
+                    .map_or(0, Vec::len);
+                outcome(true, Some(status), format!("Connected: the key works ({n} models listed)."))
+            } else {
+                let detail = body
+                    .pointer("/error/message")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("no details")
+                    .replace(secret, "<redacted>");
+                outcome(false, Some(status), format!("The provider refused the key (HTTP {status}): {detail}"))
+            }
+        }
+    }
+}

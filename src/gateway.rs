@@ -57,6 +57,8 @@ const MAX_ERROR_BODY: usize = 1024 * 1024;
 pub struct Gateway {
     services: Services,
     http: reqwest::Client,
+    /// For organizations' own base URLs: every resolved address is checked (SSRF guard).
+    guarded_http: reqwest::Client,
     recorder: Recorder,
     /// Cancelled when shutdown begins: new requests are refused with 503.
     stopping: CancellationToken,
@@ -114,7 +116,9 @@ impl Gateway {
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
+        let guarded_http = crate::egress::guarded_client(t.connect, services.settings.dev_mode)?;
         Ok(Arc::new(Gateway {
+            guarded_http,
             routes: services.settings.multi_routes.clone(),
             services,
             http,
@@ -503,8 +507,13 @@ impl Gateway {
             }
         }
 
-        let request = self
-            .http
+        let custom_base = credential.as_ref().is_some_and(|c| c.base_url.is_some());
+        if custom_base {
+            crate::egress::check_target(&url, settings.dev_mode)
+                .map_err(|_| GatewayError::UpstreamUnreachable("the organization's base URL is not allowed".into()))?;
+        }
+        let client = if custom_base { &self.guarded_http } else { &self.http };
+        let request = client
             .request(parts.method.clone(), url)
             .headers(up_headers)
             .body(upstream_body);

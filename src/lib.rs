@@ -18,6 +18,7 @@ pub mod config;
 pub mod credentials;
 pub mod crypto;
 pub mod domain;
+pub mod egress;
 pub mod gateway;
 pub mod limits;
 pub mod pricing;

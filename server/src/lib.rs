@@ -166,7 +166,9 @@ fn spawn_housekeeping(services: Services, stopping: CancellationToken) {
             let now = antix::domain::now_ms();
             let days = services.settings.trace_retention_days;
             if days > 0 {
-                let before = now - i64::from(days) * 86_400_000;
+                // Whole days, so the daily totals can go with their traces.
+                let cutoff = now - i64::from(days) * 86_400_000;
+                let before = cutoff - cutoff.rem_euclid(86_400_000);
                 let mut removed = 0u64;
                 // In small batches, so retention never holds the write lock for long.
                 while let Ok(n) = services.store.delete_traces_before(before, 1000).await {
@@ -177,6 +179,7 @@ fn spawn_housekeeping(services: Services, stopping: CancellationToken) {
                     tokio::task::yield_now().await;
                 }
                 if removed > 0 {
+                    let _ = services.store.delete_rollups_before(before).await;
                     tracing::info!(removed, days, "deleted traces past retention");
                 }
             }

@@ -34,6 +34,13 @@ impl TryFrom<EndpointRow> for Endpoint {
 
 const COLUMNS: &str = "id, org_id, owner_id, scope, name, created_at, archived_at";
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    pub requests: i64,
+    pub cost_billed_nanos: i64,
+    pub cost_estimated_nanos: i64,
+}
+
 pub struct NewEndpoint<'a> {
     pub org: OrgId,
     pub owner: UserId,
@@ -151,6 +158,41 @@ impl Store {
             .await?
         });
         rows.into_iter().map(Endpoint::try_from).collect()
+    }
+
+    /// Requests and cost over the days since `since_day`, per endpoint of `org`, from the daily
+    /// totals (never a scan of the traces).
+    pub async fn endpoint_stats(
+        &self,
+        org: OrgId,
+        since_day: Millis,
+    ) -> Result<std::collections::HashMap<EndpointId, EndpointStats>> {
+        let rows: Vec<(EndpointId, i64, i64, i64)> = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT d.endpoint_id, COALESCE(CAST(SUM(d.requests) AS BIGINT), 0), \
+                 COALESCE(CAST(SUM(d.cost_billed_nanos) AS BIGINT), 0), \
+                 COALESCE(CAST(SUM(d.cost_estimated_nanos) AS BIGINT), 0) \
+                 FROM trace_daily d JOIN endpoints e ON e.id = d.endpoint_id \
+                 WHERE e.org_id = $1 AND d.day >= $2 GROUP BY d.endpoint_id",
+            )
+            .bind(org)
+            .bind(since_day)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, requests, billed, estimated)| {
+                (
+                    id,
+                    EndpointStats {
+                        requests,
+                        cost_billed_nanos: billed,
+                        cost_estimated_nanos: estimated,
+                    },
+                )
+            })
+            .collect())
     }
 
     pub async fn rename_endpoint(&self, id: EndpointId, name: &str) -> Result<()> {

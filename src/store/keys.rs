@@ -142,6 +142,42 @@ impl Store {
         rows.into_iter().map(VirtualKey::try_from).collect()
     }
 
+    /// Changes a key's name, expiry and limits (never its spend, never its organization).
+    pub async fn update_virtual_key(
+        &self,
+        org: OrgId,
+        id: VirtualKeyId,
+        name: &str,
+        expires_at: Option<Millis>,
+        limits: &KeyLimits,
+    ) -> Result<()> {
+        let n = dispatch_write!(self, |pool| {
+            sqlx::query(
+                "UPDATE virtual_keys SET name = $3, expires_at = $4, budget_daily_nanos = $5, \
+                 budget_monthly_nanos = $6, budget_total_nanos = $7, rpm_limit = $8, tpm_limit = $9, \
+                 allowed_models = $10, allowed_endpoints = $11 WHERE id = $1 AND org_id = $2",
+            )
+            .bind(id)
+            .bind(org)
+            .bind(name)
+            .bind(expires_at)
+            .bind(limits.budget_daily_nanos)
+            .bind(limits.budget_monthly_nanos)
+            .bind(limits.budget_total_nanos)
+            .bind(limits.rpm)
+            .bind(limits.tpm)
+            .bind(json_list(&limits.allowed_models))
+            .bind(json_list(&limits.allowed_endpoints))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// Revokes a key of `org`. Revoking twice keeps the first time.
     pub async fn revoke_virtual_key(&self, org: OrgId, id: VirtualKeyId, at: Millis) -> Result<()> {
         let n = dispatch_write!(self, |pool| {

@@ -152,6 +152,103 @@ pub struct TraceBodiesRow {
     pub response_truncated: bool,
 }
 
+/// One row of daily totals (see migration 0004), summed from traces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DailyTotals {
+    pub requests: i64,
+    pub errors: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub cost_billed_nanos: i64,
+    pub cost_estimated_nanos: i64,
+    pub unpriced: i64,
+}
+
+pub type RollupKey = (EndpointId, Millis, String, uuid::Uuid, String);
+
+impl DailyTotals {
+    fn add(&mut self, r: &TraceRecord, sign: i64) {
+        let t = |v: Option<u64>| i64::try_from(v.unwrap_or(0)).unwrap_or(i64::MAX);
+        self.requests += sign;
+        if r.status_code >= 400 || r.outcome != Outcome::Ok {
+            self.errors += sign;
+        }
+        self.input_tokens += sign * t(r.usage.input_tokens);
+        self.output_tokens += sign * t(r.usage.output_tokens);
+        self.cache_read_tokens += sign * t(r.usage.cache_read_tokens);
+        self.cache_write_tokens += sign * t(r.usage.cache_write_tokens);
+        self.reasoning_tokens += sign * t(r.usage.reasoning_tokens);
+        match r.cost_nanos {
+            Some(c) if r.cost_estimated => self.cost_estimated_nanos += sign * c,
+            Some(c) => self.cost_billed_nanos += sign * c,
+            None if r.wire.is_some() => self.unpriced += sign,
+            None => {}
+        }
+    }
+}
+
+/// Daily totals of traces, grouped as the rollup table keys them.
+pub fn rollup(records: &[&TraceRecord]) -> std::collections::HashMap<RollupKey, DailyTotals> {
+    let mut out: std::collections::HashMap<RollupKey, DailyTotals> = std::collections::HashMap::new();
+    for r in records {
+        let day = r.started_at - r.started_at.rem_euclid(86_400_000);
+        let key = (
+            r.endpoint_id,
+            day,
+            r.model.clone().unwrap_or_default(),
+            r.virtual_key_id.map_or(uuid::Uuid::nil(), |k| k.0),
+            r.auth_mode.clone(),
+        );
+        out.entry(key).or_default().add(r, 1);
+    }
+    out
+}
+
+/// Adds (or, with negative totals, subtracts) daily totals inside the caller's transaction.
+macro_rules! apply_rollup {
+    ($tx:expr, $totals:expr) => {{
+        for ((endpoint, day, model, key, auth), t) in $totals {
+            sqlx::query(
+                "INSERT INTO trace_daily (endpoint_id, day, model, key_id, auth_mode, requests, errors, \
+                 input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, \
+                 cost_billed_nanos, cost_estimated_nanos, unpriced) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                 ON CONFLICT (endpoint_id, day, model, key_id, auth_mode) DO UPDATE SET \
+                 requests = trace_daily.requests + excluded.requests, \
+                 errors = trace_daily.errors + excluded.errors, \
+                 input_tokens = trace_daily.input_tokens + excluded.input_tokens, \
+                 output_tokens = trace_daily.output_tokens + excluded.output_tokens, \
+                 cache_read_tokens = trace_daily.cache_read_tokens + excluded.cache_read_tokens, \
+                 cache_write_tokens = trace_daily.cache_write_tokens + excluded.cache_write_tokens, \
+                 reasoning_tokens = trace_daily.reasoning_tokens + excluded.reasoning_tokens, \
+                 cost_billed_nanos = trace_daily.cost_billed_nanos + excluded.cost_billed_nanos, \
+                 cost_estimated_nanos = trace_daily.cost_estimated_nanos + excluded.cost_estimated_nanos, \
+                 unpriced = trace_daily.unpriced + excluded.unpriced",
+            )
+            .bind(endpoint)
+            .bind(day)
+            .bind(model)
+            .bind(key)
+            .bind(auth)
+            .bind(t.requests)
+            .bind(t.errors)
+            .bind(t.input_tokens)
+            .bind(t.output_tokens)
+            .bind(t.cache_read_tokens)
+            .bind(t.cache_write_tokens)
+            .bind(t.reasoning_tokens)
+            .bind(t.cost_billed_nanos)
+            .bind(t.cost_estimated_nanos)
+            .bind(t.unpriced)
+            .execute(&mut **$tx)
+            .await?;
+        }
+    }};
+}
+
 /// Rows per INSERT statement: few enough that one statement is a short burst of work (the
 /// database thread shares the CPU with request handling), many enough to amortize the round
 /// trip; 32 columns × 32 rows stays far below both backends' bind limits.
@@ -215,7 +312,8 @@ impl Store {
                 let fresh: Vec<&TraceRecord> =
                     chunk.iter().filter(|r| new_ids.contains(&r.id)).collect();
                 let tx_ref = &mut tx;
-                super::limits::settle_body!(tx_ref, fresh);
+                super::limits::settle_body!(tx_ref, &fresh);
+                apply_rollup!(tx_ref, rollup(&fresh));
 
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO trace_bodies (trace_id, request_headers, response_headers, \
@@ -333,6 +431,19 @@ impl Store {
             .await?
         });
         Ok(key.flatten())
+    }
+
+    /// Deletes the daily totals of days before `day` (call once the traces of those days are
+    /// gone; retention cuts at day boundaries so the two stay equal).
+    pub async fn delete_rollups_before(&self, day: Millis) -> Result<u64> {
+        let n = dispatch_write!(self, |pool| {
+            sqlx::query("DELETE FROM trace_daily WHERE day < $1")
+                .bind(day)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
     }
 
     /// Deletes traces started before `before`, at most `limit` at a time (so retention never
