@@ -154,11 +154,18 @@ pub async fn test(
         Provider::Gemini => client.get(parsed).header("x-goog-api-key", secret),
     };
     match tokio::time::timeout(std::time::Duration::from_secs(15), req.send()).await {
-        Err(_) => outcome(false, None, "The provider did not answer within 15 s.".into()),
+        Err(_) => outcome(
+            false,
+            None,
+            "The provider did not answer within 15 s.".into(),
+        ),
         Ok(Err(e)) => outcome(
             false,
             None,
-            format!("Could not reach the provider: {}", crate::gateway::describe_reqwest_error(&e)),
+            format!(
+                "Could not reach the provider: {}",
+                crate::gateway::describe_reqwest_error(&e)
+            ),
         ),
         Ok(Ok(res)) => {
             let status = res.status().as_u16();
@@ -170,14 +177,22 @@ pub async fn test(
                     .or_else(|| body.get("models"))
                     .and_then(serde_json::Value::as_array)
                     .map_or(0, Vec::len);
-                outcome(true, Some(status), format!("Connected: the key works ({n} models listed)."))
+                outcome(
+                    true,
+                    Some(status),
+                    format!("Connected: the key works ({n} models listed)."),
+                )
             } else {
                 let detail = body
                     .pointer("/error/message")
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or("no details")
                     .replace(secret, "<redacted>");
-                outcome(false, Some(status), format!("The provider refused the key (HTTP {status}): {detail}"))
+                outcome(
+                    false,
+                    Some(status),
+                    format!("The provider refused the key (HTTP {status}): {detail}"),
+                )
             }
         }
     }

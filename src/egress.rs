@@ -60,7 +60,8 @@ fn is_loopback(ip: IpAddr) -> bool {
 /// and loopback.
 pub fn validate_base_url(raw: &str, allow_local: bool) -> Result<Url, String> {
     let raw = raw.trim();
-    let url = Url::parse(raw).map_err(|_| "Enter a full URL such as https://api.example.com/v1.".to_owned())?;
+    let url = Url::parse(raw)
+        .map_err(|_| "Enter a full URL such as https://api.example.com/v1.".to_owned())?;
     match url.scheme() {
         "https" => {}
         "http" if allow_local => {}
@@ -121,7 +122,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 .filter(|a| check_ip(a.ip(), allow_local).is_ok())
                 .collect();
             if addrs.is_empty() {
-                return Err(format!("{host} resolves only to addresses that are not allowed").into());
+                return Err(
+                    format!("{host} resolves only to addresses that are not allowed").into(),
+                );
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
@@ -129,7 +132,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
 }
 
 /// An HTTP client for organization-chosen targets.
-pub fn guarded_client(connect_timeout: Duration, allow_local: bool) -> Result<reqwest::Client, reqwest::Error> {
+pub fn guarded_client(
+    connect_timeout: Duration,
+    allow_local: bool,
+) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
@@ -146,9 +152,24 @@ mod tests {
     #[test]
     fn blocked_ranges() {
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "0.1.2.3", "100.64.0.1", "198.18.0.1", "224.0.0.1", "255.255.255.255", "::1", "::",
-            "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a00:1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "100.64.0.1",
+            "198.18.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
         ] {
             assert!(is_blocked_ip(ip.parse().unwrap()), "{ip} not blocked");
         }
@@ -189,6 +210,9 @@ mod tests {
         let client = guarded_client(Duration::from_secs(2), false).unwrap();
         // `localhost` resolves to loopback: refused at resolution, nothing is contacted.
         let err = client.get("http://localhost:9/").send().await.unwrap_err();
-        assert!(err.is_connect() || err.to_string().contains("not allowed"), "{err}");
+        assert!(
+            err.is_connect() || err.to_string().contains("not allowed"),
+            "{err}"
+        );
     }
 }

@@ -140,6 +140,12 @@ impl Gateway {
         self.keys.invalidate(hash);
     }
 
+    /// Forgets every cached key (after a revoke or an edit made where only the key's id is
+    /// known: the cache is keyed by hash).
+    pub fn invalidate_all_keys(&self) {
+        self.keys.clear();
+    }
+
     pub fn invalidate_endpoint(&self, id: EndpointId) {
         self.endpoints.invalidate(&id);
     }
@@ -509,10 +515,17 @@ impl Gateway {
 
         let custom_base = credential.as_ref().is_some_and(|c| c.base_url.is_some());
         if custom_base {
-            crate::egress::check_target(&url, settings.dev_mode)
-                .map_err(|_| GatewayError::UpstreamUnreachable("the organization's base URL is not allowed".into()))?;
+            crate::egress::check_target(&url, settings.dev_mode).map_err(|_| {
+                GatewayError::UpstreamUnreachable(
+                    "the organization's base URL is not allowed".into(),
+                )
+            })?;
         }
-        let client = if custom_base { &self.guarded_http } else { &self.http };
+        let client = if custom_base {
+            &self.guarded_http
+        } else {
+            &self.http
+        };
         let request = client
             .request(parts.method.clone(), url)
             .headers(up_headers)

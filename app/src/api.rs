@@ -2,7 +2,11 @@
 //! server before doing anything, and delegates the work to the `antix` core.
 
 pub mod auth;
+pub mod credentials;
+pub mod endpoints;
 pub mod error;
+pub mod keys;
+pub mod members;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 

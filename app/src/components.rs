@@ -2,6 +2,7 @@
 
 mod form;
 mod layout;
+pub mod ui;
 
 pub use form::{FieldError, FormError, PasswordField, TextField};
 pub use layout::{AppLayout, use_me};

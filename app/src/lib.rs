@@ -20,6 +20,7 @@ use leptos_router::{SsrMode, path};
 
 pub mod api;
 pub mod components;
+pub mod format;
 pub mod model;
 pub mod pages;
 
@@ -86,8 +87,19 @@ pub fn App() -> impl IntoView {
             <Routes fallback=pages::NotFoundPage>
                 <Route path=path!("/setup") view=pages::SetupPage ssr=SsrMode::Async />
                 <Route path=path!("/login") view=pages::LoginPage ssr=SsrMode::Async />
+                <Route path=path!("/invite/:token") view=pages::InvitePage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=components::AppLayout ssr=SsrMode::Async>
-                    <Route path=path!("") view=pages::HomePage />
+                    <Route path=path!("") view=pages::EndpointsPage />
+                    <Route path=path!("endpoints") view=pages::EndpointsPage />
+                    <ParentRoute path=path!("endpoints/:id") view=pages::EndpointLayout>
+                        <Route path=path!("") view=pages::OverviewTab />
+                        <Route path=path!("traces") view=pages::TracesTab />
+                        <Route path=path!("activity") view=pages::ActivityTab />
+                        <Route path=path!("settings") view=pages::SettingsTab />
+                    </ParentRoute>
+                    <Route path=path!("keys") view=pages::KeysPage />
+                    <Route path=path!("credentials") view=pages::CredentialsPage />
+                    <Route path=path!("members") view=pages::MembersPage />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -35,8 +35,10 @@ pub fn build(
     };
     let context = {
         let services = services.clone();
+        let gateway = gateway.clone();
         move || {
             provide_context(services.clone());
+            provide_context(gateway.clone());
             leptos::nonce::provide_nonce();
         }
     };

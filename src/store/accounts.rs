@@ -474,7 +474,8 @@ impl TryFrom<InviteRow> for Invite {
             id: r.id,
             org_id: r.org_id,
             email: r.email,
-            role: Role::parse(&r.role).ok_or_else(|| StoreError::Corrupt(format!("role {:?}", r.role)))?,
+            role: Role::parse(&r.role)
+                .ok_or_else(|| StoreError::Corrupt(format!("role {:?}", r.role)))?,
             created_by: r.created_by,
             created_at: r.created_at,
             expires_at: r.expires_at,
@@ -483,7 +484,8 @@ impl TryFrom<InviteRow> for Invite {
     }
 }
 
-const INVITE_COLUMNS: &str = "id, org_id, email, role, created_by, created_at, expires_at, accepted_at";
+const INVITE_COLUMNS: &str =
+    "id, org_id, email, role, created_by, created_at, expires_at, accepted_at";
 
 impl Store {
     pub async fn members(&self, org: OrgId) -> Result<Vec<Member>> {
@@ -508,7 +510,8 @@ impl Store {
             .map(|r| {
                 Ok(Member {
                     user: r.user.into(),
-                    role: Role::parse(&r.role).ok_or_else(|| StoreError::Corrupt(format!("role {:?}", r.role)))?,
+                    role: Role::parse(&r.role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("role {:?}", r.role)))?,
                     joined_at: r.joined_at,
                 })
             })
@@ -517,21 +520,30 @@ impl Store {
 
     /// Changes a member's role. Demoting the organization's last admin is refused; on Postgres
     /// the admins' rows are locked so two admins demoting each other cannot both succeed.
-    pub async fn set_role(&self, org: OrgId, user: UserId, role: Role) -> Result<(), MembershipError> {
+    pub async fn set_role(
+        &self,
+        org: OrgId,
+        user: UserId,
+        role: Role,
+    ) -> Result<(), MembershipError> {
         let lock = self.admin_lock_sql();
         dispatch_write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let admins: Vec<UserId> = sqlx::query_scalar(lock).bind(org).fetch_all(&mut *tx).await?;
+            let admins: Vec<UserId> = sqlx::query_scalar(lock)
+                .bind(org)
+                .fetch_all(&mut *tx)
+                .await?;
             if role != Role::Admin && admins.len() <= 1 && admins.contains(&user) {
                 return Err(MembershipError::LastAdmin);
             }
-            let n = sqlx::query("UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2")
-                .bind(org)
-                .bind(user)
-                .bind(role.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let n =
+                sqlx::query("UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2")
+                    .bind(org)
+                    .bind(user)
+                    .bind(role.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             if n == 0 {
                 return Err(MembershipError::Store(StoreError::NotFound));
             }
@@ -542,11 +554,19 @@ impl Store {
 
     /// Removes a member (never the last admin), ends their portal sessions, and revokes the
     /// virtual keys they created in this organization: keys follow their creator out.
-    pub async fn remove_member(&self, org: OrgId, user: UserId, at: Millis) -> Result<(), MembershipError> {
+    pub async fn remove_member(
+        &self,
+        org: OrgId,
+        user: UserId,
+        at: Millis,
+    ) -> Result<(), MembershipError> {
         let lock = self.admin_lock_sql();
         dispatch_write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let admins: Vec<UserId> = sqlx::query_scalar(lock).bind(org).fetch_all(&mut *tx).await?;
+            let admins: Vec<UserId> = sqlx::query_scalar(lock)
+                .bind(org)
+                .fetch_all(&mut *tx)
+                .await?;
             if admins.len() <= 1 && admins.contains(&user) {
                 return Err(MembershipError::LastAdmin);
             }
@@ -660,10 +680,12 @@ impl Store {
 
     pub async fn invite_by_hash(&self, token_hash: &TokenHash) -> Result<Option<Invite>> {
         let row: Option<InviteRow> = dispatch!(self, |pool| {
-            sqlx::query_as(&format!("SELECT {INVITE_COLUMNS} FROM invites WHERE token_hash = $1"))
-                .bind(&token_hash[..])
-                .fetch_optional(pool)
-                .await?
+            sqlx::query_as(&format!(
+                "SELECT {INVITE_COLUMNS} FROM invites WHERE token_hash = $1"
+            ))
+            .bind(&token_hash[..])
+            .fetch_optional(pool)
+            .await?
         });
         row.map(Invite::try_from).transpose()
     }

@@ -192,7 +192,8 @@ impl DailyTotals {
 
 /// Daily totals of traces, grouped as the rollup table keys them.
 pub fn rollup(records: &[&TraceRecord]) -> std::collections::HashMap<RollupKey, DailyTotals> {
-    let mut out: std::collections::HashMap<RollupKey, DailyTotals> = std::collections::HashMap::new();
+    let mut out: std::collections::HashMap<RollupKey, DailyTotals> =
+        std::collections::HashMap::new();
     for r in records {
         let day = r.started_at - r.started_at.rem_euclid(86_400_000);
         let key = (

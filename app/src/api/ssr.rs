@@ -212,3 +212,105 @@ impl From<antix::domain::Role> for crate::model::Role {
         }
     }
 }
+
+/// The proxy core, for dropping cached state after a change (revocation, archival, new
+/// credential). Other replicas see changes when their short cache entries expire.
+pub fn gateway() -> Option<std::sync::Arc<antix::gateway::Gateway>> {
+    use_context::<std::sync::Arc<antix::gateway::Gateway>>()
+}
+
+/// The signed-in user and their membership in the current organization.
+pub async fn org_context(s: &Services) -> Result<(User, Membership), ApiError> {
+    let user = require_user(s).await?;
+    let (_, current) = current_membership(s, &user).await?;
+    let m = current
+        .ok_or_else(|| ApiError::Forbidden("You are not a member of any organization.".into()))?;
+    Ok((user, m))
+}
+
+pub fn require_admin(m: &Membership) -> Result<(), ApiError> {
+    if m.role == antix::domain::Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "Only organization admins can do this.".into(),
+        ))
+    }
+}
+
+/// An endpoint the user may see, with their role in its organization. Anything else (another
+/// organization's, another user's personal endpoint, or none at all) is the same `NotFound`.
+pub async fn visible_endpoint(
+    s: &Services,
+    user: &User,
+    id: uuid::Uuid,
+) -> Result<(antix::domain::Endpoint, antix::domain::Membership), ApiError> {
+    let e = s
+        .store
+        .endpoint(antix::domain::EndpointId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let memberships = s.store.memberships(user.id).await?;
+    let m = memberships
+        .into_iter()
+        .find(|m| m.org.id == e.org_id)
+        .ok_or(ApiError::NotFound)?;
+    if e.scope == antix::domain::Scope::Personal && e.owner_id != user.id {
+        return Err(ApiError::NotFound);
+    }
+    Ok((e, m))
+}
+
+/// Who may rename or archive an endpoint: the owner of a personal one, an admin for a shared one.
+pub fn can_manage_endpoint(e: &antix::domain::Endpoint, user: &User, m: &Membership) -> bool {
+    match e.scope {
+        antix::domain::Scope::Personal => e.owner_id == user.id,
+        antix::domain::Scope::OrgShared => m.role == antix::domain::Role::Admin,
+    }
+}
+
+pub fn endpoint_urls(s: &Services, id: uuid::Uuid) -> crate::model::EndpointUrls {
+    let base = format!("{}/v1/{id}", s.settings.public_base());
+    crate::model::EndpointUrls {
+        openai: format!("{base}/openai"),
+        anthropic: format!("{base}/anthropic"),
+        gemini: format!("{base}/gemini"),
+        multi: format!("{base}/multi"),
+    }
+}
+
+impl From<antix::domain::Scope> for crate::model::Scope {
+    fn from(s: antix::domain::Scope) -> Self {
+        match s {
+            antix::domain::Scope::Personal => crate::model::Scope::Personal,
+            antix::domain::Scope::OrgShared => crate::model::Scope::OrgShared,
+        }
+    }
+}
+
+/// Collects field errors; `finish` fails with all of them at once.
+#[derive(Default)]
+pub struct Fields(Vec<FieldMessage>);
+
+impl Fields {
+    pub fn check<T>(&mut self, field: &str, r: Result<T, String>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.0.push(FieldMessage {
+                    field: field.to_owned(),
+                    message,
+                });
+                None
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(self.0))
+        }
+    }
+}

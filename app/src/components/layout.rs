@@ -59,9 +59,14 @@ fn Header(me: Me) -> impl IntoView {
                     "Antix"
                 </A>
                 <nav class="flex gap-4 text-sm" aria-label="Main">
-                    <A href="/" attr:class="text-slate-600 hover:text-slate-900 aria-[current=page]:font-semibold aria-[current=page]:text-slate-900">
-                        "Home"
-                    </A>
+                    {[("/", "Endpoints"), ("/keys", "Keys"), ("/credentials", "Credentials"), ("/members", "Members")]
+                        .into_iter()
+                        .map(|(href, label)| view! {
+                            <A href=href attr:class="text-slate-600 hover:text-slate-900 aria-[current=page]:font-semibold aria-[current=page]:text-slate-900">
+                                {label}
+                            </A>
+                        })
+                        .collect_view()}
                 </nav>
                 <div class="ml-auto flex items-center gap-4">
                     <OrgSwitcher me=me.clone() />

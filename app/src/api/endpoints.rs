@@ -1,0 +1,239 @@
+//! Endpoints: list, create, detail, rename, duplicate as an org endpoint, archive.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+use uuid::Uuid;
+
+use super::ApiError;
+use crate::model::{EndpointDetail, EndpointsPage};
+
+/// The endpoints the user may see in the current organization, with 30-day totals.
+#[server(endpoint = "endpoints", input = GetUrl)]
+pub async fn list_endpoints() -> Result<EndpointsPage, ApiError> {
+    use super::ssr::*;
+    use crate::model::EndpointSummary;
+    run(async {
+        let s = services()?;
+        let (user, m) = org_context(&s).await?;
+        let endpoints = s.store.visible_endpoints(m.org.id, user.id).await?;
+        let now = antix::domain::now_ms();
+        let since = now - now.rem_euclid(86_400_000) - 29 * 86_400_000;
+        let stats = s.store.endpoint_stats(m.org.id, since).await?;
+        let names: std::collections::HashMap<_, _> = s
+            .store
+            .members(m.org.id)
+            .await?
+            .into_iter()
+            .map(|mb| (mb.user.id, mb.user.name))
+            .collect();
+        let personal_count = endpoints
+            .iter()
+            .filter(|e| {
+                e.scope == antix::domain::Scope::Personal
+                    && e.owner_id == user.id
+                    && e.archived_at.is_none()
+            })
+            .count() as i64;
+        Ok(EndpointsPage {
+            org_id: m.org.id.0,
+            org_name: m.org.name.clone(),
+            is_admin: m.role == antix::domain::Role::Admin,
+            personal_count,
+            personal_limit: m.org.max_personal_endpoints,
+            endpoints: endpoints
+                .into_iter()
+                .map(|e| {
+                    let st = stats.get(&e.id).copied().unwrap_or_default();
+                    EndpointSummary {
+                        id: e.id.0,
+                        name: e.name,
+                        scope: e.scope.into(),
+                        owner_name: names
+                            .get(&e.owner_id)
+                            .cloned()
+                            .unwrap_or_else(|| "former member".into()),
+                        created_at: e.created_at,
+                        archived_at: e.archived_at,
+                        requests_30d: st.requests,
+                        cost_billed_30d_nanos: st.cost_billed_nanos,
+                        cost_estimated_30d_nanos: st.cost_estimated_nanos,
+                    }
+                })
+                .collect(),
+        })
+    })
+    .await
+}
+
+/// Creates an endpoint in an organization the user belongs to. Org-shared endpoints are for
+/// admins only; personal ones count against the organization's per-user limit.
+#[server(endpoint = "create_endpoint")]
+pub async fn create_endpoint(org: Uuid, scope: String, name: String) -> Result<Uuid, ApiError> {
+    use super::ssr::*;
+    use antix::domain::{OrgId, Role, Scope};
+    use antix::store::endpoints::{CreateEndpointError, NewEndpoint};
+    run(async {
+        let s = services()?;
+        let user = require_user(&s).await?;
+        let role = s.store.role_in(user.id, OrgId(org)).await?.ok_or(ApiError::NotFound)?;
+        let mut f = Fields::default();
+        let scope = f.check(
+            "scope",
+            match scope.as_str() {
+                "personal" => Ok(Scope::Personal),
+                "org_shared" if role == Role::Admin => Ok(Scope::OrgShared),
+                "org_shared" => Err("Only organization admins can create org-shared endpoints.".into()),
+                _ => Err("Choose Personal or Org-shared.".into()),
+            },
+        );
+        let name = f.check(
+            "name",
+            antix::domain::validate_name("name", &name).map_err(|e| e.message),
+        );
+        f.finish()?;
+        let (Some(scope), Some(name)) = (scope, name) else {
+            return Err(ApiError::Request("invalid input".into()));
+        };
+        let e = s
+            .store
+            .create_endpoint(&NewEndpoint {
+                org: OrgId(org),
+                owner: user.id,
+                scope,
+                name: &name,
+            })
+            .await
+            .map_err(|e| match e {
+                CreateEndpointError::PersonalLimit { limit } => ApiError::invalid(
+                    "scope",
+                    format!(
+                        "You already have {limit} personal endpoints in this organization, its limit. \
+                         Archive one, or ask an admin to raise the limit."
+                    ),
+                ),
+                CreateEndpointError::Store(s) => s.into(),
+            })?;
+        set_org_cookie(org, s.settings.secure_cookies());
+        leptos_axum::redirect(&format!("/endpoints/{}", e.id));
+        Ok(e.id.0)
+    })
+    .await
+}
+
+#[server(endpoint = "endpoint", input = GetUrl)]
+pub async fn get_endpoint(id: Uuid) -> Result<EndpointDetail, ApiError> {
+    use super::ssr::*;
+    run(async {
+        let s = services()?;
+        let user = require_user(&s).await?;
+        let (e, m) = visible_endpoint(&s, &user, id).await?;
+        let owner_name = s
+            .store
+            .user(e.owner_id)
+            .await?
+            .map(|u| u.name)
+            .unwrap_or_else(|| "former member".into());
+        Ok(EndpointDetail {
+            id: e.id.0,
+            name: e.name.clone(),
+            scope: e.scope.into(),
+            org_name: m.org.name.clone(),
+            owner_name,
+            created_at: e.created_at,
+            archived_at: e.archived_at,
+            urls: endpoint_urls(&s, e.id.0),
+            can_manage: can_manage_endpoint(&e, &user, &m) && e.archived_at.is_none(),
+            can_duplicate: e.scope == antix::domain::Scope::Personal
+                && m.role == antix::domain::Role::Admin
+                && e.archived_at.is_none(),
+        })
+    })
+    .await
+}
+
+#[server(endpoint = "rename_endpoint")]
+pub async fn rename_endpoint(id: Uuid, name: String) -> Result<(), ApiError> {
+    use super::ssr::*;
+    run(async {
+        let s = services()?;
+        let user = require_user(&s).await?;
+        let (e, m) = visible_endpoint(&s, &user, id).await?;
+        if !can_manage_endpoint(&e, &user, &m) {
+            return Err(ApiError::Forbidden(
+                "Only the owner (or an admin, for org-shared endpoints) can rename it.".into(),
+            ));
+        }
+        let name = antix::domain::validate_name("name", &name)?;
+        s.store.rename_endpoint(e.id, &name).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Copies a personal endpoint into a new org-shared one (new URL; the original stays active).
+#[server(endpoint = "duplicate_endpoint")]
+pub async fn duplicate_endpoint(id: Uuid) -> Result<Uuid, ApiError> {
+    use super::ssr::*;
+    use antix::domain::Scope;
+    use antix::store::endpoints::NewEndpoint;
+    run(async {
+        let s = services()?;
+        let user = require_user(&s).await?;
+        let (e, m) = visible_endpoint(&s, &user, id).await?;
+        require_admin(&m)?;
+        if e.scope != Scope::Personal {
+            return Err(ApiError::Conflict(
+                "Only personal endpoints can be duplicated as org endpoints.".into(),
+            ));
+        }
+        if e.archived_at.is_some() {
+            return Err(ApiError::Conflict("This endpoint is archived.".into()));
+        }
+        let copy = s
+            .store
+            .create_endpoint(&NewEndpoint {
+                org: e.org_id,
+                owner: user.id,
+                scope: Scope::OrgShared,
+                name: &e.name,
+            })
+            .await
+            .map_err(|err| match err {
+                antix::store::endpoints::CreateEndpointError::Store(st) => ApiError::from(st),
+                other => internal(other),
+            })?;
+        Ok(copy.id.0)
+    })
+    .await
+}
+
+/// Archives an endpoint: irreversible; the proxy answers 410 Gone from then on. The user types
+/// the endpoint's name to confirm.
+#[server(endpoint = "archive_endpoint")]
+pub async fn archive_endpoint(id: Uuid, confirm: String) -> Result<(), ApiError> {
+    use super::ssr::*;
+    run(async {
+        let s = services()?;
+        let user = require_user(&s).await?;
+        let (e, m) = visible_endpoint(&s, &user, id).await?;
+        if !can_manage_endpoint(&e, &user, &m) {
+            return Err(ApiError::Forbidden(
+                "Only the owner (or an admin, for org-shared endpoints) can archive it.".into(),
+            ));
+        }
+        if confirm.trim() != e.name {
+            return Err(ApiError::invalid(
+                "confirm",
+                "Type the endpoint's name exactly to confirm.",
+            ));
+        }
+        s.store
+            .archive_endpoint(e.id, antix::domain::now_ms())
+            .await?;
+        if let Some(g) = gateway() {
+            g.invalidate_endpoint(e.id);
+        }
+        Ok(())
+    })
+    .await
+}

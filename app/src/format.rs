@@ -1,0 +1,173 @@
+//! Pure formatting and parsing for the portal: money, token counts, times, durations. Shared by
+//! the server and the browser, so both render the same text (no hydration mismatch), and
+//! deterministic: times are shown in UTC.
+
+/// Nano-USD as dollars: `$12.34`, small amounts with more digits (`$0.0042`).
+pub fn usd(nanos: i64) -> String {
+    let neg = nanos < 0;
+    let n = nanos.unsigned_abs();
+    let dollars = n / 1_000_000_000;
+    let frac = n % 1_000_000_000;
+    let s = if dollars >= 100 {
+        format!("{dollars}.{:02}", frac / 10_000_000)
+    } else if dollars >= 1 || frac >= 10_000_000 {
+        format!("{dollars}.{:02}", (frac + 5_000_000) / 10_000_000)
+    } else if frac == 0 {
+        "0.00".to_owned()
+    } else {
+        // Under a cent: four significant decimals.
+        let mut digits = format!("{frac:09}");
+        let first = digits.find(|c| c != '0').unwrap_or(8);
+        digits.truncate((first + 2).min(9));
+        format!("0.{}", digits.trim_end_matches('0'))
+    };
+    format!("{}${s}", if neg { "-" } else { "" })
+}
+
+/// Exact dollars (as typed in a form) to nano-USD. Empty means "no limit".
+pub fn parse_usd(text: &str) -> Result<Option<i64>, String> {
+    let t = text.trim().trim_start_matches('$').replace(',', "");
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
+    if whole.is_empty() && frac.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err("Enter an amount in dollars, like 25 or 0.50.".into());
+    }
+    if frac.len() > 9 {
+        return Err("Use at most nine decimals.".into());
+    }
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| "Amount too large.".to_owned())?
+    };
+    let frac_n: i64 = format!("{frac:0<9}")
+        .parse()
+        .map_err(|_| "Invalid amount.".to_owned())?;
+    whole
+        .checked_mul(1_000_000_000)
+        .and_then(|w| w.checked_add(frac_n))
+        .filter(|n| *n <= 1_000_000_000 * 1_000_000_000)
+        .map(Some)
+        .ok_or_else(|| "Amount too large.".into())
+}
+
+/// A whole number for a form field. Empty means "no limit".
+pub fn parse_count(text: &str) -> Result<Option<i64>, String> {
+    let t = text.trim().replace(',', "");
+    if t.is_empty() {
+        return Ok(None);
+    }
+    match t.parse::<i64>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err("Enter a whole number greater than 0.".into()),
+    }
+}
+
+/// Token counts: 950, 12.3K, 4.5M.
+pub fn tokens(n: i64) -> String {
+    let a = n.abs() as f64;
+    if a >= 1e9 {
+        format!("{:.1}B", n as f64 / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1}M", n as f64 / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.1}K", n as f64 / 1e3)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Milliseconds since the epoch as `2026-11-29 14:05 UTC`.
+pub fn datetime(ms: i64) -> String {
+    let (y, mo, d, h, mi, _) = civil(ms);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC")
+}
+
+/// Milliseconds since the epoch as `2026-11-29`.
+pub fn date(ms: i64) -> String {
+    let (y, mo, d, ..) = civil(ms);
+    format!("{y:04}-{mo:02}-{d:02}")
+}
+
+/// `14:05:09` (UTC).
+pub fn time_of_day(ms: i64) -> String {
+    let (.., h, mi, s) = civil(ms);
+    format!("{h:02}:{mi:02}:{s:02}")
+}
+
+/// A duration in microseconds: `850 µs`, `12.3 ms`, `4.20 s`.
+pub fn micros(us: i64) -> String {
+    if us < 1000 {
+        format!("{us} µs")
+    } else if us < 1_000_000 {
+        format!("{:.1} ms", us as f64 / 1000.0)
+    } else {
+        format!("{:.2} s", us as f64 / 1e6)
+    }
+}
+
+/// Proleptic Gregorian date and time from Unix milliseconds (Howard Hinnant's algorithm), so
+/// the browser needs no time-zone database.
+fn civil(ms: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        ((rem % 3600) / 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money() {
+        assert_eq!(usd(12_345_000_000), "$12.35");
+        assert_eq!(usd(1_000_000_000), "$1.00");
+        assert_eq!(usd(0), "$0.00");
+        assert_eq!(usd(4_200_000), "$0.0042");
+        assert_eq!(usd(250_000_000), "$0.25");
+        assert_eq!(usd(123_456_000_000), "$123.45");
+        assert_eq!(parse_usd("25").unwrap(), Some(25_000_000_000));
+        assert_eq!(parse_usd("$0.50").unwrap(), Some(500_000_000));
+        assert_eq!(parse_usd(".001").unwrap(), Some(1_000_000));
+        assert_eq!(parse_usd(" ").unwrap(), None);
+        assert!(
+            parse_usd("-1").is_err() && parse_usd("1.2.3").is_err() && parse_usd("abc").is_err()
+        );
+        assert!(parse_usd("99999999999999999999").is_err());
+        assert_eq!(parse_count("60").unwrap(), Some(60));
+        assert!(parse_count("0").is_err() && parse_count("1.5").is_err());
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(datetime(0), "1970-01-01 00:00 UTC");
+        assert_eq!(datetime(1_795_910_400_000), "2026-11-29 00:00 UTC");
+        assert_eq!(date(951_782_400_000), "2000-02-29");
+        assert_eq!(time_of_day(1_795_910_409_000), "00:00:09");
+        assert_eq!(micros(850), "850 µs");
+        assert_eq!(micros(12_345), "12.3 ms");
+        assert_eq!(tokens(12_345), "12.3K");
+    }
+}

@@ -1,0 +1,120 @@
+//! The Settings tab: rename, duplicate as an org endpoint, archive.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+use super::use_endpoint;
+use crate::api::endpoints::{ArchiveEndpoint, DuplicateEndpoint, RenameEndpoint};
+use crate::api::error::{field_error, form_error};
+use crate::components::ui::{BTN_DANGER, BTN_PRIMARY, BTN_SECONDARY, CARD, ErrorBanner, INPUT};
+use crate::components::{FieldError, FormError};
+
+#[component]
+pub fn SettingsTab() -> impl IntoView {
+    let Some(e) = use_endpoint() else {
+        return ().into_any();
+    };
+    let rename = ServerAction::<RenameEndpoint>::new();
+    let duplicate = ServerAction::<DuplicateEndpoint>::new();
+    let archive = ServerAction::<ArchiveEndpoint>::new();
+    let navigate = use_navigate();
+    // Reload the page after a change so the header shows it (and the proxy state is fresh).
+    Effect::new(move |_| {
+        if let Some(Ok(())) = rename.value().get() {
+            let _ = window().location().reload();
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = archive.value().get() {
+            let _ = window().location().reload();
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(id)) = duplicate.value().get() {
+            navigate(&format!("/endpoints/{id}"), Default::default());
+        }
+    });
+    let rename_result = rename.value();
+    let archive_result = archive.value();
+    let typed = RwSignal::new(String::new());
+    let name = e.name.clone();
+    let name_confirm = e.name.clone();
+    let name_for_check = e.name.clone();
+    let archived = e.archived_at.is_some();
+    view! {
+        <div class="grid gap-6 lg:grid-cols-2">
+            <section class=format!("{CARD} space-y-3 p-5")>
+                <h2 class="font-semibold">"Display name"</h2>
+                <ActionForm action=rename attr:class="flex items-start gap-3" attr:novalidate=true attr:data-testid="rename-form">
+                    <input type="hidden" name="id" value=e.id.to_string() />
+                    <div class="flex-1 space-y-1">
+                        <input name="name" class=INPUT value=name.clone() aria-label="Display name" disabled=!e.can_manage />
+                        <FieldError id="rename-error".into() error=Signal::derive(move || field_error(&rename_result.get(), "name")) />
+                    </div>
+                    <button type="submit" class=BTN_PRIMARY disabled=!e.can_manage>"Save"</button>
+                </ActionForm>
+                <FormError error=Signal::derive(move || form_error(&rename_result.get())) />
+                {(!e.can_manage && !archived).then(|| view! {
+                    <p class="text-xs text-slate-500">"Only the owner (or an admin, for org-shared endpoints) can change this endpoint."</p>
+                })}
+            </section>
+            <section class=format!("{CARD} space-y-3 p-5")>
+                <h2 class="font-semibold">"Duplicate as Org Endpoint"</h2>
+                <p class="text-sm text-slate-600">
+                    "Creates an org-shared endpoint with the same name and a new URL, for the whole organization. This endpoint stays active."
+                </p>
+                <button
+                    type="button"
+                    class=BTN_SECONDARY
+                    disabled=move || !e.can_duplicate || duplicate.pending().get()
+                    data-testid="duplicate"
+                    on:click=move |_| { duplicate.dispatch(DuplicateEndpoint { id: e.id }); }
+                >
+                    "Duplicate as Org Endpoint"
+                </button>
+                {(!e.can_duplicate).then(|| view! {
+                    <p class="text-xs text-slate-500">"Available to organization admins, for personal endpoints."</p>
+                })}
+                <ErrorBanner error=Signal::derive(move || duplicate.value().get().and_then(|r| r.err()).map(|e| e.to_string())) />
+            </section>
+            <section class=format!("{CARD} space-y-3 border-red-200 p-5 lg:col-span-2")>
+                <h2 class="font-semibold text-red-700">"Archive"</h2>
+                <p class="text-sm text-slate-600">
+                    "Archiving is permanent. Requests to this endpoint will get 410 Gone; its traces and spend stay visible here."
+                </p>
+                {if archived {
+                    view! { <p class="text-sm font-medium text-red-700" data-testid="archived-note">"This endpoint is archived."</p> }.into_any()
+                } else {
+                    view! {
+                        <ActionForm action=archive attr:class="flex flex-wrap items-start gap-3" attr:novalidate=true attr:data-testid="archive-form">
+                            <input type="hidden" name="id" value=e.id.to_string() />
+                            <div class="space-y-1">
+                                <label for="f-confirm" class="block text-sm text-slate-700">
+                                    "Type " <strong>{name_confirm.clone()}</strong> " to confirm"
+                                </label>
+                                <input
+                                    id="f-confirm"
+                                    name="confirm"
+                                    class=INPUT
+                                    autocomplete="off"
+                                    disabled=!e.can_manage
+                                    on:input=move |ev| typed.set(event_target_value(&ev))
+                                />
+                                <FieldError id="confirm-error".into() error=Signal::derive(move || field_error(&archive_result.get(), "confirm")) />
+                            </div>
+                            <button
+                                type="submit"
+                                class=BTN_DANGER
+                                disabled=move || !e.can_manage || typed.get().trim() != name_for_check
+                            >
+                                "Archive endpoint"
+                            </button>
+                        </ActionForm>
+                    }.into_any()
+                }}
+                <FormError error=Signal::derive(move || form_error(&archive_result.get())) />
+            </section>
+        </div>
+    }
+    .into_any()
+}
