@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const port = Number(process.env.E2E_PORT ?? 3107);
+const mockPort = Number(process.env.E2E_MOCK_PORT ?? port + 1);
+process.env.ANTIX_E2E_MOCK_URL = `http://127.0.0.1:${mockPort}`;
 process.env.ANTIX_E2E_DATA ??= mkdtempSync(join(tmpdir(), "antix-e2e-"));
 process.env.ANTIX_E2E_BASE_URL = `http://127.0.0.1:${port}`;
 const data = process.env.ANTIX_E2E_DATA;
@@ -48,7 +50,15 @@ export default defineConfig({
       dependencies: ["first-run"],
     },
   ],
-  webServer: {
+  webServer: [
+    {
+      // The mock provider the gateway forwards to (no real provider is reachable here).
+      command: `${root}/target/release/antix mock-provider --listen 127.0.0.1:${mockPort}`,
+      url: `http://127.0.0.1:${mockPort}/_mock/stats`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
+    {
     command: `${root}/target/release/antix serve`,
     url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,
@@ -62,7 +72,11 @@ export default defineConfig({
       ANTIX_DATA_DIR: data,
       ANTIX_CONFIG: "",
       ANTIX_LOG_FORMAT: "text",
+      ANTIX_UPSTREAM_OPENAI: `http://127.0.0.1:${mockPort}`,
+      ANTIX_UPSTREAM_ANTHROPIC: `http://127.0.0.1:${mockPort}`,
+      ANTIX_UPSTREAM_GEMINI: `http://127.0.0.1:${mockPort}`,
       LEPTOS_SITE_ROOT: `${root}/target/site`,
     },
-  },
+    },
+  ],
 });

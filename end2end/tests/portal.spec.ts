@@ -1,0 +1,213 @@
+// The portal as its users drive it: endpoints (personal, org-shared, the limit), copying URLs,
+// settings (rename, duplicate, archive → 410 for SDKs), provider credentials, virtual keys used
+// through the proxy until their budget runs out, invitations and roles.
+import { Browser, expect, Page, test } from "@playwright/test";
+import { ADMIN, login, shot, untilHydrated, watchForErrors } from "./helpers";
+import { openaiChat } from "./sdk";
+
+test.describe.configure({ mode: "serial" });
+
+async function createEndpoint(page: Page, name: string, scope: "personal" | "org_shared" = "personal") {
+  await page.goto("/");
+  await page.getByLabel("Display Name").fill(name);
+  if (scope === "org_shared") {
+    await page.getByTestId("scope-org-shared").check();
+  }
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+}
+
+async function hydrated(page: Page) {
+  // The user menu toggles only once the WASM is running.
+  await untilHydrated(
+    page,
+    () => page.getByTestId("user-menu-button").click(),
+    () => expect(page.getByTestId("user-menu")).toBeVisible(),
+  );
+  await page.getByTestId("user-menu-button").click();
+}
+
+test("endpoints: create, copy the URL, rename, duplicate", async ({ page, context }, info) => {
+  const errors = watchForErrors(page);
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  await login(page);
+  await hydrated(page);
+  await shot(page, info, "endpoints-empty");
+
+  await createEndpoint(page, "Personal playground");
+  await expect(page).toHaveURL(/\/endpoints\/[0-9a-f-]{36}$/);
+  await expect(page.getByTestId("endpoint-name")).toHaveText("Personal playground");
+  const url = await page.getByTestId("url-openai").getByTestId("url").innerText();
+  expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/[0-9a-f-]{36}\/openai$/);
+  await untilHydrated(
+    page,
+    () => page.getByTestId("url-openai").getByTestId("copy-url").click(),
+    () => expect(page.getByTestId("url-openai").getByTestId("copy-url")).toHaveText("Copied"),
+  );
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(url);
+  await shot(page, info, "endpoint-detail");
+
+  // Settings: rename.
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByLabel("Display name").fill("Playground (renamed)");
+  await page.getByTestId("rename-form").getByRole("button", { name: "Save" }).click();
+  await expect(page.getByTestId("endpoint-name")).toHaveText("Playground (renamed)");
+  await shot(page, info, "endpoint-settings");
+
+  // Duplicate as an org endpoint: a new URL, the original untouched.
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByTestId("duplicate").click();
+  await expect(page.getByTestId("endpoint-name")).toHaveText("Playground (renamed)");
+  await expect(page.locator("text=Org-shared").first()).toBeVisible();
+  const dupUrl = await page.getByTestId("url-openai").getByTestId("url").innerText();
+  expect(dupUrl).not.toBe(url);
+
+  await createEndpoint(page, "Team shared", "org_shared");
+  await expect(page.getByTestId("endpoint-name")).toHaveText("Team shared");
+  await page.goto("/");
+  await expect(page.getByTestId("endpoint-row")).toHaveCount(3);
+  await shot(page, info, "endpoints");
+  expect(errors).toEqual([]);
+});
+
+test("the 11th personal endpoint is refused", async ({ page }, info) => {
+  await login(page);
+  for (let i = 2; i <= 10; i++) {
+    await createEndpoint(page, `Personal ${i}`);
+    await expect(page.getByTestId("endpoint-name")).toHaveText(`Personal ${i}`);
+  }
+  await page.goto("/");
+  await expect(page.getByText("You have 10 of 10 personal endpoints")).toBeVisible();
+  await page.getByLabel("Display Name").fill("Eleventh");
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await expect(page.locator("#f-scope-error")).toContainText("10 personal endpoints");
+  await expect(page).toHaveURL(/\/$/);
+  await shot(page, info, "endpoint-limit");
+});
+
+test("credentials: set and test; virtual key through the proxy until its budget runs out", async ({ page, context }, info) => {
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  await login(page);
+  await page.goto("/credentials");
+  const openai = page.getByTestId("cred-openai");
+  await openai.getByLabel("API key").fill("sk-org-openai-key-1234");
+  await openai.getByRole("button", { name: "Save" }).click();
+  await expect(openai.getByText("…1234")).toBeVisible();
+  await untilHydrated(
+    page,
+    () => openai.getByTestId("test-credential").click(),
+    () => expect(openai.getByTestId("test-result")).toContainText("Connected"),
+  );
+  await shot(page, info, "credentials");
+
+  // An endpoint for this key, then the key with a tiny lifetime budget.
+  await createEndpoint(page, "Billing demo", "org_shared");
+  const base = await page.getByTestId("url-openai").getByTestId("url").innerText();
+  await page.goto("/keys");
+  await untilHydrated(
+    page,
+    () => page.getByTestId("toggle-create-key").click(),
+    () => expect(page.getByTestId("key-form")).toBeVisible(),
+  );
+  await page.getByLabel("Name", { exact: true }).fill("demo-key");
+  await page.getByLabel("Lifetime budget, USD").fill("0.0001");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const keyText = page.getByTestId("new-key");
+  await expect(keyText).toHaveText(/^sk-vk-[0-9A-Za-z]{49}$/);
+  const key = await keyText.innerText();
+  await page.getByTestId("copy-key").click();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key);
+  await shot(page, info, "key-created");
+  await page.getByRole("button", { name: "Done" }).click();
+
+  // The first call goes through (billed to the org), the next is over budget.
+  const first = openaiChat(base, key);
+  expect(first.status).toBe(200);
+  const second = openaiChat(base, key);
+  expect(second.status).toBe(429);
+  expect(second.message).toContain("Lifetime budget of $0.0001");
+  await page.reload();
+  const row = page.getByTestId("key-row").filter({ hasText: "demo-key" });
+  await expect(row.getByTestId("budget-line")).toContainText("lifetime");
+  await expect(row).not.toContainText("never");
+  await shot(page, info, "keys");
+
+  // Revoked keys stop working (the key cache of this replica is dropped at once).
+  await row.getByTestId("revoke").click();
+  await expect(row.getByText("Revoked")).toBeVisible();
+  expect(openaiChat(base, key).status).toBe(401);
+});
+
+test("archive: the endpoint answers 410 to SDKs afterwards", async ({ page }, info) => {
+  await login(page);
+  await createEndpoint(page, "Short-lived", "org_shared");
+  const base = await page.getByTestId("url-openai").getByTestId("url").innerText();
+  expect(openaiChat(base, "sk-proj-byok-portal-test").status).toBe(200);
+  await page.getByRole("link", { name: "Settings" }).click();
+  await untilHydrated(
+    page,
+    () => page.getByLabel(/Type .* to confirm/).fill("Short-lived"),
+    () => expect(page.getByRole("button", { name: "Archive endpoint" })).toBeEnabled(),
+  );
+  await page.getByRole("button", { name: "Archive endpoint" }).click();
+  await expect(page.getByTestId("archived-note")).toBeVisible();
+  await shot(page, info, "archived");
+  const after = openaiChat(base, "sk-proj-byok-portal-test");
+  expect(after.status).toBe(410);
+  expect(after.message).toContain("archived");
+  // Still listed, marked archived, with its traffic.
+  await page.goto("/");
+  const row = page.getByTestId("endpoint-row").filter({ hasText: "Short-lived" });
+  await expect(row.getByText("Archived")).toBeVisible();
+  await expect(row).toContainText("2");
+});
+
+async function newUser(browser: Browser, inviteUrl: string, name: string, password: string): Promise<Page> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(inviteUrl);
+  await expect(page.getByTestId("invite-intro")).toContainText("Join Acme Research as Member");
+  await page.getByLabel("Your name").fill(name);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.getByRole("button", { name: "Create account and join" }).click();
+  await expect(page.getByTestId("welcome")).toHaveText(`Welcome, ${name}`);
+  return page;
+}
+
+test("invitations, roles, and what members may not do", async ({ page, browser }, info) => {
+  await login(page);
+  await page.goto("/members");
+  // The last admin cannot demote themselves.
+  await hydrated(page);
+  const me = page.getByTestId("member-row").filter({ hasText: ADMIN.email });
+  await me.getByTestId("role-select").selectOption("member");
+  await expect(page.getByRole("alert")).toContainText("at least one admin");
+
+  await page.getByLabel("E-mail").fill("bob@example.com");
+  await page.getByRole("button", { name: "Create invitation link" }).click();
+  const inviteUrl = await page.getByTestId("invite-url").innerText();
+  expect(inviteUrl).toMatch(/\/invite\/[0-9A-Za-z]{43}$/);
+  await shot(page, info, "members-invite");
+
+  const bob = await newUser(browser, inviteUrl, "Bob Builder", "bob's long password");
+  // A member cannot create org-shared endpoints: the option is disabled, with the reason.
+  await expect(bob.getByTestId("scope-org-shared")).toBeDisabled();
+  await expect(bob.getByTestId("org-shared-reason")).toBeVisible();
+  // Nor see the admin's personal endpoints; the org-shared ones, yes.
+  await expect(bob.getByTestId("endpoint-row").filter({ hasText: "Personal playground" })).toHaveCount(0);
+  await expect(bob.getByTestId("endpoint-row").filter({ hasText: "Team shared" })).toHaveCount(1);
+  await shot(bob, info, "member-endpoints");
+  // The link works once.
+  const again = await (await browser.newContext()).newPage();
+  await again.goto(inviteUrl);
+  await expect(again.getByTestId("invite-invalid")).toContainText("already been used");
+
+  // The admin promotes Bob; now he may share.
+  await page.reload();
+  const bobRow = page.getByTestId("member-row").filter({ hasText: "bob@example.com" });
+  await expect(bobRow).toBeVisible();
+  await bobRow.getByTestId("role-select").selectOption("admin");
+  await expect(bobRow.getByTestId("role-select")).toHaveValue("admin");
+  await bob.reload();
+  await expect(bob.getByTestId("scope-org-shared")).toBeEnabled();
+  await shot(page, info, "members");
+});
