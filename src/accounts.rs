@@ -168,6 +168,37 @@ pub async fn start_session(
     })
 }
 
+/// Changes a password after checking the current one, ends every session of the user (other
+/// browsers included) and starts a fresh one for this browser.
+pub async fn change_password(
+    store: &Store,
+    keys: &Keys,
+    user: &User,
+    current: &str,
+    new: &str,
+) -> Result<NewSession, AccountError> {
+    validate_password(new).map_err(|e| AccountError::Invalid(vec![e]))?;
+    let phc = store
+        .user_for_login(&user.email)
+        .await?
+        .map(|(_, h)| h)
+        .ok_or(AccountError::BadCredentials)?;
+    let current = current.chars().take(256).collect::<String>();
+    let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&current, Some(&phc)))
+        .await
+        .map_err(|e| AccountError::Internal(e.to_string()))?;
+    if !ok {
+        return Err(AccountError::Invalid(vec![FieldError::new(
+            "current",
+            "That is not your current password.",
+        )]));
+    }
+    let hash = hash_password(new.to_owned()).await?;
+    store.set_password_hash(user.id, &hash).await?;
+    store.delete_user_sessions(user.id).await?;
+    start_session(store, keys, user).await
+}
+
 /// The user behind a session token, if it is valid and unexpired.
 pub async fn session_user(
     store: &Store,
@@ -217,6 +248,73 @@ mod tests {
         let names: Vec<_> = fields.iter().map(|f| f.field).collect();
         assert_eq!(names, ["email", "name", "org", "password"]);
         assert!(!db.store.is_initialized().await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn password_change_ends_every_other_session() {
+        let db = TestDb::sqlite().await.unwrap();
+        let k = keys();
+        let (user, _) = create_first_admin(
+            &db.store,
+            FirstAdmin {
+                email: "ada@example.com",
+                name: "Ada",
+                password: "first password!",
+                org_name: "Acme",
+            },
+        )
+        .await
+        .unwrap();
+        let (_, laptop) = login(
+            &db.store,
+            &k,
+            "ada@example.com",
+            "first password!",
+            "1.1.1.1",
+        )
+        .await
+        .unwrap();
+        let (_, phone) = login(
+            &db.store,
+            &k,
+            "ada@example.com",
+            "first password!",
+            "1.1.1.1",
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            change_password(&db.store, &k, &user, "wrong!", "second password!").await,
+            Err(AccountError::Invalid(f)) if f[0].field == "current"
+        ));
+        let fresh = change_password(&db.store, &k, &user, "first password!", "second password!")
+            .await
+            .unwrap();
+        for old in [&laptop, &phone] {
+            assert!(
+                session_user(&db.store, &k, old.token.expose_secret())
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        assert!(
+            session_user(&db.store, &k, fresh.token.expose_secret())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            login(
+                &db.store,
+                &k,
+                "ada@example.com",
+                "second password!",
+                "1.1.1.1"
+            )
+            .await
+            .is_ok()
+        );
     }
 
     #[tokio::test]

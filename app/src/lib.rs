@@ -100,6 +100,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("keys") view=pages::KeysPage />
                     <Route path=path!("credentials") view=pages::CredentialsPage />
                     <Route path=path!("members") view=pages::MembersPage />
+                    <Route path=path!("account") view=pages::AccountPage />
                 </ParentRoute>
             </Routes>
         </Router>

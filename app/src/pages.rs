@@ -1,5 +1,6 @@
 //! One component per page.
 
+mod account;
 mod credentials;
 mod endpoint;
 mod endpoints;
@@ -10,6 +11,7 @@ mod members;
 mod not_found;
 mod setup;
 
+pub use account::AccountPage;
 pub use credentials::CredentialsPage;
 pub use endpoint::{ActivityTab, EndpointLayout, OverviewTab, SettingsTab, TracesTab};
 pub use endpoints::EndpointsPage;

@@ -213,17 +213,21 @@ const RECORDER_DRAIN: Duration = Duration::from_secs(10);
 /// when the binary runs on its own (release deployments, tests) the same defaults are built
 /// here. The listen address always comes from our own settings, so there is one source of truth.
 pub fn leptos_options(settings: &Settings) -> LeptosOptions {
-    let mut options = leptos::config::get_configuration(None)
-        .map(|c| c.leptos_options)
-        .unwrap_or_else(|_| {
-            LeptosOptions::builder()
-                .output_name("antix")
-                .site_root(
-                    std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into()),
-                )
-                .site_pkg_dir("pkg")
-                .build()
-        });
+    // Without cargo-leptos' variables, get_configuration prints a warning and fails: skip it.
+    let from_cargo_leptos = std::env::var_os("LEPTOS_OUTPUT_NAME").is_some()
+        || option_env!("LEPTOS_OUTPUT_NAME").is_some();
+    let configured = if from_cargo_leptos {
+        leptos::config::get_configuration(None).ok()
+    } else {
+        None
+    };
+    let mut options = configured.map(|c| c.leptos_options).unwrap_or_else(|| {
+        LeptosOptions::builder()
+            .output_name("antix")
+            .site_root(std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into()))
+            .site_pkg_dir("pkg")
+            .build()
+    });
     options.site_addr = settings.listen;
     options
 }

@@ -351,6 +351,17 @@ impl Store {
         Ok(())
     }
 
+    pub async fn set_password_hash(&self, user: UserId, hash: &str) -> Result<()> {
+        dispatch_write!(self, |pool| {
+            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                .bind(user)
+                .bind(hash)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Ends every session of a user (password change, removal from an organization).
     pub async fn delete_user_sessions(&self, user: UserId) -> Result<u64> {
         let n = dispatch_write!(self, |pool| {
@@ -647,10 +658,10 @@ impl Store {
             accepted_at: None,
         };
         dispatch_write!(self, |pool| {
-            sqlx::query(&format!(
+            sqlx::query(
                 "INSERT INTO invites (id, org_id, token_hash, email, role, created_by, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            ))
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
             .bind(invite.id)
             .bind(org)
             .bind(&token_hash[..])

@@ -136,6 +136,26 @@ pub async fn logout() -> Result<(), ApiError> {
     .await
 }
 
+/// Changes the user's password; every other session of theirs ends.
+#[server(endpoint = "change_password")]
+pub async fn change_password(current: String, password: String) -> Result<(), ApiError> {
+    use super::ssr::*;
+    use secrecy::ExposeSecret;
+    run(async {
+        let s = services()?;
+        let user = require_user(&s).await?;
+        let session =
+            antix::accounts::change_password(&s.store, &s.keys, &user, &current, &password).await?;
+        set_session_cookie(
+            session.token.expose_secret(),
+            antix::accounts::SESSION_TTL_MS / 1000,
+            s.settings.secure_cookies(),
+        );
+        Ok(())
+    })
+    .await
+}
+
 /// Makes `org` the current organization, if the user is a member of it.
 #[server(endpoint = "switch_org")]
 pub async fn switch_org(org: Uuid) -> Result<(), ApiError> {

@@ -160,6 +160,9 @@ fn UserMenu(me: Me) -> impl IntoView {
                 >
                     <p class="text-sm font-medium">{me.name.clone()}</p>
                     <p class="truncate text-xs text-slate-500">{me.email.clone()}</p>
+                    <A href="/account" attr:class="mt-2 block text-sm text-indigo-700 hover:underline" attr:role="menuitem">
+                        "Account"
+                    </A>
                     <ActionForm action=logout attr:class="mt-3">
                         <button
                             type="submit"

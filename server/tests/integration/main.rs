@@ -10,5 +10,7 @@
 mod cli;
 mod common;
 mod lifecycle;
+mod limits;
+mod permissions;
 mod portal;
 mod proxy;

@@ -1,0 +1,487 @@
+//! Every server function that takes an id or does admin work, called by the wrong person:
+//! another user's personal endpoint, another organization's endpoint, key or credential, a
+//! member doing admin work, a removed member's old session. All refused, and "not yours" looks
+//! exactly like "does not exist".
+
+use antix::domain::{Role, Scope};
+use antix::store::endpoints::NewEndpoint;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, spawn_app};
+
+const ORIGIN: &str = "http://127.0.0.1:3000";
+const PASSWORD: &str = "a long enough password";
+
+struct Session<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+}
+
+impl<'a> Session<'a> {
+    async fn login(app: &'a TestApp, email: &str) -> Session<'a> {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let res = client
+            .post(app.url("/api/login"))
+            .header("origin", ORIGIN)
+            .header("accept", "application/json")
+            .form(&[("email", email), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.status().is_success() || res.status().is_redirection(),
+            "login {email}: {}",
+            res.status()
+        );
+        Session { app, client }
+    }
+
+    async fn post(&self, fn_name: &str, form: &[(&str, String)]) -> (StatusCode, String) {
+        let res = self
+            .client
+            .post(self.app.url(&format!("/api/{fn_name}")))
+            .header("origin", ORIGIN)
+            .header("accept", "application/json")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.text().await.unwrap())
+    }
+
+    async fn json(&self, fn_name: &str, body: Value) -> (StatusCode, String) {
+        let res = self
+            .client
+            .post(self.app.url(&format!("/api/{fn_name}")))
+            .header("origin", ORIGIN)
+            .header("accept", "application/json")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.text().await.unwrap())
+    }
+
+    async fn get(&self, fn_name: &str, query: &[(&str, String)]) -> (StatusCode, String) {
+        let res = self
+            .client
+            .get(self.app.url(&format!("/api/{fn_name}")))
+            .header("accept", "application/json")
+            .query(query)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.text().await.unwrap())
+    }
+}
+
+struct World {
+    app: TestApp,
+    acme_shared: uuid::Uuid,
+    ada_personal: uuid::Uuid,
+    evil_shared: uuid::Uuid,
+    ada_key: uuid::Uuid,
+    evil_key: uuid::Uuid,
+    eve_id: uuid::Uuid,
+    bob_id: uuid::Uuid,
+}
+
+async fn world() -> World {
+    let app = spawn_app().await;
+    let s = &app.services;
+    let hash = antix::crypto::hash_password(PASSWORD).unwrap();
+    let (ada, acme) = s
+        .store
+        .create_first_admin(&antix::store::accounts::NewAdmin {
+            email: "ada@example.com",
+            name: "Ada",
+            password_hash: &hash,
+            org_name: "Acme",
+        })
+        .await
+        .unwrap();
+    let bob = s
+        .store
+        .create_user("bob@example.com", "Bob", &hash)
+        .await
+        .unwrap();
+    s.store
+        .add_membership(acme.id, bob.id, Role::Member)
+        .await
+        .unwrap();
+    let eve = s
+        .store
+        .create_user("eve@example.com", "Eve", &hash)
+        .await
+        .unwrap();
+    let evil = s.store.create_organization("Evil", eve.id).await.unwrap();
+    let ep = |org, owner, scope, name: &'static str| {
+        let store = s.store.clone();
+        async move {
+            store
+                .create_endpoint(&NewEndpoint {
+                    org,
+                    owner,
+                    scope,
+                    name,
+                })
+                .await
+                .unwrap()
+                .id
+                .0
+        }
+    };
+    let acme_shared = ep(acme.id, ada.id, Scope::OrgShared, "acme shared").await;
+    let ada_personal = ep(acme.id, ada.id, Scope::Personal, "ada personal").await;
+    let evil_shared = ep(evil.id, eve.id, Scope::OrgShared, "evil shared").await;
+    let key = |org, by| {
+        let (store, keys) = (s.store.clone(), s.keys.clone());
+        async move {
+            antix::virtual_keys::issue(&store, &keys, org, by, "k", None, &Default::default())
+                .await
+                .unwrap()
+                .key
+                .id
+                .0
+        }
+    };
+    let ada_key = key(acme.id, ada.id).await;
+    let evil_key = key(evil.id, eve.id).await;
+    World {
+        acme_shared,
+        ada_personal,
+        evil_shared,
+        ada_key,
+        evil_key,
+        eve_id: eve.id.0,
+        bob_id: bob.id.0,
+        app,
+    }
+}
+
+#[tokio::test]
+async fn endpoints_of_others_are_not_found_and_member_actions_are_refused() {
+    let w = world().await;
+    let bob = Session::login(&w.app, "bob@example.com").await;
+    let eve = Session::login(&w.app, "eve@example.com").await;
+    let ghost = uuid::Uuid::new_v4().to_string();
+
+    // Reading: another user's personal endpoint, another org's endpoint, and nothing at all
+    // answer identically.
+    let missing = bob.get("endpoint", &[("id", ghost.clone())]).await;
+    assert_eq!(missing.0, StatusCode::NOT_FOUND);
+    for (who, id) in [
+        (&bob, w.ada_personal),
+        (&bob, w.evil_shared),
+        (&eve, w.acme_shared),
+        (&eve, w.ada_personal),
+    ] {
+        let got = who.get("endpoint", &[("id", id.to_string())]).await;
+        assert_eq!(got, missing, "{id}");
+    }
+    // Bob can read the shared one, but not rename or archive it (member), nor touch the
+    // personal one or the other organization's.
+    assert_eq!(
+        bob.get("endpoint", &[("id", w.acme_shared.to_string())])
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (st, body) = bob
+        .post(
+            "rename_endpoint",
+            &[("id", w.acme_shared.to_string()), ("name", "x".into())],
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+    let (st, _) = bob
+        .post(
+            "archive_endpoint",
+            &[
+                ("id", w.acme_shared.to_string()),
+                ("confirm", "acme shared".into()),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    for id in [w.ada_personal, w.evil_shared] {
+        for (f, extra) in [
+            ("rename_endpoint", ("name", "x")),
+            ("archive_endpoint", ("confirm", "x")),
+        ] {
+            let (st, _) = bob
+                .post(f, &[("id", id.to_string()), (extra.0, extra.1.into())])
+                .await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{f} {id}");
+        }
+        assert_eq!(
+            bob.post("duplicate_endpoint", &[("id", id.to_string())])
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+    }
+    // Creating: not in an organization one is not a member of; no org-shared as a member.
+    let evil_org = w
+        .app
+        .services
+        .store
+        .memberships(antix::domain::UserId(w.eve_id))
+        .await
+        .unwrap()[0]
+        .org
+        .id
+        .0;
+    let (st, _) = bob
+        .post(
+            "create_endpoint",
+            &[
+                ("org", evil_org.to_string()),
+                ("scope", "personal".into()),
+                ("name", "x".into()),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let acme_org = w
+        .app
+        .services
+        .store
+        .memberships(antix::domain::UserId(w.bob_id))
+        .await
+        .unwrap()[0]
+        .org
+        .id
+        .0;
+    let (st, body) = bob
+        .post(
+            "create_endpoint",
+            &[
+                ("org", acme_org.to_string()),
+                ("scope", "org_shared".into()),
+                ("name", "x".into()),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("Only organization admins"), "{body}");
+    // Switching into someone else's organization.
+    assert_eq!(
+        bob.post("switch_org", &[("org", evil_org.to_string())])
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    // The list shows Bob the shared endpoint only.
+    let (_, list) = bob.get("endpoints", &[]).await;
+    assert!(list.contains(&w.acme_shared.to_string()));
+    assert!(
+        !list.contains(&w.ada_personal.to_string()) && !list.contains(&w.evil_shared.to_string())
+    );
+}
+
+#[tokio::test]
+async fn keys_credentials_and_members_are_admin_work_within_one_org() {
+    let w = world().await;
+    let bob = Session::login(&w.app, "bob@example.com").await;
+    let eve = Session::login(&w.app, "eve@example.com").await;
+    let ada = Session::login(&w.app, "ada@example.com").await;
+
+    // Keys: members see only their own; nobody reaches another organization's.
+    let (_, keys) = bob.get("keys", &[]).await;
+    assert!(!keys.contains(&w.ada_key.to_string()));
+    for (who, id) in [(&bob, w.ada_key), (&eve, w.ada_key), (&ada, w.evil_key)] {
+        assert_eq!(
+            who.post("revoke_key", &[("id", id.to_string())]).await.0,
+            StatusCode::NOT_FOUND
+        );
+        let (st, _) = who.json("update_key", json!({"id": id, "form": {"name": "x", "expires": "", "budget_daily": "",
+            "budget_monthly": "", "budget_total": "1000000", "rpm": "", "tpm": "", "allowed_models": "", "allowed_endpoints": []}})).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+    }
+    let form = |endpoints: Vec<uuid::Uuid>| {
+        json!({"form": {"name": "mine", "expires": "", "budget_daily": "", "budget_monthly": "", "budget_total": "",
+            "rpm": "", "tpm": "", "allowed_models": "", "allowed_endpoints": endpoints}})
+    };
+    // Members may not issue keys unless the organization allows it…
+    assert_eq!(
+        bob.json("create_key", form(vec![w.acme_shared])).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (st, _) = ada
+        .post(
+            "org_settings",
+            &[
+                ("max_personal_endpoints", "10".into()),
+                ("members_can_create_keys", "on".into()),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    // …and then only scoped to endpoints they can see: not unscoped, not someone's personal
+    // endpoint, not another organization's.
+    for eps in [vec![], vec![w.ada_personal], vec![w.evil_shared]] {
+        let (st, body) = bob.json("create_key", form(eps.clone())).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{eps:?}: {body}");
+        assert!(body.contains("allowed_endpoints"), "{body}");
+    }
+    let (st, body) = bob.json("create_key", form(vec![w.acme_shared])).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert!(body.contains("sk-vk-"));
+
+    // Credentials, invitations, roles, removal, settings: admins only.
+    let admin_only: Vec<(&str, Vec<(&str, String)>)> = vec![
+        (
+            "set_credential",
+            vec![
+                ("provider", "openai".into()),
+                ("api_key", "sk-stolen-1234".into()),
+                ("base_url", String::new()),
+            ],
+        ),
+        ("delete_credential", vec![("provider", "openai".into())]),
+        ("test_credential", vec![("provider", "openai".into())]),
+        (
+            "invite_member",
+            vec![
+                ("email", "mallory@example.com".into()),
+                ("role", "admin".into()),
+            ],
+        ),
+        (
+            "set_role",
+            vec![("user_id", w.bob_id.to_string()), ("role", "admin".into())],
+        ),
+        ("remove_member", vec![("user_id", w.bob_id.to_string())]),
+        (
+            "org_settings",
+            vec![("max_personal_endpoints", "1000".into())],
+        ),
+    ];
+    for (f, args) in &admin_only {
+        let (st, body) = bob.post(f, args).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{f}: {body}");
+    }
+    assert!(
+        w.app
+            .services
+            .store
+            .list_credentials(
+                w.app
+                    .services
+                    .store
+                    .memberships(antix::domain::UserId(w.bob_id))
+                    .await
+                    .unwrap()[0]
+                    .org
+                    .id
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An admin cannot reach into another organization's members.
+    assert_eq!(
+        ada.post(
+            "set_role",
+            &[("user_id", w.eve_id.to_string()), ("role", "member".into())]
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        ada.post("remove_member", &[("user_id", w.eve_id.to_string())])
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    // The last admin stays an admin.
+    let ada_id = w
+        .app
+        .services
+        .store
+        .user_for_login("ada@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .0
+        .id
+        .0;
+    let (st, body) = ada
+        .post(
+            "set_role",
+            &[("user_id", ada_id.to_string()), ("role", "member".into())],
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{body}");
+
+    // A removed member's session dies, and the keys they issued stop working.
+    assert_eq!(
+        ada.post("remove_member", &[("user_id", w.bob_id.to_string())])
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(bob.get("endpoints", &[]).await.0, StatusCode::UNAUTHORIZED);
+    let bob_keys = w
+        .app
+        .services
+        .store
+        .list_virtual_keys(
+            w.app
+                .services
+                .store
+                .memberships(antix::domain::UserId(ada_id))
+                .await
+                .unwrap()[0]
+                .org
+                .id,
+        )
+        .await
+        .unwrap();
+    assert!(
+        bob_keys
+            .iter()
+            .filter(|k| k.created_by.0 == w.bob_id)
+            .all(|k| k.revoked_at.is_some())
+    );
+}
+
+#[tokio::test]
+async fn nothing_secret_leaves_in_responses() {
+    let w = world().await;
+    let ada = Session::login(&w.app, "ada@example.com").await;
+    let (st, _) = ada
+        .post(
+            "set_credential",
+            &[
+                ("provider", "anthropic".into()),
+                ("api_key", "sk-ant-canary-secret-9876".into()),
+                ("base_url", String::new()),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let mut all = String::new();
+    for f in ["credentials", "keys", "members", "endpoints", "session"] {
+        let (st, body) = ada.get(f, &[]).await;
+        assert_eq!(st, StatusCode::OK, "{f}");
+        all.push_str(&body);
+    }
+    assert!(all.contains("9876"), "the last four are shown");
+    for canary in [
+        "sk-ant-canary-secret",
+        "argon2",
+        "key_hash",
+        "ciphertext",
+        "password",
+    ] {
+        assert!(!all.contains(canary), "{canary} leaked");
+    }
+}
