@@ -20,7 +20,12 @@ pub struct SessionKeys {
     pub key: Option<String>,
     /// Groups related sessions (a Claude Code session and its sub-agents).
     pub parent: Option<String>,
+    /// The first real user prompt, shortened, for the session list.
+    pub preview: Option<String>,
 }
+
+/// How much of the first prompt the session list shows.
+const PREVIEW_CHARS: usize = 200;
 
 /// Derives the session of one call. `previous_session` is the session of the response named by
 /// `previous_response_id`, when the recorder found it.
@@ -32,9 +37,10 @@ pub fn derive(
 ) -> SessionKeys {
     match wire {
         Wire::AnthropicMessages => {
-            let Some(fp) = first_user_fingerprint(request.get("messages")) else {
+            let Some((fp, preview)) = first_user_fingerprint(request.get("messages")) else {
                 return SessionKeys::default();
             };
+            let preview = Some(preview);
             let client_session = session_hint
                 .map(str::to_owned)
                 .filter(|s| is_plausible_id(s))
@@ -43,18 +49,28 @@ pub fn derive(
                 Some(sid) => SessionKeys {
                     key: Some(format!("cc:{sid}:{fp}")),
                     parent: Some(format!("cc:{sid}")),
+                    preview,
                 },
                 None => SessionKeys {
                     key: Some(format!("fp:{fp}")),
                     parent: None,
+                    preview,
                 },
             }
         }
         Wire::OpenAiResponses => {
+            let input = request.get("input");
+            let first = match input {
+                Some(Value::String(s)) => Some((short_hash(s), shorten(s))),
+                Some(v @ Value::Array(_)) => first_user_fingerprint(Some(v)),
+                _ => None,
+            };
+            let preview = first.as_ref().map(|(_, p)| p.clone());
             if let Some(prev) = previous_session {
                 return SessionKeys {
                     key: Some(prev.to_owned()),
                     parent: None,
+                    preview,
                 };
             }
             if let Some(id) = request.get("previous_response_id").and_then(Value::as_str) {
@@ -63,17 +79,13 @@ pub fn derive(
                 return SessionKeys {
                     key: Some(format!("resp:{}", short_hash(id))),
                     parent: None,
+                    preview,
                 };
             }
-            let input = request.get("input");
-            let fp = match input {
-                Some(Value::String(s)) => Some(short_hash(s)),
-                Some(v @ Value::Array(_)) => first_user_fingerprint(Some(v)),
-                _ => None,
-            };
             SessionKeys {
-                key: fp.map(|f| format!("fp:{f}")),
+                key: first.map(|(f, _)| format!("fp:{f}")),
                 parent: None,
+                preview,
             }
         }
         _ => SessionKeys::default(),
@@ -105,23 +117,41 @@ fn is_boilerplate(text: &str) -> bool {
     t.is_empty() || t.starts_with("<system-reminder>")
 }
 
+fn shorten(s: &str) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= PREVIEW_CHARS {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(PREVIEW_CHARS).collect::<String>())
+    }
+}
+
 /// Fingerprint of the first user turn: its text without boilerplate blocks (all of it if that
-/// leaves nothing), plus the kinds and content of non-text blocks.
-fn first_user_fingerprint(messages: Option<&Value>) -> Option<String> {
+/// leaves nothing), plus the kinds and content of non-text blocks; and a preview of that text.
+fn first_user_fingerprint(messages: Option<&Value>) -> Option<(String, String)> {
     let first = messages?
         .as_array()?
         .iter()
         .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))?;
     let content = first.get("content")?;
+    let mut preview = String::new();
     let material = match content {
-        Value::String(s) => s.clone(),
+        Value::String(s) => {
+            preview = s.clone();
+            s.clone()
+        }
         Value::Array(blocks) => {
             let mut parts = Vec::new();
             for b in blocks {
                 let text = b.get("text").and_then(Value::as_str);
                 match text {
                     Some(t) if is_boilerplate(t) => {}
-                    Some(t) => parts.push(t.to_owned()),
+                    Some(t) => {
+                        if preview.is_empty() {
+                            preview = t.to_owned();
+                        }
+                        parts.push(t.to_owned());
+                    }
                     None => parts.push(b.to_string()),
                 }
             }
@@ -133,7 +163,10 @@ fn first_user_fingerprint(messages: Option<&Value>) -> Option<String> {
         }
         other => other.to_string(),
     };
-    Some(short_hash(&material))
+    if preview.is_empty() {
+        preview = material.clone();
+    }
+    Some((short_hash(&material), shorten(&preview)))
 }
 
 fn short_hash(s: &str) -> String {

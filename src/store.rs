@@ -28,6 +28,7 @@ pub mod credentials;
 pub mod endpoints;
 pub mod keys;
 pub mod limits;
+pub mod observe;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]

@@ -107,12 +107,8 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
             .then(|| parsed.error.clone())
             .flatten()
     });
-    // The request is parsed only when something needs it: sessions, or secret-looking fields.
-    let needs_json =
-        d.wire.is_some_and(Wire::session_capable) || looks_secret(&d.request_body.bytes);
-    let request_json: Option<Value> = needs_json
-        .then(|| serde_json::from_slice(&d.request_body.bytes).ok())
-        .flatten();
+    // Parsed for the search text (and sessions, and redaction of credential fields).
+    let request_json: Option<Value> = serde_json::from_slice(&d.request_body.bytes).ok();
     let sessions = match (d.wire, &request_json) {
         (Some(w), Some(req)) if w.session_capable() && d.outcome != Outcome::Rejected => {
             let prev = req
@@ -162,6 +158,13 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
         session_parent: sessions.parent,
         response_id: parsed.response_id.clone(),
         reservation: d.reservation.take(),
+        search_text: search_text(
+            request_json.as_ref(),
+            &d.request_body.bytes,
+            &parsed,
+            &d.response_body.bytes,
+        ),
+        session_preview: sessions.preview.clone(),
         request_bytes: d.request_body.total as i64,
         response_bytes: d.response_body.total as i64,
         bodies: TraceBodies {
@@ -314,6 +317,61 @@ fn redact_value(v: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(redact_value),
+        _ => {}
+    }
+}
+
+/// The most text indexed per trace for body search (an agent transcript of a few hundred KB
+/// fits; the rest of a giant body is still stored, just not searchable).
+const MAX_SEARCH_TEXT: usize = 1 << 20;
+
+/// What body search looks at: the request's text (JSON string values, unescaped, so a search
+/// matches what a person reads), then the response's text.
+fn search_text(
+    request: Option<&Value>,
+    request_raw: &[u8],
+    parsed: &Parsed,
+    response_raw: &[u8],
+) -> String {
+    let mut out = String::new();
+    match request {
+        Some(v) => collect_strings(v, &mut out),
+        None => out.push_str(&String::from_utf8_lossy(
+            &request_raw[..request_raw.len().min(MAX_SEARCH_TEXT)],
+        )),
+    }
+    out.push('\n');
+    if !parsed.text.is_empty() {
+        out.push_str(&parsed.text);
+    } else if let Ok(v) = serde_json::from_slice::<Value>(response_raw) {
+        collect_strings(&v, &mut out);
+    }
+    if let Some(e) = &parsed.error {
+        out.push('\n');
+        out.push_str(e);
+    }
+    if out.len() > MAX_SEARCH_TEXT {
+        let mut end = MAX_SEARCH_TEXT;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+    }
+    out
+}
+
+fn collect_strings(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s) if out.len() < MAX_SEARCH_TEXT => {
+            out.push_str(s);
+            out.push('\n');
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_strings(i, out)),
+        // Credential fields are redacted in the stored body; they must not be searchable either.
+        Value::Object(map) => map
+            .iter()
+            .filter(|(k, _)| !SECRET_FIELDS.contains(&k.to_ascii_lowercase().as_str()))
+            .for_each(|(_, v)| collect_strings(v, out)),
         _ => {}
     }
 }

@@ -52,6 +52,10 @@ impl TestDb {
             .connect(&url)
             .await?;
         drop_stale_schemas(&admin).await;
+        // Once per database, before the migrations of concurrent tests race to create it.
+        let _ = admin
+            .execute("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public")
+            .await;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -177,6 +181,8 @@ pub fn sample_record(
         request_bytes: 10,
         response_bytes: 20,
         reservation: None,
+        search_text: String::new(),
+        session_preview: None,
         bodies: TraceBodies {
             request_headers: "{}".into(),
             response_headers: "{}".into(),

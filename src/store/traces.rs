@@ -96,6 +96,12 @@ pub struct TraceRecord {
     /// The budget reservation this call held, settled when the trace is written.
     #[serde(default)]
     pub reservation: Option<crate::limits::Reservation>,
+    /// The text indexed for body search: request and response text, without JSON syntax.
+    #[serde(default)]
+    pub search_text: String,
+    /// The session's first prompt, shown in the Activity tab's list.
+    #[serde(default)]
+    pub session_preview: Option<String>,
 }
 
 /// The summary columns of a trace, as listed in the portal.
@@ -250,6 +256,159 @@ macro_rules! apply_rollup {
     }};
 }
 
+/// Indexes the searchable text of new traces, inside the inserting transaction. SQLite: the
+/// FTS5 trigram table (rowids assigned here, in insertion order, under the write lock);
+/// Postgres: the trigram-indexed text table.
+macro_rules! index_search {
+    ($tx:expr, $sqlite:expr, $fresh:expr) => {{
+        let docs: Vec<&&TraceRecord> = $fresh
+            .iter()
+            .filter(|r| !r.search_text.is_empty())
+            .collect();
+        if !docs.is_empty() {
+            if $sqlite {
+                let next: i64 =
+                    sqlx::query_scalar("SELECT COALESCE(MAX(rowid), 0) + 1 FROM trace_search")
+                        .fetch_one(&mut **$tx)
+                        .await?;
+                // Multi-row statements: per-statement overhead dominates for short texts.
+                for (c, chunk) in docs.chunks(SEARCH_ROWS).enumerate() {
+                    let first = next + (c * SEARCH_ROWS) as i64;
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO trace_search (rowid, trace_id, endpoint_id) ",
+                    );
+                    qb.push_values(chunk.iter().enumerate(), |mut b, (i, r)| {
+                        b.push_bind(first + i as i64)
+                            .push_bind(r.id)
+                            .push_bind(r.endpoint_id);
+                    });
+                    qb.build().execute(&mut **$tx).await?;
+                    let mut qb = sqlx::QueryBuilder::new("INSERT INTO trace_fts (rowid, body) ");
+                    qb.push_values(chunk.iter().enumerate(), |mut b, (i, r)| {
+                        b.push_bind(first + i as i64).push_bind(&r.search_text);
+                    });
+                    qb.build().execute(&mut **$tx).await?;
+                }
+            } else {
+                for chunk in docs.chunks(SEARCH_ROWS) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO trace_search (trace_id, endpoint_id, body) ",
+                    );
+                    qb.push_values(chunk, |mut b, r| {
+                        // Postgres text cannot hold NUL.
+                        b.push_bind(r.id)
+                            .push_bind(r.endpoint_id)
+                            .push_bind(r.search_text.replace('\0', ""));
+                    });
+                    qb.push(" ON CONFLICT (trace_id) DO NOTHING");
+                    qb.build().execute(&mut **$tx).await?;
+                }
+            }
+        }
+    }};
+}
+
+/// Rows per search-index INSERT (three binds each).
+const SEARCH_ROWS: usize = 200;
+
+/// Per-session totals of a batch, to add to `trace_sessions`.
+#[derive(Debug, Clone, Default)]
+pub struct SessionDelta {
+    pub parent: Option<String>,
+    pub first_at: Millis,
+    pub last_end_at: Millis,
+    pub calls: i64,
+    pub errors: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_nanos: i64,
+    pub preview: String,
+}
+
+pub fn sessions(
+    records: &[&TraceRecord],
+) -> std::collections::HashMap<(EndpointId, String), SessionDelta> {
+    let mut out: std::collections::HashMap<(EndpointId, String), SessionDelta> =
+        std::collections::HashMap::new();
+    for r in records {
+        let Some(key) = &r.session_key else { continue };
+        let end = r.started_at + r.latency_us / 1000;
+        let d = out
+            .entry((r.endpoint_id, key.clone()))
+            .or_insert_with(|| SessionDelta {
+                first_at: r.started_at,
+                last_end_at: end,
+                ..Default::default()
+            });
+        d.first_at = d.first_at.min(r.started_at);
+        d.last_end_at = d.last_end_at.max(end);
+        d.calls += 1;
+        if r.status_code >= 400 || r.outcome != Outcome::Ok {
+            d.errors += 1;
+        }
+        let t = |v: Option<u64>| i64::try_from(v.unwrap_or(0)).unwrap_or(i64::MAX);
+        d.input_tokens += t(r.usage.input_tokens);
+        d.output_tokens += t(r.usage.output_tokens);
+        d.cost_nanos += r.cost_nanos.unwrap_or(0);
+        if d.parent.is_none() {
+            d.parent = r.session_parent.clone();
+        }
+        if d.preview.is_empty()
+            && let Some(p) = &r.session_preview
+        {
+            d.preview = p.clone();
+        }
+    }
+    out
+}
+
+const SESSION_UPSERT_SQLITE: &str = "INSERT INTO trace_sessions (endpoint_id, session_key, parent, \
+    first_at, last_end_at, calls, errors, input_tokens, output_tokens, cost_nanos, preview) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+    ON CONFLICT (endpoint_id, session_key) DO UPDATE SET \
+    parent = COALESCE(trace_sessions.parent, excluded.parent), \
+    first_at = MIN(trace_sessions.first_at, excluded.first_at), \
+    last_end_at = MAX(trace_sessions.last_end_at, excluded.last_end_at), \
+    calls = trace_sessions.calls + excluded.calls, errors = trace_sessions.errors + excluded.errors, \
+    input_tokens = trace_sessions.input_tokens + excluded.input_tokens, \
+    output_tokens = trace_sessions.output_tokens + excluded.output_tokens, \
+    cost_nanos = trace_sessions.cost_nanos + excluded.cost_nanos, \
+    preview = CASE WHEN trace_sessions.preview = '' THEN excluded.preview ELSE trace_sessions.preview END";
+
+const SESSION_UPSERT_POSTGRES: &str = "INSERT INTO trace_sessions (endpoint_id, session_key, parent, \
+    first_at, last_end_at, calls, errors, input_tokens, output_tokens, cost_nanos, preview) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+    ON CONFLICT (endpoint_id, session_key) DO UPDATE SET \
+    parent = COALESCE(trace_sessions.parent, excluded.parent), \
+    first_at = LEAST(trace_sessions.first_at, excluded.first_at), \
+    last_end_at = GREATEST(trace_sessions.last_end_at, excluded.last_end_at), \
+    calls = trace_sessions.calls + excluded.calls, errors = trace_sessions.errors + excluded.errors, \
+    input_tokens = trace_sessions.input_tokens + excluded.input_tokens, \
+    output_tokens = trace_sessions.output_tokens + excluded.output_tokens, \
+    cost_nanos = trace_sessions.cost_nanos + excluded.cost_nanos, \
+    preview = CASE WHEN trace_sessions.preview = '' THEN excluded.preview ELSE trace_sessions.preview END";
+
+macro_rules! apply_sessions {
+    ($tx:expr, $sql:expr, $deltas:expr) => {{
+        for ((endpoint, key), d) in $deltas {
+            sqlx::query($sql)
+                .bind(endpoint)
+                .bind(key)
+                .bind(d.parent)
+                .bind(d.first_at)
+                .bind(d.last_end_at)
+                .bind(d.calls)
+                .bind(d.errors)
+                .bind(d.input_tokens)
+                .bind(d.output_tokens)
+                .bind(d.cost_nanos)
+                .bind(d.preview)
+                .execute(&mut **$tx)
+                .await?;
+        }
+    }};
+}
+
 /// Rows per INSERT statement: few enough that one statement is a short burst of work (the
 /// database thread shares the CPU with request handling), many enough to amortize the round
 /// trip; 32 columns × 32 rows stays far below both backends' bind limits.
@@ -266,6 +425,12 @@ impl Store {
         if records.is_empty() {
             return Ok(0);
         }
+        let sqlite = matches!(self.backend, super::Backend::Sqlite { .. });
+        let session_sql = if sqlite {
+            SESSION_UPSERT_SQLITE
+        } else {
+            SESSION_UPSERT_POSTGRES
+        };
         let inserted = dispatch_write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let mut inserted = 0;
@@ -315,6 +480,8 @@ impl Store {
                 let tx_ref = &mut tx;
                 super::limits::settle_body!(tx_ref, &fresh);
                 apply_rollup!(tx_ref, rollup(&fresh));
+                index_search!(tx_ref, sqlite, &fresh);
+                apply_sessions!(tx_ref, session_sql, sessions(&fresh));
 
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO trace_bodies (trace_id, request_headers, response_headers, \
@@ -438,6 +605,10 @@ impl Store {
     /// gone; retention cuts at day boundaries so the two stay equal).
     pub async fn delete_rollups_before(&self, day: Millis) -> Result<u64> {
         let n = dispatch_write!(self, |pool| {
+            sqlx::query("DELETE FROM trace_sessions WHERE last_end_at < $1")
+                .bind(day)
+                .execute(pool)
+                .await?;
             sqlx::query("DELETE FROM trace_daily WHERE day < $1")
                 .bind(day)
                 .execute(pool)
@@ -452,9 +623,27 @@ impl Store {
     /// range. Returns how many went.
     pub async fn delete_traces_before(&self, before: Millis, limit: i64) -> Result<u64> {
         let floor = TraceId::floor(before);
+        let sqlite = matches!(self.backend, super::Backend::Sqlite { .. });
         let n = dispatch_write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let oldest = "SELECT id FROM traces WHERE id < $1 ORDER BY id LIMIT $2";
+            if sqlite {
+                sqlx::query(&format!(
+                    "DELETE FROM trace_fts WHERE rowid IN \
+                     (SELECT rowid FROM trace_search WHERE trace_id IN ({oldest}))"
+                ))
+                .bind(floor)
+                .bind(limit)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(&format!(
+                "DELETE FROM trace_search WHERE trace_id IN ({oldest})"
+            ))
+            .bind(floor)
+            .bind(limit)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query(&format!(
                 "DELETE FROM trace_bodies WHERE trace_id IN ({oldest})"
             ))
