@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod domain;
 pub mod egress;
 pub mod gateway;
+pub mod generate;
 pub mod limits;
 pub mod pricing;
 pub mod providers;

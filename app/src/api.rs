@@ -7,7 +7,9 @@ pub mod endpoints;
 pub mod error;
 pub mod keys;
 pub mod members;
+pub mod sessions;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+pub mod traces;
 
 pub use error::{ApiError, FieldMessage};

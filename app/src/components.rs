@@ -1,6 +1,7 @@
 //! Layout and reusable components.
 
 mod form;
+pub mod json;
 mod layout;
 pub mod ui;
 

@@ -68,6 +68,30 @@ pub fn parse_count(text: &str) -> Result<Option<i64>, String> {
     }
 }
 
+/// A whole number with thousands separators: `1,234,567`.
+pub fn int(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A price in pico-USD per token as dollars per million tokens: `$2.50/M`.
+pub fn per_mtok(pico: u64) -> String {
+    format!(
+        "{}/M",
+        usd(i64::try_from(pico.saturating_mul(1000)).unwrap_or(i64::MAX))
+    )
+}
+
 /// Token counts: 950, 12.3K, 4.5M.
 pub fn tokens(n: i64) -> String {
     let a = n.abs() as f64;
@@ -86,6 +110,21 @@ pub fn tokens(n: i64) -> String {
 pub fn datetime(ms: i64) -> String {
     let (y, mo, d, h, mi, _) = civil(ms);
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC")
+}
+
+/// Milliseconds since the epoch as `2026-11-29 14:05:09`.
+pub fn datetime_seconds(ms: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(ms);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+}
+
+/// `Nov 29` (for chart axes).
+pub fn month_day(ms: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (_, mo, d, ..) = civil(ms);
+    format!("{} {d}", MONTHS[(mo as usize).saturating_sub(1).min(11)])
 }
 
 /// Milliseconds since the epoch as `2026-11-29`.
@@ -108,6 +147,60 @@ pub fn micros(us: i64) -> String {
         format!("{:.1} ms", us as f64 / 1000.0)
     } else {
         format!("{:.2} s", us as f64 / 1e6)
+    }
+}
+
+/// `2026-11-29T14:05`, the value of an `<input type=datetime-local>` (in UTC here).
+pub fn datetime_local(ms: i64) -> String {
+    let (y, mo, d, h, mi, _) = civil(ms);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}")
+}
+
+/// Parses `YYYY-MM-DDTHH:MM` (seconds optional; a space may replace the `T`) as UTC.
+pub fn parse_datetime_local(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (date, time) = t.split_once(['T', ' ']).unwrap_or((t, "00:00"));
+    let mut dp = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (dp.next()??, dp.next()??, dp.next()??);
+    let mut tp = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (h, mi) = (tp.next()??, tp.next().flatten().unwrap_or(0));
+    let s = tp.next().flatten().unwrap_or(0);
+    if !(1..=12).contains(&m)
+        || !(1..=31).contains(&d)
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&mi)
+        || !(0..60).contains(&s)
+    {
+        return None;
+    }
+    // Days from civil (Howard Hinnant), the inverse of `civil`.
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let ms = ((days * 86_400) + h * 3600 + mi * 60 + s) * 1000;
+    // Reject dates like 02-31 that roll over.
+    (date_parts(ms) == (y, m as u32, d as u32)).then_some(ms)
+}
+
+fn date_parts(ms: i64) -> (i64, u32, u32) {
+    let (y, m, d, ..) = civil(ms);
+    (y, m, d)
+}
+
+/// A duration in milliseconds, short: `850 ms`, `12.3 s`, `4m 05s`, `2h 10m`.
+pub fn duration_ms(ms: i64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{}m {:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    } else {
+        format!("{}h {:02}m", ms / 3_600_000, (ms % 3_600_000) / 60_000)
     }
 }
 
@@ -169,5 +262,22 @@ mod tests {
         assert_eq!(micros(850), "850 µs");
         assert_eq!(micros(12_345), "12.3 ms");
         assert_eq!(tokens(12_345), "12.3K");
+        assert_eq!(
+            parse_datetime_local("2026-11-29T00:00"),
+            Some(1_795_910_400_000)
+        );
+        assert_eq!(
+            parse_datetime_local("2000-02-29 12:30:05"),
+            Some(951_827_405_000)
+        );
+        assert_eq!(datetime_local(1_795_910_460_000), "2026-11-29T00:01");
+        assert_eq!(parse_datetime_local("2026-02-31T00:00"), None);
+        assert_eq!(parse_datetime_local("yesterday"), None);
+        assert_eq!(parse_datetime_local("2026-11-29T25:00"), None);
+        assert_eq!(duration_ms(125_000), "2m 05s");
+        assert_eq!(int(1_234_567), "1,234,567");
+        assert_eq!(int(-12), "-12");
+        assert_eq!(per_mtok(2_500_000), "$2.50/M");
+        assert_eq!(per_mtok(75_000), "$0.075/M");
     }
 }

@@ -110,6 +110,8 @@ pub struct EndpointDetail {
     pub urls: EndpointUrls,
     pub can_manage: bool,
     pub can_duplicate: bool,
+    /// Whether the endpoint has agent sessions (the Activity tab is shown only then).
+    pub has_sessions: bool,
 }
 
 /// A key's limits, money in nano-USD.
@@ -248,4 +250,354 @@ pub struct InviteInfo {
     pub account_exists: bool,
     /// The e-mail of the user this browser is logged in as, if any.
     pub logged_in_as: Option<String>,
+}
+
+// ---- Observability ----
+
+/// The Traces tab's filters, exactly as they appear in the page's URL query (empty = any).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceQuery {
+    /// `1h`, `24h`, `7d`, `30d`, `custom`, or empty for all time.
+    pub range: String,
+    /// Custom range bounds, `YYYY-MM-DDTHH:MM` in UTC (what `<input type=datetime-local>` sends).
+    pub from: String,
+    pub to: String,
+    /// `virtual_key`, `byok` or `oauth`.
+    pub auth: String,
+    pub model: String,
+    /// Virtual key id.
+    pub key: String,
+    /// `ok` or `error`.
+    pub status: String,
+    /// Substring searched in request and response bodies.
+    pub q: String,
+    /// Cursor of the page (from the previous page's `next`).
+    pub after: String,
+}
+
+impl TraceQuery {
+    pub const FIELDS: [&'static str; 9] = [
+        "range", "from", "to", "auth", "model", "key", "status", "q", "after",
+    ];
+
+    pub fn get(&self, name: &str) -> &str {
+        match name {
+            "range" => &self.range,
+            "from" => &self.from,
+            "to" => &self.to,
+            "auth" => &self.auth,
+            "model" => &self.model,
+            "key" => &self.key,
+            "status" => &self.status,
+            "q" => &self.q,
+            "after" => &self.after,
+            _ => "",
+        }
+    }
+
+    pub fn set(&mut self, name: &str, value: String) {
+        match name {
+            "range" => self.range = value,
+            "from" => self.from = value,
+            "to" => self.to = value,
+            "auth" => self.auth = value,
+            "model" => self.model = value,
+            "key" => self.key = value,
+            "status" => self.status = value,
+            "q" => self.q = value,
+            "after" => self.after = value,
+            _ => {}
+        }
+    }
+
+    /// How many filters are set (the cursor is not a filter).
+    pub fn active(&self) -> usize {
+        Self::FIELDS
+            .iter()
+            .filter(|f| **f != "after" && **f != "from" && **f != "to" && !self.get(f).is_empty())
+            .count()
+    }
+}
+
+/// How a call authenticated, as the portal names it.
+pub fn auth_label(mode: &str) -> &'static str {
+    match mode {
+        "virtual_key" => "Virtual Key",
+        "byok" => "BYOK",
+        "oauth" => "OAuth",
+        _ => "None",
+    }
+}
+
+/// One row of the Traces table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceSummary {
+    pub id: Uuid,
+    pub started_at: i64,
+    pub auth_mode: String,
+    pub key_id: Option<Uuid>,
+    pub key_name: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub status_code: i64,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub is_stream: bool,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cache_read_tokens: Option<i64>,
+    pub cost_nanos: Option<i64>,
+    pub cost_estimated: bool,
+    pub latency_us: i64,
+    pub ttft_us: Option<i64>,
+    pub session_key: Option<String>,
+    /// Where a body search matched, for search results.
+    pub snippet: Option<Snippet>,
+}
+
+/// Text around a search match, split so the match can be highlighted (as text, never markup).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snippet {
+    pub before: String,
+    pub hit: String,
+    pub after: String,
+}
+
+impl Snippet {
+    /// The first case-insensitive (ASCII) occurrence of `needle` in `text`, with up to `context`
+    /// bytes either side, cut on character boundaries.
+    pub fn find(text: &str, needle: &str, context: usize) -> Option<Snippet> {
+        let n = needle.as_bytes();
+        if n.is_empty() || n.len() > text.len() {
+            return None;
+        }
+        let at = text
+            .as_bytes()
+            .windows(n.len())
+            .position(|w| w.eq_ignore_ascii_case(n))?;
+        let end = at + n.len();
+        if !text.is_char_boundary(at) || !text.is_char_boundary(end) {
+            return None;
+        }
+        let mut start = at.saturating_sub(context);
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+        let mut stop = (end + context).min(text.len());
+        while !text.is_char_boundary(stop) {
+            stop -= 1;
+        }
+        let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        Some(Snippet {
+            before: format!(
+                "{}{}",
+                if start > 0 { "…" } else { "" },
+                flat(&text[start..at])
+            ),
+            hit: text[at..end].to_owned(),
+            after: format!(
+                "{}{}",
+                flat(&text[end..stop]),
+                if stop < text.len() { "…" } else { "" }
+            ),
+        })
+    }
+}
+
+impl TraceSummary {
+    pub fn is_error(&self) -> bool {
+        self.status_code >= 400 || self.outcome != "ok"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TracesPage {
+    pub rows: Vec<TraceSummary>,
+    /// Cursor of the next (older) page.
+    pub next: Option<String>,
+    /// Models seen on the endpoint and keys used on it, for the filter strip.
+    pub models: Vec<String>,
+    pub keys: Vec<Choice>,
+}
+
+/// A call's cost by part, nano-USD, with the prices used (pico-USD per token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostView {
+    pub total_nanos: i64,
+    pub input_nanos: i64,
+    pub output_nanos: i64,
+    pub cache_read_nanos: i64,
+    pub cache_write_nanos: i64,
+    pub reasoning_nanos: i64,
+    pub priced_as: String,
+    pub price_input: u64,
+    pub price_output: u64,
+    pub price_cache_read: Option<u64>,
+    pub price_cache_write_5m: Option<u64>,
+    pub price_cache_write_1h: Option<u64>,
+    pub price_reasoning: Option<u64>,
+    pub tier_above: Option<u64>,
+    pub catalog_version: String,
+}
+
+/// Everything the observation drawer shows about one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceDetail {
+    pub summary: TraceSummary,
+    pub wire: Option<String>,
+    pub usage_source: String,
+    pub cache_write_tokens: Option<i64>,
+    pub reasoning_tokens: Option<i64>,
+    pub cost: Option<CostView>,
+    pub session_parent: Option<String>,
+    pub response_id: Option<String>,
+    /// Redacted header objects, as JSON text.
+    pub request_headers: String,
+    pub response_headers: String,
+    /// Bodies as text (JSON for most calls; raw events for streams). `None`: not recorded.
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+    /// A streamed response reassembled into the provider's non-streaming JSON.
+    pub response_assembled: Option<String>,
+    pub request_bytes: i64,
+    pub response_bytes: i64,
+    /// The recorder kept only the first part of the body (the size is above).
+    pub request_truncated: bool,
+    pub response_truncated: bool,
+    /// The drawer shows only the first part of a body this large.
+    pub request_clipped: bool,
+    pub response_clipped: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub requests: i64,
+    pub errors: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub cost_billed_nanos: i64,
+    pub cost_estimated_nanos: i64,
+    pub unpriced: i64,
+}
+
+impl Totals {
+    pub fn add(&mut self, o: &Totals) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.cache_read_tokens += o.cache_read_tokens;
+        self.cache_write_tokens += o.cache_write_tokens;
+        self.reasoning_tokens += o.reasoning_tokens;
+        self.cost_billed_nanos += o.cost_billed_nanos;
+        self.cost_estimated_nanos += o.cost_estimated_nanos;
+        self.unpriced += o.unpriced;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayTotals {
+    /// Midnight UTC, ms.
+    pub day: i64,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakdownRow {
+    /// Filter value for the Traces tab (model name, key id, auth mode); empty when none.
+    pub value: String,
+    pub label: String,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overview {
+    /// First day of the window (midnight UTC, ms); the window is 30 days up to today.
+    pub since: i64,
+    pub totals: Totals,
+    /// One entry per day of the window, zeros included.
+    pub days: Vec<DayTotals>,
+    pub by_model: Vec<BreakdownRow>,
+    pub by_key: Vec<BreakdownRow>,
+    pub by_auth: Vec<BreakdownRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    pub key: String,
+    pub parent: Option<String>,
+    pub first_at: i64,
+    pub last_end_at: i64,
+    pub calls: i64,
+    pub errors: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_nanos: i64,
+    pub preview: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionsPage {
+    pub sessions: Vec<SessionSummary>,
+    /// `before` value for the next (older) page.
+    pub next: Option<i64>,
+}
+
+/// One inference call of a session, as a bar of the Gantt chart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCall {
+    pub id: Uuid,
+    pub started_at: i64,
+    pub latency_us: i64,
+    pub ttft_us: Option<i64>,
+    pub model: Option<String>,
+    pub status_code: i64,
+    pub outcome: String,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cost_nanos: Option<i64>,
+    pub cost_estimated: bool,
+    pub is_stream: bool,
+}
+
+impl SessionCall {
+    pub fn is_error(&self) -> bool {
+        self.status_code >= 400 || self.outcome != "ok"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionDetail {
+    pub session: SessionSummary,
+    pub calls: Vec<SessionCall>,
+    /// The session has more calls than the chart shows.
+    pub truncated: bool,
+    /// Sessions with the same parent (a main agent and its sub-agents), this one included.
+    pub related: Vec<SessionSummary>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Snippet;
+
+    #[test]
+    fn snippets_cut_on_characters() {
+        let s = Snippet::find("héllo wörld, the Needle is here — ünïcode", "needle", 6).unwrap();
+        assert_eq!(s.hit, "Needle");
+        assert!(s.before.starts_with('…'));
+        assert!(s.after.ends_with('…'));
+        assert!(Snippet::find("abc", "abcd", 5).is_none());
+        assert!(Snippet::find("<script>x</script>", "script", 100).is_some());
+    }
 }

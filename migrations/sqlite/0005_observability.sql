@@ -33,3 +33,5 @@ CREATE INDEX traces_by_endpoint_auth ON traces (endpoint_id, auth_mode, started_
 CREATE INDEX traces_by_endpoint_key ON traces (endpoint_id, virtual_key_id, started_at, id);
 CREATE INDEX traces_by_endpoint_errors ON traces (endpoint_id, started_at, id)
     WHERE status_code >= 400 OR outcome <> 'ok';
+-- Sub-agent sessions listed beside their parent.
+CREATE INDEX trace_sessions_by_parent ON trace_sessions (endpoint_id, parent) WHERE parent IS NOT NULL;

@@ -145,6 +145,28 @@ pub enum TracesCommand {
     },
     /// One trace as JSON, with its headers and decompressed bodies.
     Get { id: domain::TraceId },
+    /// Fill an endpoint with realistic synthetic traces (benchmarks and demos): a month of mixed
+    /// providers, auth modes, streams, errors, agent sessions and some 200 KB transcripts.
+    Generate {
+        #[arg(long)]
+        endpoint: domain::EndpointId,
+        #[arg(long, default_value_t = 100_000)]
+        count: u64,
+        /// Spread over this many days up to now.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Time the Traces, Overview and Activity queries on an endpoint (server-side time).
+    Bench {
+        #[arg(long)]
+        endpoint: domain::EndpointId,
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[expect(clippy::print_stdout, reason = "the CLI's output")]
@@ -455,6 +477,17 @@ pub async fn traces(settings: Settings, command: TracesCommand) -> anyhow::Resul
             }
             say(&v.to_string());
         }
+        TracesCommand::Generate {
+            endpoint,
+            count,
+            days,
+            seed,
+        } => crate::tracegen::generate(&services, endpoint, count, days.max(1), seed).await?,
+        TracesCommand::Bench {
+            endpoint,
+            runs,
+            json,
+        } => crate::tracegen::bench(&services, endpoint, runs.max(1), json).await?,
     }
     services.store.close().await;
     Ok(())

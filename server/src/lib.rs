@@ -28,6 +28,7 @@ pub mod router;
 pub mod serve;
 pub mod state;
 pub mod telemetry;
+pub mod tracegen;
 
 pub struct Application {
     listener: TcpListener,

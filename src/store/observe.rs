@@ -5,7 +5,12 @@
 //! Filters are bound parameters, never spliced into SQL; search input is quoted for FTS5 and
 //! escaped for `ILIKE`, so its syntax (`"`, `OR`, `NEAR(`, `*`, `%`, `_`) is just text.
 
+use std::time::{Duration, Instant};
+
 use sqlx::FromRow;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
 
 use super::traces::{DailyTotals, TRACE_COLUMNS, TraceRow};
 use super::{Backend, Result, Store, dispatch};
@@ -63,13 +68,95 @@ pub struct TracePage {
 pub enum SearchError {
     #[error("search for at least 3 characters")]
     TooShort,
+    /// The query ran past its time budget and was cut off (a search that matches almost
+    /// everything on another endpoint, say). The user narrows the time range or the text.
+    #[error(
+        "this query took too long; narrow the time range or search for something more specific"
+    )]
+    TooSlow,
+    /// Every search slot is taken; the user retries in a moment.
+    #[error("too many searches are running; try again in a moment")]
+    Busy,
     #[error(transparent)]
     Store(#[from] super::StoreError),
 }
 
 impl From<sqlx::Error> for SearchError {
     fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e
+            // SQLITE_INTERRUPT (our progress handler), Postgres query_canceled (statement_timeout).
+            && matches!(db.code().as_deref(), Some("9" | "57014"))
+        {
+            return SearchError::TooSlow;
+        }
         SearchError::Store(e.into())
+    }
+}
+
+/// How long one trace-list query may run. Indexed queries take milliseconds; this bounds the
+/// pathological ones so a search cannot hold a database connection (and a core) for long.
+pub const QUERY_BUDGET: Duration = Duration::from_secs(3);
+
+/// Body searches running at once, per process. The machine's cores are shared with the proxy;
+/// a flood of searches queues here instead of crowding out request handling.
+static SEARCH_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// A connection on which one statement runs under a time budget: SQLite interrupts it from a
+/// progress handler, Postgres from `statement_timeout` set for one transaction.
+pub(crate) trait Budgeted {
+    type Conn: Send;
+    fn budgeted(
+        &self,
+        budget: Duration,
+    ) -> impl Future<Output = Result<Self::Conn, sqlx::Error>> + Send;
+    /// Takes the budget off again before the connection goes back to its pool.
+    fn release(&self, conn: Self::Conn) -> impl Future<Output = ()> + Send;
+}
+
+impl Budgeted for SqlitePool {
+    type Conn = PoolConnection<sqlx::Sqlite>;
+
+    async fn budgeted(&self, budget: Duration) -> Result<Self::Conn, sqlx::Error> {
+        let mut conn = self.acquire().await?;
+        let deadline = Instant::now() + budget;
+        conn.lock_handle()
+            .await?
+            .set_progress_handler(10_000, move || Instant::now() < deadline);
+        Ok(conn)
+    }
+
+    async fn release(&self, mut conn: Self::Conn) {
+        let removed = match conn.lock_handle().await {
+            Ok(mut h) => {
+                h.remove_progress_handler();
+                true
+            }
+            Err(_) => false,
+        };
+        if !removed {
+            // A connection whose handler cannot be removed would interrupt its next user.
+            conn.close_on_drop();
+        }
+    }
+}
+
+impl Budgeted for PgPool {
+    type Conn = sqlx::Transaction<'static, sqlx::Postgres>;
+
+    async fn budgeted(&self, budget: Duration) -> Result<Self::Conn, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        sqlx::query(&format!(
+            "SET LOCAL statement_timeout = {}",
+            budget.as_millis()
+        ))
+        .execute(&mut *tx)
+        .await?;
+        Ok(tx)
+    }
+
+    async fn release(&self, tx: Self::Conn) {
+        // Read-only: ending the transaction is all there is to do (SET LOCAL ends with it).
+        let _ = tx.rollback().await;
     }
 }
 
@@ -109,7 +196,16 @@ pub struct SessionRow {
     pub preview: String,
 }
 
-/// Totals grouped by one dimension (model or key), for the Overview's breakdowns.
+/// What the Overview's breakdowns group by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    Model,
+    /// Virtual key id as 32 hex digits (the nil id for traffic without a key).
+    Key,
+    AuthMode,
+}
+
+/// Totals grouped by one dimension, for the Overview's breakdowns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Breakdown {
     pub label: String,
@@ -232,12 +328,19 @@ impl Store {
                     }
                     qb.push(" ORDER BY t.started_at DESC, t.id DESC LIMIT ")
                         .push_bind(limit + 1);
-                    qb.build_query_as().fetch_all(pool).await?
+                    let mut conn = pool.budgeted(QUERY_BUDGET).await?;
+                    let rows = qb.build_query_as().fetch_all(&mut *conn).await;
+                    pool.release(conn).await;
+                    rows?
                 });
                 let (rows, next) = page(rows, limit, |r| Cursor::Time(r.started_at, r.id));
                 Ok(TracePage { rows, next })
             }
             Some(needle) => {
+                let _slot = tokio::time::timeout(QUERY_BUDGET, SEARCH_SLOTS.acquire())
+                    .await
+                    .map_err(|_| SearchError::Busy)?
+                    .map_err(|_| SearchError::Busy)?;
                 let rows: Vec<SearchRow> = dispatch!(self, |pool| {
                     let mut qb = if sqlite {
                         let mut qb = sqlx::QueryBuilder::new(format!(
@@ -278,7 +381,10 @@ impl Store {
                         qb.push(" ORDER BY t.started_at DESC, t.id DESC LIMIT ")
                             .push_bind(limit + 1);
                     }
-                    qb.build_query_as().fetch_all(pool).await?
+                    let mut conn = pool.budgeted(QUERY_BUDGET).await?;
+                    let rows = qb.build_query_as().fetch_all(&mut *conn).await;
+                    pool.release(conn).await;
+                    rows?
                 });
                 let cursor = |r: &SearchRow| {
                     if sqlite {
@@ -332,21 +438,20 @@ impl Store {
             .collect())
     }
 
-    /// Totals of an endpoint since `since_day`, by model or by virtual key (`by_key`).
+    /// Totals of an endpoint since `since_day`, grouped by `by`, largest first.
     pub async fn breakdown(
         &self,
         endpoint: EndpointId,
         since_day: Millis,
-        by_key: bool,
+        by: Dimension,
     ) -> Result<Vec<Breakdown>> {
-        let group = if by_key { "key_id" } else { "model" };
-        let key_text = if by_key {
-            match self.backend {
-                Backend::Sqlite { .. } => "lower(hex(key_id))",
-                Backend::Postgres(_) => "replace(CAST(key_id AS TEXT), '-', '')",
+        let (group, key_text) = match (by, &self.backend) {
+            (Dimension::Model, _) => ("model", "model"),
+            (Dimension::AuthMode, _) => ("auth_mode", "auth_mode"),
+            (Dimension::Key, Backend::Sqlite { .. }) => ("key_id", "lower(hex(key_id))"),
+            (Dimension::Key, Backend::Postgres(_)) => {
+                ("key_id", "replace(CAST(key_id AS TEXT), '-', '')")
             }
-        } else {
-            "model"
         };
         let rows: Vec<TotalsRow> = dispatch!(self, |pool| {
             sqlx::query_as(&format!(
@@ -424,6 +529,28 @@ impl Store {
         Ok(row)
     }
 
+    /// Sessions sharing a parent (a Claude Code session and its sub-agents), oldest first.
+    pub async fn related_sessions(
+        &self,
+        endpoint: EndpointId,
+        parent: &str,
+        limit: i64,
+    ) -> Result<Vec<SessionRow>> {
+        let rows: Vec<SessionRow> = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT session_key, parent, first_at, last_end_at, calls, errors, input_tokens, \
+                 output_tokens, cost_nanos, preview FROM trace_sessions \
+                 WHERE endpoint_id = $1 AND parent = $2 ORDER BY first_at LIMIT $3",
+            )
+            .bind(endpoint)
+            .bind(parent)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
     /// The calls of one session in time order (at most `limit`).
     pub async fn session_traces(
         &self,
@@ -468,4 +595,25 @@ fn page<R>(
     rows.truncate(limit as usize);
     let next = if more { rows.last().map(&cursor) } else { None };
     (rows, next)
+}
+
+#[cfg(test)]
+impl Store {
+    /// Runs a deliberately slow statement under `budget` (tests of the budget itself).
+    pub(crate) async fn slow_query_within(&self, budget: Duration) -> Result<i64, SearchError> {
+        let sql = match self.backend {
+            Backend::Sqlite { .. } => {
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000) \
+                 SELECT CAST(COUNT(*) AS BIGINT) FROM c"
+            }
+            Backend::Postgres(_) => "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT pg_sleep(5)) s",
+        };
+        let n: i64 = dispatch!(self, |pool| {
+            let mut conn = pool.budgeted(budget).await?;
+            let n = sqlx::query_scalar(sql).fetch_one(&mut *conn).await;
+            pool.release(conn).await;
+            n?
+        });
+        Ok(n)
+    }
 }

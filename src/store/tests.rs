@@ -67,6 +67,7 @@ store_suite!(
     trace_list_filters_and_pages,
     overview_totals_match_traces,
     sessions_group_agent_calls,
+    slow_queries_are_cut_off,
 );
 
 async fn admin(store: &Store) -> (crate::domain::User, crate::domain::Organization) {
@@ -1210,16 +1211,31 @@ async fn overview_totals_match_traces(db: &TestDb) {
     // Later days only.
     assert_eq!(s.daily_totals(e.id, base + day).await.unwrap().len(), 2);
 
-    let models = s.breakdown(e.id, base, false).await.unwrap();
+    let models = s
+        .breakdown(e.id, base, crate::store::observe::Dimension::Model)
+        .await
+        .unwrap();
     assert_eq!(models[0].label, "gpt-4o");
     assert_eq!(models[0].totals.requests, 67);
     assert_eq!(models[1].totals.requests, 23);
-    let keys = s.breakdown(e.id, base, true).await.unwrap();
+    let keys = s
+        .breakdown(e.id, base, crate::store::observe::Dimension::Key)
+        .await
+        .unwrap();
     let by_key = keys
         .iter()
         .find(|b| b.label == key.0.simple().to_string())
         .expect("key row");
     assert_eq!(by_key.totals.requests, 30);
+    let modes = s
+        .breakdown(e.id, base, crate::store::observe::Dimension::AuthMode)
+        .await
+        .unwrap();
+    assert_eq!(modes.len(), 1);
+    assert_eq!(
+        (modes[0].label.as_str(), modes[0].totals.requests),
+        ("byok", 90)
+    );
     assert_eq!(
         s.endpoint_models(e.id).await.unwrap(),
         vec!["gpt-4o".to_string(), "gpt-4o-mini".to_string()]
@@ -1285,4 +1301,30 @@ async fn sessions_group_agent_calls(db: &TestDb) {
     assert!(calls.windows(2).all(|w| w[0].started_at <= w[1].started_at));
     assert_eq!(s.session(e.id, "fp:333").await.unwrap().unwrap().calls, 3);
     assert!(s.session(e.id, "nope").await.unwrap().is_none());
+    let related = s.related_sessions(e.id, "cc:abc", 10).await.unwrap();
+    assert_eq!(
+        related
+            .iter()
+            .map(|r| r.session_key.as_str())
+            .collect::<Vec<_>>(),
+        vec!["cc:abc:111", "cc:abc:222"]
+    );
+}
+
+async fn slow_queries_are_cut_off(db: &TestDb) {
+    let s = &db.store;
+    let t = std::time::Instant::now();
+    let r = s
+        .slow_query_within(std::time::Duration::from_millis(100))
+        .await;
+    assert!(matches!(r, Err(SearchError::TooSlow)), "{r:?}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        t.elapsed()
+    );
+    // The connections went back to the pool without the budget: later queries run normally.
+    for _ in 0..20 {
+        s.is_initialized().await.unwrap();
+    }
 }

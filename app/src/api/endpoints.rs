@@ -146,6 +146,7 @@ pub async fn get_endpoint(id: Uuid) -> Result<EndpointDetail, ApiError> {
             can_duplicate: e.scope == antix::domain::Scope::Personal
                 && m.role == antix::domain::Role::Admin
                 && e.archived_at.is_none(),
+            has_sessions: s.store.has_sessions(e.id).await?,
         })
     })
     .await

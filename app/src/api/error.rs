@@ -27,6 +27,9 @@ pub enum ApiError {
     Throttled(u64),
     #[error("The database is unavailable. Try again in a moment.")]
     Unavailable,
+    /// A query was cut off at its time budget, or too many were running.
+    #[error("{0}")]
+    Overloaded(String),
     /// Details are logged on the server under this reference; the browser only sees the id.
     #[error("Something went wrong on our side (reference {0}).")]
     Internal(String),
@@ -63,7 +66,7 @@ impl ApiError {
             ApiError::Invalid(_) => S::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => S::CONFLICT,
             ApiError::Throttled(_) => S::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => S::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Overloaded(_) => S::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => S::INTERNAL_SERVER_ERROR,
             ApiError::Request(_) => S::BAD_REQUEST,
         }

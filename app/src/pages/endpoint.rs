@@ -13,6 +13,8 @@ use crate::format;
 use crate::model::{EndpointDetail, Scope};
 
 mod activity;
+mod drawer;
+mod nav;
 mod overview;
 mod settings;
 mod traces;
@@ -58,7 +60,7 @@ pub fn EndpointLayout() -> impl IntoView {
                             <Title text=e.name.clone() />
                             <div class="space-y-6">
                                 <Header e=e.clone() />
-                                <Tabs id=e.id />
+                                <Tabs id=e.id has_sessions=e.has_sessions />
                                 <Outlet />
                             </div>
                         }
@@ -158,7 +160,7 @@ fn Header(e: EndpointDetail) -> impl IntoView {
 }
 
 #[component]
-fn Tabs(id: Uuid) -> impl IntoView {
+fn Tabs(id: Uuid, has_sessions: bool) -> impl IntoView {
     let base = format!("/endpoints/{id}");
     let tab = |href: String, label: &'static str| {
         view! {
@@ -175,7 +177,8 @@ fn Tabs(id: Uuid) -> impl IntoView {
         <nav class="flex gap-6 border-b border-slate-200" aria-label="Endpoint">
             {tab(base.clone(), "Overview")}
             {tab(format!("{base}/traces"), "Traces")}
-            {tab(format!("{base}/activity"), "Activity")}
+            // Only endpoints with agent traffic (/v1/messages, /v1/responses) have sessions.
+            {has_sessions.then(|| tab(format!("{base}/activity"), "Activity"))}
             {tab(format!("{base}/settings"), "Settings")}
         </nav>
     }
