@@ -46,8 +46,13 @@ export default defineConfig({
     { name: "first-run", testMatch: /first-run\.spec\.ts/ },
     {
       name: "portal",
-      testIgnore: /first-run\.spec\.ts/,
+      testIgnore: /(first-run|observability)\.spec\.ts/,
       dependencies: ["first-run"],
+    },
+    {
+      name: "observability",
+      testMatch: /observability\.spec\.ts/,
+      dependencies: ["portal"],
     },
   ],
   webServer: [

@@ -109,6 +109,9 @@ enum Kind {
 }
 
 struct OpenSession {
+    /// When its next call starts: an agent's calls follow each other within seconds (and
+    /// sometimes run in parallel), whatever the rest of the traffic does.
+    next_at: Millis,
     key: String,
     parent: Option<String>,
     preview: String,
@@ -125,6 +128,8 @@ pub struct Generator {
     keys: Vec<VirtualKeyId>,
     sessions: Vec<OpenSession>,
     n: u64,
+    /// No trace starts after this (sessions run ahead of the overall clock).
+    horizon: Millis,
 }
 
 impl Generator {
@@ -136,7 +141,14 @@ impl Generator {
             keys,
             sessions: Vec::new(),
             n: 0,
+            horizon: Millis::MAX,
         }
+    }
+
+    /// Traces start no later than `horizon` (now, for generated history).
+    pub fn with_horizon(mut self, horizon: Millis) -> Self {
+        self.horizon = horizon;
+        self
     }
 
     /// One trace starting at `at`.
@@ -164,6 +176,8 @@ impl Generator {
 
         // Agent traffic comes in sessions of several calls.
         let mut session: Option<(String, Option<String>, String, &'static str, u32)> = None;
+        let mut at = at;
+        let mut session_index = None;
         if matches!(kind, Kind::Anthropic | Kind::OpenAiResponses) && rng.chance(700) {
             if self.sessions.len() < 4 && (self.sessions.is_empty() || rng.chance(150)) {
                 let cc = rng.chance(600) && kind == Kind::Anthropic;
@@ -181,6 +195,7 @@ impl Generator {
                     (format!("fp:{fp}"), None)
                 };
                 self.sessions.push(OpenSession {
+                    next_at: at,
                     key,
                     parent,
                     preview,
@@ -193,6 +208,7 @@ impl Generator {
             let s = &mut self.sessions[i];
             s.left -= 1;
             s.turn += 1;
+            at = s.next_at.min(self.horizon);
             session = Some((
                 s.key.clone(),
                 s.parent.clone(),
@@ -200,9 +216,7 @@ impl Generator {
                 s.model,
                 s.turn,
             ));
-            if s.left == 0 {
-                self.sessions.swap_remove(i);
-            }
+            session_index = Some(i);
         }
         let rng = &mut self.rng;
         let model: &'static str = match (&session, kind) {
@@ -212,7 +226,7 @@ impl Generator {
             }
             (None, Kind::OpenAiResponses) => rng.pick(&["gpt-4.1", "gpt-4o"]),
             (None, Kind::Anthropic) => {
-                rng.pick(&["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"])
+                rng.pick(&["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5"])
             }
             (None, Kind::Gemini) => rng.pick(&["gemini-2.5-flash", "gemini-2.5-pro"]),
         };
@@ -292,6 +306,20 @@ impl Generator {
             rng.range(20_000, 3_000_000) as i64
         };
         let ttft_us = (stream && ok).then(|| (latency_us / rng.range(3, 20) as i64).max(100_000));
+        if let Some(i) = session_index {
+            // The next call follows this one after a short think, or (one time in five) runs
+            // beside it, like parallel tool calls.
+            let parallel = rng.chance(200);
+            let gap = rng.range(200, 4000) as i64;
+            let s = &mut self.sessions[i];
+            if !parallel {
+                s.next_at = at + latency_us / 1000 + gap;
+            }
+            if s.left == 0 {
+                self.sessions.swap_remove(i);
+            }
+        }
+        let rng = &mut self.rng;
 
         let user_content = match &history {
             Some(h) => format!("{h}\n{prompt}"),
@@ -376,7 +404,12 @@ impl Generator {
             is_stream: stream,
             usage,
             usage_source: UsageSource::Provider,
-            cost_nanos: cost.as_ref().map(|c| c.total_nanos),
+            // Errors report no usage and bill nothing (as the recorder records them).
+            cost_nanos: if ok {
+                cost.as_ref().map(|c| c.total_nanos)
+            } else {
+                Some(0)
+            },
             cost_estimated: auth != "virtual_key",
             cost_detail: cost.as_ref().and_then(|c| serde_json::to_string(c).ok()),
             catalog_version: cost.as_ref().map(|c| c.catalog_version.clone()),

@@ -6,4 +6,4 @@ mod layout;
 pub mod ui;
 
 pub use form::{FieldError, FormError, PasswordField, TextField};
-pub use layout::{AppLayout, use_me};
+pub use layout::{AppLayout, Session, use_session};

@@ -256,6 +256,7 @@ pub struct InviteInfo {
 
 /// The Traces tab's filters, exactly as they appear in the page's URL query (empty = any).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TraceQuery {
     /// `1h`, `24h`, `7d`, `30d`, `custom`, or empty for all time.
     pub range: String,

@@ -20,6 +20,29 @@ use crate::csrf;
 use crate::state::AppState;
 use crate::{Lifecycle, health, proxy};
 
+/// Server functions whose arguments cannot be read (a hand-made link, a missing field) fail
+/// before their body runs, and the framework answers 500. That is the caller's mistake, not
+/// ours: such answers (an `ApiError::Request`) become 400.
+async fn bad_arguments_are_400(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let is_api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    if !is_api || res.status() != http::StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        parts.status = http::StatusCode::INTERNAL_SERVER_ERROR;
+        return axum::response::Response::from_parts(parts, axum::body::Body::empty());
+    };
+    if bytes.starts_with(br#"{"Request":"#) {
+        parts.status = http::StatusCode::BAD_REQUEST;
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 /// The largest request body the portal accepts (server functions take small forms).
 pub const PORTAL_MAX_BODY: usize = 512 * 1024;
 
@@ -55,6 +78,7 @@ pub fn build(
             AppState,
             _,
         >(context, shell))
+        .layer(axum::middleware::from_fn(bad_arguments_are_400))
         .layer(axum::middleware::from_fn_with_state(origins, csrf::guard))
         // Portal requests are small forms; nothing unauthenticated may upload more than this.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(

@@ -55,7 +55,7 @@ pub async fn generate(
     // Generation (JSON, compression) on a blocking thread while the previous batch is written.
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
     let producer = tokio::task::spawn_blocking(move || {
-        let mut g = Generator::new(seed, e.org_id, e.id, keys);
+        let mut g = Generator::new(seed, e.org_id, e.id, keys).with_horizon(now);
         let mut i = 0u64;
         while i < count {
             let n = (count - i).min(500);

@@ -100,6 +100,14 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
         (Some(c), _) => (Some(c.total_nanos), serde_json::to_string(c).ok()),
         // Unmetered calls (listing models, counting tokens) cost nothing, exactly.
         (None, false) if d.wire.is_some() && d.outcome != Outcome::Rejected => (Some(0), None),
+        // Refused by the gateway, or answered with an error and no usage: nothing was billed.
+        // (Left unknown, such calls would read as "no price known" on the Overview.)
+        (None, true)
+            if source == UsageSource::Unavailable
+                && (d.outcome == Outcome::Rejected || d.status >= 400) =>
+        {
+            (Some(0), None)
+        }
         (None, _) => (None, None),
     };
     let error = d.error.clone().or_else(|| {

@@ -64,20 +64,32 @@ pub async fn list_sessions(
     .await
 }
 
-/// One session: its calls in time order, and the sessions related to it.
+/// One session: its calls in time order, and the sessions related to it. An empty `key` means
+/// the most recently active session matching `search` (what the Activity tab opens on).
 #[server(endpoint = "get_session", input = GetUrl)]
-pub async fn get_session(endpoint: Uuid, key: String) -> Result<SessionDetail, ApiError> {
+pub async fn get_session(
+    endpoint: Uuid,
+    key: String,
+    search: String,
+) -> Result<SessionDetail, ApiError> {
     use super::ssr::*;
     use crate::model::SessionCall;
     run(async {
         let s = services()?;
         let user = require_user(&s).await?;
         let (e, _) = visible_endpoint(&s, &user, endpoint).await?;
-        let session = s
-            .store
-            .session(e.id, &key)
-            .await?
-            .ok_or(ApiError::NotFound)?;
+        let search = search.trim();
+        let session = if key.is_empty() {
+            s.store
+                .list_sessions(e.id, (!search.is_empty()).then_some(search), None, 1)
+                .await?
+                .into_iter()
+                .next()
+        } else {
+            s.store.session(e.id, &key).await?
+        }
+        .ok_or(ApiError::NotFound)?;
+        let key = session.session_key.clone();
         let rows = s.store.session_traces(e.id, &key, MAX_CALLS + 1).await?;
         let truncated = rows.len() as i64 > MAX_CALLS;
         let calls = rows

@@ -4,48 +4,59 @@
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet, Redirect};
 
+use crate::api::ApiError;
 use crate::api::auth::{Logout, SwitchOrg, current_session};
 use crate::model::{Me, SessionInfo};
 
-/// The signed-in user, provided by [`AppLayout`] to every page inside it.
-pub fn use_me() -> Option<Me> {
-    use_context::<Me>()
+/// Who is signed in, provided by [`AppLayout`] to every page inside it. Pages read it inside
+/// their own `Suspense` (`session.await`).
+#[derive(Clone, Copy)]
+pub struct Session(pub Option<Resource<Result<SessionInfo, ApiError>>>);
+
+impl Session {
+    /// The signed-in user (once the session has loaded).
+    pub async fn me(self) -> Option<Me> {
+        self.0?.await.ok().and_then(|s| s.me)
+    }
 }
 
+pub fn use_session() -> Session {
+    use_context::<Session>().unwrap_or(Session(None))
+}
+
+/// The page frame for signed-in users. The page (`Outlet`) sits outside the `Suspense` that
+/// waits for the session: nested under it, the page and its resources would be built again when
+/// the session resolves, and the copies' serialized data would no longer line up with the
+/// resources the browser creates while hydrating.
 #[component]
 pub fn AppLayout() -> impl IntoView {
     let info = Resource::new(|| (), |_| current_session());
+    provide_context(Session(Some(info)));
     view! {
-        <Suspense fallback=|| view! { <div class="p-8 text-slate-500">"Loading…"</div> }>
-            {move || Suspend::new(async move {
-                match info.await {
-                    Ok(SessionInfo { initialized: false, .. }) => {
-                        view! { <Redirect path="/setup" /> }.into_any()
-                    }
-                    Ok(SessionInfo { me: None, .. }) => view! { <Redirect path="/login" /> }.into_any(),
-                    Ok(SessionInfo { me: Some(me), .. }) => {
-                        provide_context(me.clone());
-                        view! {
-                            <div class="min-h-full">
-                                <Header me=me />
-                                <main class="mx-auto max-w-7xl px-4 py-8 sm:px-6 lg:px-8">
-                                    <Outlet />
-                                </main>
-                            </div>
+        <div class="min-h-full">
+            <Suspense fallback=|| view! { <div class="h-14 border-b border-slate-200 bg-white"></div> }>
+                {move || Suspend::new(async move {
+                    match info.await {
+                        Ok(SessionInfo { initialized: false, .. }) => {
+                            view! { <Redirect path="/setup" /> }.into_any()
                         }
-                            .into_any()
-                    }
-                    Err(e) => {
-                        view! {
-                            <div class="p-8 text-red-700" role="alert">
-                                {e.to_string()}
-                            </div>
+                        Ok(SessionInfo { me: None, .. }) => view! { <Redirect path="/login" /> }.into_any(),
+                        Ok(SessionInfo { me: Some(me), .. }) => view! { <Header me=me /> }.into_any(),
+                        Err(e) => {
+                            view! {
+                                <div class="p-8 text-red-700" role="alert">
+                                    {e.to_string()}
+                                </div>
+                            }
+                                .into_any()
                         }
-                            .into_any()
                     }
-                }
-            })}
-        </Suspense>
+                })}
+            </Suspense>
+            <main class="mx-auto max-w-7xl px-4 py-8 sm:px-6 lg:px-8">
+                <Outlet />
+            </main>
+        </div>
     }
 }
 

@@ -6,20 +6,26 @@ use leptos_meta::Title;
 use crate::api::auth::ChangePassword;
 use crate::api::error::{field_error, form_error};
 use crate::components::ui::{BTN_PRIMARY, CARD};
-use crate::components::{FormError, PasswordField, use_me};
+use crate::components::{FormError, PasswordField, use_session};
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
     let change = ServerAction::<ChangePassword>::new();
     let result = change.value();
     let err = move |f: &'static str| Signal::derive(move || field_error(&result.get(), f));
-    let me = use_me();
+    let session = use_session();
     view! {
         <Title text="Account" />
         <div class="max-w-lg space-y-6">
             <div>
                 <h1 class="text-2xl font-semibold">"Account"</h1>
-                <p class="text-sm text-slate-600">{me.map(|m| format!("{} · {}", m.name, m.email))}</p>
+                <p class="text-sm text-slate-600">
+                    <Suspense>
+                        {move || Suspend::new(async move {
+                            session.me().await.map(|m| format!("{} · {}", m.name, m.email))
+                        })}
+                    </Suspense>
+                </p>
             </div>
             <section class=format!("{CARD} space-y-4 p-5")>
                 <h2 class="font-semibold">"Change password"</h2>

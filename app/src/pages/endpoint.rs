@@ -24,12 +24,13 @@ pub use overview::OverviewTab;
 pub use settings::SettingsTab;
 pub use traces::TracesTab;
 
-/// The endpoint shown, for the tabs (provided by [`EndpointLayout`]).
-#[derive(Clone)]
-pub struct CurrentEndpoint(pub EndpointDetail);
+/// The endpoint shown, for the tabs (provided by [`EndpointLayout`]); tabs that need more than
+/// its id read it inside their own `Suspense`.
+#[derive(Clone, Copy)]
+pub struct CurrentEndpoint(pub Resource<Result<EndpointDetail, crate::api::ApiError>>);
 
-pub fn use_endpoint() -> Option<EndpointDetail> {
-    use_context::<CurrentEndpoint>().map(|c| c.0)
+pub fn use_endpoint() -> Option<CurrentEndpoint> {
+    use_context::<CurrentEndpoint>()
 }
 
 /// The id in the URL.
@@ -50,36 +51,39 @@ pub fn EndpointLayout() -> impl IntoView {
             }
         },
     );
+    provide_context(CurrentEndpoint(data));
+    // The tab (`Outlet`) is outside this `Suspense`, for the reason given on `AppLayout`; tabs
+    // load their own data by the id in the URL and show nothing for an endpoint not found.
     view! {
-        <Suspense fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(e) => {
-                        provide_context(CurrentEndpoint(e.clone()));
-                        view! {
+        <div class="space-y-6">
+            <Suspense fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(e) => view! {
                             <Title text=e.name.clone() />
-                            <div class="space-y-6">
-                                <Header e=e.clone() />
-                                <Tabs id=e.id has_sessions=e.has_sessions />
-                                <Outlet />
-                            </div>
+                            <Header e=e.clone() />
+                            <Tabs id=e.id has_sessions=e.has_sessions />
                         }
-                            .into_any()
+                            .into_any(),
+                        Err(crate::api::ApiError::NotFound) => view! {
+                            <Title text="Not found" />
+                            <p class="text-slate-600" data-testid="endpoint-not-found">"No such endpoint (or it is not yours to see)."</p>
+                        }
+                            .into_any(),
+                        Err(e) => view! { <p class="text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
                     }
-                    Err(crate::api::ApiError::NotFound) => view! {
-                        <Title text="Not found" />
-                        <p class="text-slate-600" data-testid="endpoint-not-found">"No such endpoint (or it is not yours to see)."</p>
-                    }
-                        .into_any(),
-                    Err(e) => view! { <p class="text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
-                }
-            })}
-        </Suspense>
+                })}
+            </Suspense>
+            <Outlet />
+        </div>
     }
 }
 
 #[component]
 fn Header(e: EndpointDetail) -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let overview_path = format!("/endpoints/{}", e.id);
+    let on_overview = move || location.pathname.get().trim_end_matches('/') == overview_path;
     let rows = [
         (
             "OpenAI / OpenAI-compatible",
@@ -129,8 +133,10 @@ fn Header(e: EndpointDetail) -> impl IntoView {
             <p class="text-sm text-slate-500">
                 {format!("{} · owner {} · created {}", e.org_name, e.owner_name, format::date(e.created_at))}
             </p>
-            <section class=format!("{CARD} overflow-hidden") aria-label="Provider base URLs">
-                <div class="border-b border-amber-200 bg-amber-50 px-4 py-2 text-sm text-amber-900" role="note">
+            // Open on the Overview; folded on the other tabs, where the data is what matters.
+            <details class=format!("{CARD} overflow-hidden") aria-label="Provider base URLs" open=on_overview data-testid="base-urls-card">
+                <summary class="cursor-pointer px-4 py-2 text-sm font-medium text-slate-700">"Base URLs for SDKs"</summary>
+                <div class="border-y border-amber-200 bg-amber-50 px-4 py-2 text-sm text-amber-900" role="note">
                     "These URLs are secret: anyone who has one can send traffic that shows up here. Share them like API keys."
                 </div>
                 <table class="min-w-full divide-y divide-slate-100" data-testid="base-urls">
@@ -154,7 +160,7 @@ fn Header(e: EndpointDetail) -> impl IntoView {
                             .collect_view()}
                     </tbody>
                 </table>
-            </section>
+            </details>
         </div>
     }
 }

@@ -8,7 +8,7 @@ use leptos_router::components::A;
 use crate::api::endpoints::{CreateEndpoint, list_endpoints};
 use crate::api::error::{field_error, form_error};
 use crate::components::ui::{BTN_PRIMARY, Badge, CARD, INPUT, Money, TD, TH};
-use crate::components::{FieldError, FormError, use_me};
+use crate::components::{FieldError, FormError, use_session};
 use crate::format;
 use crate::model::{EndpointsPage as Page, Role, Scope};
 
@@ -16,24 +16,28 @@ use crate::model::{EndpointsPage as Page, Role, Scope};
 pub fn EndpointsPage() -> impl IntoView {
     let create = ServerAction::<CreateEndpoint>::new();
     let data = Resource::new(move || create.version().get(), |_| list_endpoints());
-    let me = use_me();
-    let name = me.as_ref().map(|m| m.name.clone()).unwrap_or_default();
+    let session = use_session();
     view! {
         <Title text="Endpoints" />
         <div class="space-y-6">
-            <div>
-                <p class="text-sm text-slate-500" data-testid="welcome">{format!("Welcome, {name}")}</p>
-                <h1 class="text-2xl font-semibold">"Endpoints"</h1>
-            </div>
             <Suspense fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>
                 {move || Suspend::new(async move {
+                    let me = session.me().await;
+                    let name = me.as_ref().map(|m| m.name.clone()).unwrap_or_default();
+                    let header = view! {
+                        <div>
+                            <p class="text-sm text-slate-500" data-testid="welcome">{format!("Welcome, {name}")}</p>
+                            <h1 class="text-2xl font-semibold">"Endpoints"</h1>
+                        </div>
+                    };
                     match data.await {
                         Ok(page) => view! {
-                            <CreateEndpointCard page=page.clone() create=create />
+                            {header}
+                            <CreateEndpointCard page=page.clone() create=create me=me />
                             <EndpointTable page=page />
                         }
                             .into_any(),
-                        Err(e) => view! { <p class="text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
+                        Err(e) => view! { {header} <p class="text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -42,8 +46,11 @@ pub fn EndpointsPage() -> impl IntoView {
 }
 
 #[component]
-fn CreateEndpointCard(page: Page, create: ServerAction<CreateEndpoint>) -> impl IntoView {
-    let me = use_me();
+fn CreateEndpointCard(
+    page: Page,
+    create: ServerAction<CreateEndpoint>,
+    me: Option<crate::model::Me>,
+) -> impl IntoView {
     let orgs = me.map(|m| m.orgs).unwrap_or_default();
     let selected_org = RwSignal::new(page.org_id);
     let is_admin_in = {

@@ -485,3 +485,165 @@ async fn nothing_secret_leaves_in_responses() {
         assert!(!all.contains(canary), "{canary} leaked");
     }
 }
+
+/// Writes a few realistic traces to an endpoint (with a session and searchable text).
+async fn traces_for(
+    app: &TestApp,
+    org: antix::domain::OrgId,
+    endpoint: uuid::Uuid,
+    word: &str,
+) -> Vec<uuid::Uuid> {
+    let ep = antix::domain::EndpointId(endpoint);
+    let now = antix::domain::now_ms();
+    let records: Vec<_> = (0..3)
+        .map(|i| {
+            let mut r = antix::store::testing::sample_record(org, ep, now - 1000 + i);
+            r.search_text = format!("a prompt about {word}");
+            r.session_key = Some(format!("fp:{word}"));
+            r.session_preview = Some(format!("Plan {word}"));
+            r
+        })
+        .collect();
+    app.services.store.insert_traces(&records).await.unwrap();
+    records.iter().map(|r| r.id.0).collect()
+}
+
+#[tokio::test]
+async fn traces_sessions_and_totals_of_others_are_not_found() {
+    let w = world().await;
+    let org_of = |id: uuid::Uuid| {
+        let store = w.app.services.store.clone();
+        async move {
+            store
+                .endpoint(antix::domain::EndpointId(id))
+                .await
+                .unwrap()
+                .unwrap()
+                .org_id
+        }
+    };
+    let acme = org_of(w.acme_shared).await;
+    let evil = org_of(w.evil_shared).await;
+    let shared = traces_for(&w.app, acme, w.acme_shared, "teamwork").await;
+    let personal = traces_for(&w.app, acme, w.ada_personal, "diary").await;
+    let evil_traces = traces_for(&w.app, evil, w.evil_shared, "heist").await;
+    let bob = Session::login(&w.app, "bob@example.com").await;
+
+    // Bob sees the shared endpoint's traces, searchable, with their session.
+    let (st, body) = bob
+        .get(
+            "list_traces",
+            &[
+                ("endpoint", w.acme_shared.to_string()),
+                ("query[q]", "teamwork".into()),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["rows"].as_array().unwrap().len(), 3, "{body}");
+    let (st, _) = bob
+        .get(
+            "get_trace",
+            &[
+                ("endpoint", w.acme_shared.to_string()),
+                ("trace", shared[0].to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+
+    // Another user's personal endpoint and another organization's: not found, for every read.
+    for id in [w.ada_personal, w.evil_shared] {
+        let e = ("endpoint", id.to_string());
+        for (f, extra) in [
+            ("endpoint_overview", vec![]),
+            ("list_traces", vec![("query[q]", "diary".to_string())]),
+            ("list_sessions", vec![("search", String::new())]),
+            (
+                "get_session",
+                vec![("key", String::new()), ("search", String::new())],
+            ),
+            ("get_trace", vec![("trace", evil_traces[0].to_string())]),
+        ] {
+            let mut q = vec![e.clone()];
+            q.extend(extra.into_iter().map(|(k, v)| (k, v)));
+            let (st, body) = bob.get(f, &q).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{f} {id}: {body}");
+        }
+    }
+    // Ids and searches do not reach across through an endpoint Bob may see.
+    for t in [personal[0], evil_traces[0]] {
+        let (st, _) = bob
+            .get(
+                "get_trace",
+                &[
+                    ("endpoint", w.acme_shared.to_string()),
+                    ("trace", t.to_string()),
+                ],
+            )
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{t}");
+    }
+    for word in ["heist", "diary"] {
+        let (_, body) = bob
+            .get(
+                "list_traces",
+                &[
+                    ("endpoint", w.acme_shared.to_string()),
+                    ("query[q]", word.into()),
+                ],
+            )
+            .await;
+        let page: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(page["rows"].as_array().unwrap().len(), 0, "{word}: {body}");
+    }
+    let (st, _) = bob
+        .get(
+            "get_session",
+            &[
+                ("endpoint", w.acme_shared.to_string()),
+                ("key", "fp:heist".into()),
+                ("search", String::new()),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Bad filter values are field errors, not 500s; a flood of wildcards is plain text.
+    let (st, body) = bob
+        .get(
+            "list_traces",
+            &[
+                ("endpoint", w.acme_shared.to_string()),
+                ("query[key]", "nope".into()),
+                ("query[range]", "forever".into()),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("\"key\"") && body.contains("\"range\""),
+        "{body}"
+    );
+    let (st, body) = bob
+        .get(
+            "list_traces",
+            &[
+                ("endpoint", w.acme_shared.to_string()),
+                ("query[q]", "%%%___***".into()),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn unreadable_arguments_are_a_400() {
+    let w = world().await;
+    let bob = Session::login(&w.app, "bob@example.com").await;
+    let (st, body) = bob
+        .get("get_trace", &[("endpoint", "not-a-uuid".into())])
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("Request"), "{body}");
+}

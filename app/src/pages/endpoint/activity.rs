@@ -5,11 +5,11 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_query_map};
-use uuid::Uuid;
 
 use super::drawer::TraceDrawer;
+use super::endpoint_id;
 use super::nav::href_with;
-use super::use_endpoint;
+use crate::api::ApiError;
 use crate::api::sessions::{get_session, list_sessions};
 use crate::components::ui::{BTN_SECONDARY, CARD, INPUT, Money};
 use crate::format;
@@ -17,10 +17,7 @@ use crate::model::{SessionCall, SessionDetail, SessionSummary, SessionsPage};
 
 #[component]
 pub fn ActivityTab() -> impl IntoView {
-    let Some(e) = use_endpoint() else {
-        return ().into_any();
-    };
-    let endpoint = e.id;
+    let endpoint = endpoint_id();
     let query = use_query_map();
     let search = Memo::new(move |_| query.read().get("sq").unwrap_or_default());
     let before = Memo::new(move |_| {
@@ -29,16 +26,49 @@ pub fn ActivityTab() -> impl IntoView {
             .get("before")
             .and_then(|b| b.parse::<i64>().ok())
     });
+    let chosen = Memo::new(move |_| query.read().get("session").unwrap_or_default());
+    // Both resources are created here, outside any Suspense, so the server creates each once
+    // and the browser finds their data in the same order while hydrating.
     let list = Resource::new(
-        move || (search.get(), before.get()),
-        move |(s, b)| list_sessions(endpoint, s, b),
+        move || (endpoint.get(), search.get(), before.get()),
+        |(e, s, b)| async move {
+            match e {
+                Some(e) => list_sessions(e, s, b).await,
+                None => Err(ApiError::NotFound),
+            }
+        },
     );
+    let detail = Resource::new(
+        move || (endpoint.get(), chosen.get(), search.get()),
+        |(e, key, s)| async move {
+            match e {
+                Some(e) => get_session(e, key, s).await,
+                None => Err(ApiError::NotFound),
+            }
+        },
+    );
+    let shown = Signal::derive(move || detail.get().and_then(|d| d.ok()).map(|d| d.session.key));
     view! {
         <div class="grid gap-4 lg:grid-cols-[20rem_minmax(0,1fr)]" data-testid="activity">
             <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading sessions…"</p> }>
                 {move || Suspend::new(async move {
                     match list.await {
-                        Ok(page) => view! { <Sessions endpoint=endpoint page=page /> }.into_any(),
+                        Ok(page) => view! { <Sessions page=page shown=shown /> }.into_any(),
+                        Err(ApiError::NotFound) => ().into_any(),
+                        Err(e) => view! { <p class="text-sm text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading session…"</p> }>
+                {move || Suspend::new(async move {
+                    match detail.await {
+                        Ok(d) => view! { <SessionBody d=d /> }.into_any(),
+                        Err(ApiError::NotFound) => view! {
+                            <p class=format!("{CARD} p-8 text-center text-sm text-slate-500") data-testid="no-session">
+                                "Sessions appear here when agents call /v1/messages or /v1/responses through this endpoint."
+                            </p>
+                        }
+                            .into_any(),
                         Err(e) => view! { <p class="text-sm text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -46,17 +76,13 @@ pub fn ActivityTab() -> impl IntoView {
             <TraceDrawer endpoint=endpoint />
         </div>
     }
-    .into_any()
 }
 
 #[component]
-fn Sessions(endpoint: Uuid, page: SessionsPage) -> impl IntoView {
+fn Sessions(page: SessionsPage, shown: Signal<Option<String>>) -> impl IntoView {
     let query = use_query_map();
     let location = use_location();
     let path = location.pathname.get_untracked();
-    // Without a choice in the URL, the most recent session is shown.
-    let first = page.sessions.first().map(|s| s.key.clone());
-    let selected = Memo::new(move |_| query.read().get("session").or_else(|| first.clone()));
     let current_search = query.read_untracked().get("sq").unwrap_or_default();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         let _ = &ev;
@@ -104,7 +130,7 @@ fn Sessions(endpoint: Uuid, page: SessionsPage) -> impl IntoView {
         .map(|s| {
             let href = href_with(&path, &query.read_untracked(), &[("session", Some(&s.key)), ("trace", None)]);
             let key = s.key.clone();
-            let is_selected = move || selected.get().as_deref() == Some(key.as_str());
+            let is_selected = move || shown.get().as_deref() == Some(key.as_str());
             view! {
                 <li>
                     <a
@@ -133,11 +159,6 @@ fn Sessions(endpoint: Uuid, page: SessionsPage) -> impl IntoView {
             </ul>
             {older.map(|h| view! { <a href=h class="border-t border-slate-100 px-3 py-2 text-center text-sm text-indigo-600">"Older sessions →"</a> })}
         </aside>
-        <Show when=move || selected.get().is_some() fallback=|| view! {
-            <p class=format!("{CARD} p-8 text-center text-sm text-slate-500")>"Sessions appear here when agents call /v1/messages or /v1/responses through this endpoint."</p>
-        }>
-            <SessionView endpoint=endpoint key=Signal::derive(move || selected.get().unwrap_or_default()) />
-        </Show>
     }
 }
 
@@ -158,21 +179,6 @@ fn SessionCard(s: SessionSummary) -> impl IntoView {
             {(s.errors > 0).then(|| view! { <span class="font-medium text-red-700">{format!("{} errors", s.errors)}</span> })}
         </p>
         <p class="mt-0.5 text-xs text-slate-400">{format::datetime(s.first_at)}</p>
-    }
-}
-
-#[component]
-fn SessionView(endpoint: Uuid, key: Signal<String>) -> impl IntoView {
-    let detail = Resource::new(move || key.get(), move |k| get_session(endpoint, k));
-    view! {
-        <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading session…"</p> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(d) => view! { <SessionBody d=d /> }.into_any(),
-                    Err(e) => view! { <p class="text-sm text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
-                }
-            })}
-        </Transition>
     }
 }
 

@@ -13,7 +13,7 @@ use crate::format;
 use crate::model::{CostView, TraceDetail, auth_label};
 
 #[component]
-pub fn TraceDrawer(endpoint: Uuid) -> impl IntoView {
+pub fn TraceDrawer(endpoint: Signal<Option<Uuid>>) -> impl IntoView {
     let query = use_query_map();
     let location = use_location();
     let open = Memo::new(move |_| {
@@ -26,11 +26,11 @@ pub fn TraceDrawer(endpoint: Uuid) -> impl IntoView {
         href_with(&location.pathname.get(), &query.read(), &[("trace", None)])
     });
     let detail = Resource::new(
-        move || open.get(),
-        move |id| async move {
-            match id {
-                Some(id) => Some(get_trace(endpoint, id).await),
-                None => None,
+        move || (endpoint.get(), open.get()),
+        |(endpoint, id)| async move {
+            match (endpoint, id) {
+                (Some(e), Some(id)) => Some(get_trace(e, id).await),
+                _ => None,
             }
         },
     );

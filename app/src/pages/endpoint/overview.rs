@@ -3,7 +3,8 @@
 
 use leptos::prelude::*;
 
-use super::use_endpoint;
+use super::endpoint_id;
+use crate::api::ApiError;
 use crate::api::traces::endpoint_overview;
 use crate::components::ui::{CARD, Money, TD, TH};
 use crate::format;
@@ -11,24 +12,30 @@ use crate::model::{BreakdownRow, DayTotals, Overview, Totals};
 
 #[component]
 pub fn OverviewTab() -> impl IntoView {
-    let Some(e) = use_endpoint() else {
-        return ().into_any();
-    };
-    let id = e.id;
-    let data = Resource::new(|| (), move |_| endpoint_overview(id));
+    let id = endpoint_id();
+    let data = Resource::new(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => endpoint_overview(id).await.map(|o| (id, o)),
+                None => Err(ApiError::NotFound),
+            }
+        },
+    );
     view! {
         <div data-testid="overview" class="space-y-6">
             <Suspense fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok(o) => view! { <Body o=o base=format!("/endpoints/{id}/traces") /> }.into_any(),
+                        Ok((id, o)) => view! { <Body o=o base=format!("/endpoints/{id}/traces") /> }.into_any(),
+                        // The layout above says so.
+                        Err(ApiError::NotFound) => ().into_any(),
                         Err(e) => view! { <p class="text-sm text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
                     }
                 })}
             </Suspense>
         </div>
     }
-    .into_any()
 }
 
 #[component]
@@ -200,6 +207,9 @@ fn Breakdown(
                     <td class=format!("{TD} text-right")>
                         <Money nanos=t.cost_billed_nanos />
                         {(t.cost_estimated_nanos > 0).then(|| view! { <span class="block"><Money nanos=t.cost_estimated_nanos estimated=true /></span> })}
+                        {(t.unpriced > 0).then(|| view! {
+                            <span class="block text-xs text-amber-800" title="No price is known for these calls; they are not counted.">{format!("{} unpriced", format::int(t.unpriced))}</span>
+                        })}
                     </td>
                 </tr>
             }

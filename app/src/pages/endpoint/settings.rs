@@ -11,9 +11,19 @@ use crate::components::{FieldError, FormError};
 
 #[component]
 pub fn SettingsTab() -> impl IntoView {
-    let Some(e) = use_endpoint() else {
+    let Some(endpoint) = use_endpoint() else {
         return ().into_any();
     };
+    view! {
+        <Suspense>
+            {move || Suspend::new(async move { endpoint.0.await.ok().map(|e| view! { <SettingsBody e=e /> }) })}
+        </Suspense>
+    }
+    .into_any()
+}
+
+#[component]
+fn SettingsBody(e: crate::model::EndpointDetail) -> impl IntoView {
     let rename = ServerAction::<RenameEndpoint>::new();
     let duplicate = ServerAction::<DuplicateEndpoint>::new();
     let archive = ServerAction::<ArchiveEndpoint>::new();

@@ -3,11 +3,10 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_query_map};
-use uuid::Uuid;
 
 use super::drawer::TraceDrawer;
+use super::endpoint_id;
 use super::nav::href_with;
-use super::use_endpoint;
 use crate::api::ApiError;
 use crate::api::traces::list_traces;
 use crate::components::ui::{BTN_PRIMARY, BTN_SECONDARY, CARD, INPUT, Money, TD, TH};
@@ -16,10 +15,7 @@ use crate::model::{Choice, TraceQuery, TraceSummary, TracesPage, auth_label};
 
 #[component]
 pub fn TracesTab() -> impl IntoView {
-    let Some(e) = use_endpoint() else {
-        return ().into_any();
-    };
-    let endpoint = e.id;
+    let endpoint = endpoint_id();
     let query = use_query_map();
     let tq = Memo::new(move |_| {
         let q = query.read();
@@ -30,7 +26,15 @@ pub fn TracesTab() -> impl IntoView {
         t
     });
     // Keyed on the filters and cursor only: opening a trace does not reload the table.
-    let page = Resource::new(move || tq.get(), move |q| list_traces(endpoint, q));
+    let page = Resource::new(
+        move || (endpoint.get(), tq.get()),
+        |(endpoint, q)| async move {
+            match endpoint {
+                Some(e) => list_traces(e, q).await,
+                None => Err(ApiError::NotFound),
+            }
+        },
+    );
     view! {
         <div class="space-y-4" data-testid="traces">
             <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading traces…"</p> }>
@@ -40,9 +44,10 @@ pub fn TracesTab() -> impl IntoView {
                     match result {
                         Ok(p) => view! {
                             <FilterStrip q=q.clone() models=p.models.clone() keys=p.keys.clone() error=None />
-                            <Table endpoint=endpoint page=p q=q />
+                            <Table page=p q=q />
                         }
                             .into_any(),
+                        Err(ApiError::NotFound) => ().into_any(),
                         Err(err @ ApiError::Invalid(_)) => view! {
                             <FilterStrip q=q models=vec![] keys=vec![] error=Some(err) />
                         }
@@ -60,7 +65,6 @@ pub fn TracesTab() -> impl IntoView {
             <TraceDrawer endpoint=endpoint />
         </div>
     }
-    .into_any()
 }
 
 fn options(
@@ -234,7 +238,7 @@ fn FilterStrip(
 }
 
 #[component]
-fn Table(endpoint: Uuid, page: TracesPage, q: TraceQuery) -> impl IntoView {
+fn Table(page: TracesPage, q: TraceQuery) -> impl IntoView {
     let query = use_query_map();
     let location = use_location();
     let open = Memo::new(move |_| query.read().get("trace"));
@@ -253,7 +257,6 @@ fn Table(endpoint: Uuid, page: TracesPage, q: TraceQuery) -> impl IntoView {
             &[("after", Some(&c)), ("trace", None)],
         )
     });
-    let _ = endpoint;
     if page.rows.is_empty() {
         let text = if q.active() > 0 || !q.after.is_empty() {
             "No traces match these filters."
