@@ -567,7 +567,7 @@ async fn traces_sessions_and_totals_of_others_are_not_found() {
             ("get_trace", vec![("trace", evil_traces[0].to_string())]),
         ] {
             let mut q = vec![e.clone()];
-            q.extend(extra.into_iter().map(|(k, v)| (k, v)));
+            q.extend(extra);
             let (st, body) = bob.get(f, &q).await;
             assert_eq!(st, StatusCode::NOT_FOUND, "{f} {id}: {body}");
         }
