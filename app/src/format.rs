@@ -86,10 +86,13 @@ pub fn int(n: i64) -> String {
 
 /// A price in pico-USD per token as dollars per million tokens: `$2.50/M`.
 pub fn per_mtok(pico: u64) -> String {
-    format!(
-        "{}/M",
-        usd(i64::try_from(pico.saturating_mul(1000)).unwrap_or(i64::MAX))
-    )
+    // Pico-USD per token is exactly micro-USD per million tokens.
+    let (whole, frac) = (pico / 1_000_000, pico % 1_000_000);
+    let mut frac = format!("{frac:06}");
+    while frac.len() > 2 && frac.ends_with('0') {
+        frac.pop();
+    }
+    format!("${whole}.{frac}/M")
 }
 
 /// Token counts: 950, 12.3K, 4.5M.
