@@ -540,7 +540,7 @@ impl Store {
             sqlx::query_as(
                 "SELECT session_key, parent, first_at, last_end_at, calls, errors, input_tokens, \
                  output_tokens, cost_nanos, preview FROM trace_sessions \
-                 WHERE endpoint_id = $1 AND parent = $2 ORDER BY first_at LIMIT $3",
+                 WHERE endpoint_id = $1 AND parent = $2 ORDER BY first_at, session_key LIMIT $3",
             )
             .bind(endpoint)
             .bind(parent)

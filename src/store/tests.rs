@@ -1247,15 +1247,20 @@ async fn sessions_group_agent_calls(db: &TestDb) {
     let (_, o, e) = org_and_endpoint(s).await;
     assert!(!s.has_sessions(e.id).await.unwrap());
     let base = 1_700_000_000_000;
+    let offset = |key: &str| match key {
+        "cc:abc:222" => 20,
+        _ => key.len() as i64,
+    };
     let mut records = Vec::new();
     for (key, parent, n, preview) in [
         ("cc:abc:111", Some("cc:abc"), 5, "Refactor the parser"),
+        // The sub-agent starts later than its parent session (the
+        // related list is in start order).
         ("cc:abc:222", Some("cc:abc"), 2, "Sub-agent: find usages"),
         ("fp:333", None, 3, "Write a haiku about Rust"),
     ] {
         for i in 0..n {
-            let mut r =
-                super::testing::sample_record(o.id, e.id, base + i * 10_000 + key.len() as i64);
+            let mut r = super::testing::sample_record(o.id, e.id, base + i * 10_000 + offset(key));
             r.session_key = Some(key.into());
             r.session_parent = parent.map(Into::into);
             r.session_preview = Some(preview.into());
