@@ -133,13 +133,17 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(ref db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
             }
-            // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout, and Postgres
-            // admin shutdown / cannot-connect classes, are unavailability, not bad queries.
+            // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout, Postgres admin shutdown /
+            // cannot-connect classes, and a transaction Postgres aborted to break a deadlock
+            // or a serialization conflict are unavailability, not bad queries: the work was
+            // rolled back whole and can be retried (the recorder spools and replays it).
             sqlx::Error::Database(ref db)
-                if matches!(db.code().as_deref(), Some("5" | "6" | "517"))
-                    || db
-                        .code()
-                        .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+                if matches!(
+                    db.code().as_deref(),
+                    Some("5" | "6" | "517" | "40P01" | "40001")
+                ) || db
+                    .code()
+                    .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
             {
                 StoreError::Unavailable(e)
             }

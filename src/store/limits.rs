@@ -203,9 +203,15 @@ impl Store {
         let mut released = 0;
         dispatch_write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            let mut deltas = WindowDeltas::new();
             for (id,) in &expired {
-                released += release_body!(&mut tx, *id);
+                if let Some(taken) = take_reservation!(&mut tx, *id) {
+                    add_release(&mut deltas, taken);
+                    released += 1;
+                }
             }
+            let tx_ref = &mut tx;
+            apply_windows!(tx_ref, deltas);
             sqlx::query("DELETE FROM key_windows WHERE kind = 'minute' AND window_start < $1")
                 .bind(minutes_before)
                 .execute(&mut *tx)
@@ -216,9 +222,34 @@ impl Store {
     }
 }
 
-/// Deletes one reservation and gives its amount back to the windows it was held in. Returns 1
-/// when it existed (so a reservation is released exactly once, by settlement or by the sweep).
-macro_rules! release_body {
+/// Changes to key windows, ordered the way every transaction locks window rows: by key, then
+/// kind in admission's order (minute, day, month, total), then window start. Admission,
+/// settlement and the sweep all lock in this order, so on Postgres two replicas (or a replica's
+/// admission and its recorder) may wait on each other but never deadlock.
+pub(crate) type WindowDeltas =
+    std::collections::BTreeMap<(VirtualKeyId, usize, Millis), WindowDelta>;
+
+/// Window kinds in lock order (the index is the kind's rank in [`WindowDeltas`]).
+pub(crate) const KINDS: [&str; 4] = ["minute", "day", "month", "total"];
+
+#[derive(Debug, Default)]
+pub(crate) struct WindowDelta {
+    pub spent_nanos: i64,
+    pub tokens: i64,
+    pub released_nanos: i64,
+}
+
+/// Records that a reservation's amount goes back to the windows it was held in.
+pub(crate) fn add_release(deltas: &mut WindowDeltas, taken: (VirtualKeyId, i64, Millis, Millis)) {
+    let (key, amount, day, month) = taken;
+    for (rank, start) in [(1, day), (2, month), (3, 0)] {
+        deltas.entry((key, rank, start)).or_default().released_nanos += amount;
+    }
+}
+
+/// Deletes one reservation; its key, amount and windows when it existed (so a reservation is
+/// released exactly once, by settlement or by the sweep).
+macro_rules! take_reservation {
     ($tx:expr, $id:expr) => {{
         let row: Option<(VirtualKeyId, i64, i64, i64)> = sqlx::query_as(
             "DELETE FROM key_reservations WHERE id = $1 RETURNING key_id, amount_nanos, day_start, month_start",
@@ -226,23 +257,30 @@ macro_rules! release_body {
         .bind($id)
         .fetch_optional(&mut **$tx)
         .await?;
-        match row {
-            None => 0u64,
-            Some((key, amount, day, month)) => {
-                sqlx::query(
-                    "UPDATE key_windows SET reserved_nanos = CASE WHEN reserved_nanos >= $2 \
-                     THEN reserved_nanos - $2 ELSE 0 END WHERE key_id = $1 AND \
-                     ((kind = 'day' AND window_start = $3) OR (kind = 'month' AND window_start = $4) \
-                     OR (kind = 'total' AND window_start = 0))",
-                )
-                .bind(key)
-                .bind(amount)
-                .bind(day)
-                .bind(month)
-                .execute(&mut **$tx)
-                .await?;
-                1u64
-            }
+        row
+    }};
+}
+
+/// Applies window changes inside the caller's transaction, in lock order (one upsert per row).
+macro_rules! apply_windows {
+    ($tx:expr, $deltas:expr) => {{
+        for ((key, rank, start), d) in $deltas {
+            sqlx::query(
+                "INSERT INTO key_windows (key_id, kind, window_start, spent_nanos, tokens) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id, kind, window_start) DO UPDATE SET \
+                 spent_nanos = key_windows.spent_nanos + excluded.spent_nanos, \
+                 tokens = key_windows.tokens + excluded.tokens, \
+                 reserved_nanos = CASE WHEN key_windows.reserved_nanos >= $6 \
+                 THEN key_windows.reserved_nanos - $6 ELSE 0 END",
+            )
+            .bind(key)
+            .bind($crate::store::limits::KINDS[rank])
+            .bind(start)
+            .bind(d.spent_nanos)
+            .bind(d.tokens)
+            .bind(d.released_nanos)
+            .execute(&mut **$tx)
+            .await?;
         }
     }};
 }
@@ -250,18 +288,19 @@ macro_rules! release_body {
 /// Settlement, inside the transaction that inserted `inserted` (and only those, so a replayed
 /// trace is never charged twice): releases each call's reservation and charges its recorded
 /// cost to its key's day, month and total windows, and its tokens to its minute. A macro, like
-/// [`release_body!`], so it expands inside each backend's arm of the caller's dispatch.
+/// [`take_reservation!`], so it expands inside each backend's arm of the caller's dispatch.
 macro_rules! settle_body {
     ($tx:expr, $inserted:expr) => {{
-        // Charges summed per key and window first: one upsert per window, not per call.
-        let mut spend: std::collections::HashMap<
-            (crate::domain::VirtualKeyId, &'static str, crate::domain::Millis),
-            (i64, i64),
-        > = std::collections::HashMap::new();
+        // Summed per key and window first: one upsert per window, not per call.
+        let mut deltas = $crate::store::limits::WindowDeltas::new();
         for r in $inserted {
-            let Some(key) = r.virtual_key_id else { continue };
-            if let Some(res) = &r.reservation {
-                $crate::store::limits::release_body!($tx, res.id);
+            let Some(key) = r.virtual_key_id else {
+                continue;
+            };
+            if let Some(res) = &r.reservation
+                && let Some(taken) = $crate::store::limits::take_reservation!($tx, res.id)
+            {
+                $crate::store::limits::add_release(&mut deltas, taken);
             }
             let w = $crate::limits::windows(r.started_at);
             let cost = r.cost_nanos.unwrap_or(0).max(0);
@@ -271,27 +310,13 @@ macro_rules! settle_body {
                 .unwrap_or(0)
                 .saturating_add(r.usage.output_tokens.unwrap_or(0));
             let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
-            for (kind, start) in [("day", w.day), ("month", w.month), ("total", 0)] {
-                spend.entry((key, kind, start)).or_default().0 += cost;
+            for (rank, start) in [(1, w.day), (2, w.month), (3, 0)] {
+                deltas.entry((key, rank, start)).or_default().spent_nanos += cost;
             }
-            spend.entry((key, "minute", w.minute)).or_default().1 += tokens;
+            deltas.entry((key, 0, w.minute)).or_default().tokens += tokens;
         }
-        for ((key, kind, start), (cost, tokens)) in spend {
-            sqlx::query(
-                "INSERT INTO key_windows (key_id, kind, window_start, spent_nanos, tokens) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id, kind, window_start) DO UPDATE SET \
-                 spent_nanos = key_windows.spent_nanos + excluded.spent_nanos, \
-                 tokens = key_windows.tokens + excluded.tokens",
-            )
-            .bind(key)
-            .bind(kind)
-            .bind(start)
-            .bind(cost)
-            .bind(tokens)
-            .execute(&mut **$tx)
-            .await?;
-        }
+        $crate::store::limits::apply_windows!($tx, deltas);
     }};
 }
 
-pub(crate) use {release_body, settle_body};
+pub(crate) use {apply_windows, settle_body, take_reservation};

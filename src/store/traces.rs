@@ -197,9 +197,12 @@ impl DailyTotals {
 }
 
 /// Daily totals of traces, grouped as the rollup table keys them.
-pub fn rollup(records: &[&TraceRecord]) -> std::collections::HashMap<RollupKey, DailyTotals> {
-    let mut out: std::collections::HashMap<RollupKey, DailyTotals> =
-        std::collections::HashMap::new();
+///
+/// Ordered, like every map of rows a transaction upserts: concurrent writers lock the rows in
+/// the same order, so on Postgres they never deadlock.
+pub fn rollup(records: &[&TraceRecord]) -> std::collections::BTreeMap<RollupKey, DailyTotals> {
+    let mut out: std::collections::BTreeMap<RollupKey, DailyTotals> =
+        std::collections::BTreeMap::new();
     for r in records {
         let day = r.started_at - r.started_at.rem_euclid(86_400_000);
         let key = (
@@ -325,11 +328,12 @@ pub struct SessionDelta {
     pub preview: String,
 }
 
+/// Ordered for the same reason as [`rollup`].
 pub fn sessions(
     records: &[&TraceRecord],
-) -> std::collections::HashMap<(EndpointId, String), SessionDelta> {
-    let mut out: std::collections::HashMap<(EndpointId, String), SessionDelta> =
-        std::collections::HashMap::new();
+) -> std::collections::BTreeMap<(EndpointId, String), SessionDelta> {
+    let mut out: std::collections::BTreeMap<(EndpointId, String), SessionDelta> =
+        std::collections::BTreeMap::new();
     for r in records {
         let Some(key) = &r.session_key else { continue };
         let end = r.started_at + r.latency_us / 1000;
@@ -434,6 +438,7 @@ impl Store {
         let inserted = dispatch_write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let mut inserted = 0;
+            let mut fresh_all: Vec<&TraceRecord> = Vec::with_capacity(records.len());
             for chunk in records.chunks(ROWS_PER_STATEMENT) {
                 let mut qb =
                     sqlx::QueryBuilder::new(format!("INSERT INTO traces ({TRACE_COLUMNS}) "));
@@ -478,10 +483,8 @@ impl Store {
                 let fresh: Vec<&TraceRecord> =
                     chunk.iter().filter(|r| new_ids.contains(&r.id)).collect();
                 let tx_ref = &mut tx;
-                super::limits::settle_body!(tx_ref, &fresh);
-                apply_rollup!(tx_ref, rollup(&fresh));
                 index_search!(tx_ref, sqlite, &fresh);
-                apply_sessions!(tx_ref, session_sql, sessions(&fresh));
+                fresh_all.extend(fresh);
 
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO trace_bodies (trace_id, request_headers, response_headers, \
@@ -501,6 +504,12 @@ impl Store {
                 qb.push(" ON CONFLICT (trace_id) DO NOTHING");
                 qb.build().execute(&mut *tx).await?;
             }
+            // The shared counters last and once for the whole batch, each in key order: the
+            // rows other transactions update too are locked briefly and always in one order.
+            let tx_ref = &mut tx;
+            super::limits::settle_body!(tx_ref, &fresh_all);
+            apply_rollup!(tx_ref, rollup(&fresh_all));
+            apply_sessions!(tx_ref, session_sql, sessions(&fresh_all));
             tx.commit().await?;
             inserted
         });
