@@ -180,7 +180,7 @@ test("invitations, roles, and what members may not do", async ({ page, browser }
   await hydrated(page);
   const me = page.getByTestId("member-row").filter({ hasText: ADMIN.email });
   await me.getByTestId("role-select").selectOption("member");
-  await expect(page.getByRole("alert")).toContainText("at least one admin");
+  await expect(page.getByRole("alert").filter({ hasText: "at least one admin" })).toBeVisible();
 
   await page.getByLabel("E-mail").fill("bob@example.com");
   await page.getByRole("button", { name: "Create invitation link" }).click();
@@ -203,9 +203,13 @@ test("invitations, roles, and what members may not do", async ({ page, browser }
 
   // The admin promotes Bob; now he may share.
   await page.reload();
+  await hydrated(page);
   const bobRow = page.getByTestId("member-row").filter({ hasText: "bob@example.com" });
   await expect(bobRow).toBeVisible();
+  const saved = page.waitForResponse((r) => r.url().includes("/api/set_role"));
   await bobRow.getByTestId("role-select").selectOption("admin");
+  expect((await saved).ok()).toBe(true);
+  await page.reload();
   await expect(bobRow.getByTestId("role-select")).toHaveValue("admin");
   await bob.reload();
   await expect(bob.getByTestId("scope-org-shared")).toBeEnabled();

@@ -188,9 +188,8 @@ fn Breakdown(
             let href = if r.value.is_empty() {
                 None
             } else {
-                let q: leptos_router::params::ParamsMap =
-                    [(param, r.value.clone()), ("range", "30d".to_owned())].into_iter().collect();
-                Some(format!("{base}{}", q.to_query_string()))
+                let q = super::nav::query_string([(param, r.value.as_str()), ("range", "30d")]);
+                Some(format!("{base}{q}"))
             };
             view! {
                 <tr data-testid="breakdown-row">

@@ -118,17 +118,16 @@ fn FilterStrip(
             && let Ok(data) = web_sys::FormData::new_with_form(&f)
         {
             let range = data.get("range").as_string().unwrap_or_default();
-            let pairs: leptos_router::params::ParamsMap = FILTERS
+            let pairs = FILTERS
                 .iter()
                 .filter(|k| range == "custom" || (**k != "from" && **k != "to"))
                 .filter_map(|k| {
                     let v = data.get(k).as_string().unwrap_or_default();
                     (!v.trim().is_empty()).then_some((*k, v))
-                })
-                .collect();
+                });
             let path = location.pathname.get_untracked();
             leptos_router::hooks::use_navigate()(
-                &format!("{path}{}", pairs.to_query_string()),
+                &format!("{path}{}", super::nav::query_string(pairs)),
                 leptos_router::NavigateOptions {
                     scroll: false,
                     ..Default::default()
