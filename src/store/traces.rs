@@ -298,10 +298,10 @@ macro_rules! index_search {
                         "INSERT INTO trace_search (trace_id, endpoint_id, body) ",
                     );
                     qb.push_values(chunk, |mut b, r| {
-                        // Postgres text cannot hold NUL.
+                        // Postgres text cannot hold NUL; lowercased for a case-blind LIKE.
                         b.push_bind(r.id)
                             .push_bind(r.endpoint_id)
-                            .push_bind(r.search_text.replace('\0', ""));
+                            .push_bind(r.search_text.replace('\0', "").to_lowercase());
                     });
                     qb.push(" ON CONFLICT (trace_id) DO NOTHING");
                     qb.build().execute(&mut **$tx).await?;

@@ -27,7 +27,8 @@ pub enum ApiError {
     Throttled(u64),
     #[error("The database is unavailable. Try again in a moment.")]
     Unavailable,
-    /// A query was cut off at its time budget, or too many were running.
+    /// Too many heavy queries (body searches) are running at once: the caller retries (a 429,
+    /// not a 5xx: the server is fine and keeps serving everything else).
     #[error("{0}")]
     Overloaded(String),
     /// Details are logged on the server under this reference; the browser only sees the id.
@@ -65,8 +66,8 @@ impl ApiError {
             ApiError::NotFound => S::NOT_FOUND,
             ApiError::Invalid(_) => S::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => S::CONFLICT,
-            ApiError::Throttled(_) => S::TOO_MANY_REQUESTS,
-            ApiError::Unavailable | ApiError::Overloaded(_) => S::SERVICE_UNAVAILABLE,
+            ApiError::Throttled(_) | ApiError::Overloaded(_) => S::TOO_MANY_REQUESTS,
+            ApiError::Unavailable => S::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => S::INTERNAL_SERVER_ERROR,
             ApiError::Request(_) => S::BAD_REQUEST,
         }

@@ -84,8 +84,40 @@ mod convert {
     pub fn search_error(e: SearchError) -> ApiError {
         match e {
             SearchError::TooShort => ApiError::invalid("q", "Search for at least 3 characters."),
-            SearchError::TooSlow | SearchError::Busy => ApiError::Overloaded(e.to_string()),
+            SearchError::NoWord => {
+                ApiError::invalid("q", "Search for something with a letter or digit in it.")
+            }
+            // What the user typed or picked is too broad: said under the search box (a 422,
+            // like any input to correct, not a server failure).
+            SearchError::TooSlow => ApiError::invalid(
+                "q",
+                "This took too long. Narrow the time range, add a filter, or search for \
+                 something more specific.",
+            ),
+            SearchError::Busy => ApiError::Overloaded(
+                "Too many searches are running. Try again in a moment.".to_owned(),
+            ),
             SearchError::Store(s) => s.into(),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        // H4: a search flood or a search too broad is the caller's to fix, never a 5xx.
+        #[test]
+        fn search_failures_are_4xx_with_a_reason() {
+            let slow = search_error(SearchError::TooSlow);
+            assert_eq!(slow.status(), 422);
+            assert!(slow.field("q").unwrap().contains("Narrow the time range"));
+            let busy = search_error(SearchError::Busy);
+            assert_eq!(busy.status(), 429);
+            assert!(busy.to_string().contains("Try again"));
+            assert_eq!(
+                search_error(SearchError::TooShort).field("q").as_deref(),
+                Some("Search for at least 3 characters.")
+            );
         }
     }
 }
