@@ -210,12 +210,13 @@ impl Store {
                     released += 1;
                 }
             }
-            let tx_ref = &mut tx;
-            apply_windows!(tx_ref, deltas);
+            // Minute rows first: they come first in the lock order.
             sqlx::query("DELETE FROM key_windows WHERE kind = 'minute' AND window_start < $1")
                 .bind(minutes_before)
                 .execute(&mut *tx)
                 .await?;
+            let tx_ref = &mut tx;
+            apply_windows!(tx_ref, deltas);
             tx.commit().await?;
         });
         Ok(released)
