@@ -31,8 +31,9 @@ if [ -z "${TEST_POSTGRES_URL:-}" ]; then
 fi
 log=$(mktemp)
 cargo test --workspace --exclude frontend --locked 2>&1 | tee "$log"
-sqlite_n=$(grep -cE '^test store::tests::sqlite::.* \.\.\. ok$' "$log" || true)
-pg_n=$(grep -cE '^test store::tests::postgres::.* \.\.\. ok$' "$log" || true)
+# Store tests are `<test>::sqlite` and `<test>::postgres` (see the `store_test!` macro).
+sqlite_n=$(grep -cE '^test .*::sqlite \.\.\. ok$' "$log" || true)
+pg_n=$(grep -cE '^test .*::postgres \.\.\. ok$' "$log" || true)
 rm -f "$log"
 
 step "release build (server + WASM, wasm-opt)"

@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::crypto::{CryptoError, Keys};
 use crate::domain::{Millis, OrgId, Provider, UserId};
-use crate::store::credentials::NewCredential;
+use crate::store::credentials::{NewCredential, StoredCredential};
 use crate::store::{Store, StoreError};
 
 /// A decrypted credential, ready to call the provider with.
@@ -78,9 +78,32 @@ pub async fn get(
     org: OrgId,
     provider: Provider,
 ) -> Result<Option<UpstreamCredential>, CredentialError> {
-    let Some(row) = store.credential(org, provider).await? else {
-        return Ok(None);
-    };
+    match store.credential(org, provider).await? {
+        Some(row) => open(keys, &row, org, provider).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// [`get`] through the store's hot-path cache (the proxy's lookup). Decrypting is cheap next to
+/// a database round trip, and keeping only ciphertext in memory keeps secrets out of the cache.
+pub async fn get_cached(
+    store: &Store,
+    keys: &Keys,
+    org: OrgId,
+    provider: Provider,
+) -> Result<Option<UpstreamCredential>, CredentialError> {
+    match store.credential_cached(org, provider).await? {
+        Some(row) => open(keys, &row, org, provider).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn open(
+    keys: &Keys,
+    row: &StoredCredential,
+    org: OrgId,
+    provider: Provider,
+) -> Result<UpstreamCredential, CredentialError> {
     let plain = keys.decrypt(&row.ciphertext, &aad(org, provider))?;
     let secret = String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)?;
     let base_url = row
@@ -88,10 +111,10 @@ pub async fn get(
         .as_deref()
         .map(|u| url::Url::parse(u).map_err(|e| CredentialError::BadBaseUrl(e.to_string())))
         .transpose()?;
-    Ok(Some(UpstreamCredential {
+    Ok(UpstreamCredential {
         secret: SecretString::from(secret),
         base_url,
-    }))
+    })
 }
 
 /// What the credential "Test" button reports.
@@ -136,23 +159,23 @@ pub async fn test(
     let client = if custom {
         crate::egress::guarded_client(settings.timeouts.connect, settings.dev_mode)
     } else {
-        reqwest::Client::builder()
-            .connect_timeout(settings.timeouts.connect)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        crate::egress::client(settings.timeouts.connect)
     };
     let Ok(client) = client else {
         return outcome(false, None, "Could not create an HTTP client.".into());
     };
     let secret = cred.secret.expose_secret();
-    let req = match provider {
-        Provider::OpenAi => client.get(parsed).bearer_auth(secret),
-        Provider::Anthropic => client
-            .get(parsed)
-            .header("x-api-key", secret)
-            .header("anthropic-version", "2023-06-01"),
-        Provider::Gemini => client.get(parsed).header("x-goog-api-key", secret),
+    let Ok((name, value)) = crate::egress::provider_auth(provider, secret) else {
+        return outcome(
+            false,
+            None,
+            "The stored key is not valid header text.".into(),
+        );
     };
+    let mut req = client.get(parsed).header(name, value);
+    if provider == Provider::Anthropic {
+        req = req.header("anthropic-version", "2023-06-01");
+    }
     match tokio::time::timeout(std::time::Duration::from_secs(15), req.send()).await {
         Err(_) => outcome(
             false,
@@ -164,7 +187,7 @@ pub async fn test(
             None,
             format!(
                 "Could not reach the provider: {}",
-                crate::gateway::describe_reqwest_error(&e)
+                crate::egress::describe_error(&e)
             ),
         ),
         Ok(Ok(res)) => {

@@ -76,6 +76,17 @@ pub fn now_ms() -> Millis {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Milliseconds in a minute, an hour and a UTC day (a day has no leap seconds in Unix time).
+pub const MINUTE_MS: Millis = 60_000;
+pub const HOUR_MS: Millis = 60 * MINUTE_MS;
+pub const DAY_MS: Millis = 24 * HOUR_MS;
+
+/// Midnight UTC of the day `ms` falls in: the one day bucketing of limits, daily totals, the
+/// Overview and retention.
+pub fn day_start(ms: Millis) -> Millis {
+    ms - ms.rem_euclid(DAY_MS)
+}
+
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
         $(#[$doc])*
@@ -120,6 +131,40 @@ text_enum!(
     /// How a proxied request authenticated.
     AuthMode { VirtualKey = "virtual_key", Byok = "byok", OAuth = "oauth" }
 );
+
+/// How a proxied request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The upstream answered (any status) and the whole answer reached the client.
+    Ok,
+    /// The gateway refused the request (authentication, limits, bad input, unknown endpoint).
+    Rejected,
+    /// The upstream could not be reached or answered nothing usable before headers.
+    UpstreamError,
+    /// The upstream's response broke off mid-body (reset, malformed stream).
+    UpstreamCut,
+    /// A connect, first-byte or idle timeout fired.
+    Timeout,
+    /// The client went away before the response was complete.
+    ClientDisconnected,
+    /// The gateway shut down before the response was complete.
+    ShutdownAborted,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Rejected => "rejected",
+            Outcome::UpstreamError => "upstream_error",
+            Outcome::UpstreamCut => "upstream_cut",
+            Outcome::Timeout => "timeout",
+            Outcome::ClientDisconnected => "client_disconnected",
+            Outcome::ShutdownAborted => "shutdown_aborted",
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {

@@ -1,5 +1,9 @@
-//! Outbound requests to addresses an organization chose (custom OpenAI-compatible base URLs, and
-//! the credential "Test" button): guarded against server-side request forgery. A base URL must
+//! Outbound HTTP, in one place: the clients the gateway and the credential "Test" button call
+//! providers with, the header each provider reads its key from, and errors described without
+//! the URL (which may carry a `?key=`).
+//!
+//! Requests to addresses an organization chose (custom OpenAI-compatible base URLs) are guarded
+//! against server-side request forgery. A base URL must
 //! be https with a host name or public address, no credentials and no fragment; and because a
 //! name can resolve (or later re-resolve) to anything, every address is checked again where the
 //! connection is made, by a DNS resolver that refuses private, loopback, link-local, shared,
@@ -11,7 +15,64 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::header::{self, HeaderName, HeaderValue};
 use url::{Host, Url};
+
+use crate::domain::Provider;
+
+/// How long an idle pooled connection to a provider is kept for reuse.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// The client for the operator-configured provider hosts. Redirects are never followed: a
+/// provider that redirects is answered as it answered.
+pub fn client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .pool_idle_timeout(POOL_IDLE)
+        .build()
+}
+
+/// The header a provider reads its API key from, with the value marked sensitive (so HTTP
+/// libraries never log it). `Err` when the secret cannot be a header value.
+pub fn provider_auth(
+    provider: Provider,
+    secret: &str,
+) -> Result<(HeaderName, HeaderValue), http::header::InvalidHeaderValue> {
+    let (name, value) = match provider {
+        Provider::OpenAi => (header::AUTHORIZATION, format!("Bearer {secret}")),
+        Provider::Anthropic => (HeaderName::from_static("x-api-key"), secret.to_owned()),
+        Provider::Gemini => (HeaderName::from_static("x-goog-api-key"), secret.to_owned()),
+    };
+    let mut value = HeaderValue::from_str(&value)?;
+    value.set_sensitive(true);
+    Ok((name, value))
+}
+
+/// A reqwest error in words, without the URL (which may carry a `?key=`).
+pub fn describe_error(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut msg = if e.is_connect() {
+        "connection failed".to_owned()
+    } else if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_body() || e.is_decode() {
+        "the response body broke off".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !text.contains("://") && !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg
+}
 
 /// Whether an address must never be the target of an organization-chosen request.
 pub fn is_blocked_ip(ip: IpAddr) -> bool {
@@ -142,6 +203,7 @@ pub fn guarded_client(
         .dns_resolver(Arc::new(GuardedResolver { allow_local }))
         .no_proxy()
         .tcp_nodelay(true)
+        .pool_idle_timeout(POOL_IDLE)
         .build()
 }
 

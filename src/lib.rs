@@ -1,30 +1,42 @@
 //! # Antix core
 //!
-//! The framework-free heart of the Antix LLM gateway: configuration, domain types, the store
-//! (SQLite or Postgres), secrets, account workflows, and (in later modules) the proxy logic,
-//! pricing and trace recording. The axum server and the Leptos portal are thin adapters around
-//! this crate; nothing here depends on either.
+//! The framework-free heart of the Antix LLM gateway: the proxy, trace recording, the store
+//! (SQLite or Postgres) and the rules of the product. The axum server and the Leptos portal are
+//! thin adapters around this crate; nothing here depends on either.
 //!
-//! Module map:
-//! - [`config`]: settings from defaults, TOML and environment, validated at start.
-//! - [`domain`]: ids, roles, scopes, providers and plain records.
-//! - [`store`]: the one store API over SQLite and Postgres, with migrations.
-//! - [`crypto`]: master key, derived keys, passwords, tokens, credential encryption.
-//! - [`accounts`]: first-run administrator, login and portal sessions.
+//! A proxied call flows one way: [`gateway`] → [`recorder`] → [`store`], never back. Module
+//! map, from the top down:
+//! - [`gateway`]: the proxy, as named phases (route, caller, inspect, target, admit, upstream,
+//!   relay) over one `Call` value.
+//! - [`recorder`]: traces off the request path: batching, finalizing (usage, cost, sessions,
+//!   redaction), spooling, quarantine.
+//! - Rules of the product, for every adapter: [`access`] (who may see and manage what),
+//!   [`accounts`] (first run, login, portal sessions), [`virtual_keys`], [`credentials`],
+//!   [`limits`] (budgets and rate limits), [`overview`] (the 30-day window), [`housekeeping`]
+//!   (retention and sweeps), [`sessions`] (agent sessions).
+//! - [`store`]: the one store API over SQLite and Postgres, with migrations and the hot-path
+//!   cache (its own writes invalidate it).
+//! - Vocabulary and low-level pieces: [`providers`] (wire formats), [`pricing`], [`usage`],
+//!   [`capture`] (capped body copies), [`redact`], [`egress`] (outbound HTTP), [`crypto`],
+//!   [`config`], [`domain`].
 //! - [`services`]: the shared handles (store, keys, settings) built once at start.
 
+pub mod access;
 pub mod accounts;
+pub mod capture;
 pub mod config;
 pub mod credentials;
 pub mod crypto;
 pub mod domain;
 pub mod egress;
 pub mod gateway;
-pub mod generate;
+pub mod housekeeping;
 pub mod limits;
+pub mod overview;
 pub mod pricing;
 pub mod providers;
 pub mod recorder;
+pub mod redact;
 pub mod services;
 pub mod sessions;
 pub mod store;

@@ -17,12 +17,12 @@
 use chrono::{Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Millis, TraceId, VirtualKey, VirtualKeyId};
+use crate::domain::{DAY_MS, MINUTE_MS, Millis, TraceId, VirtualKey, VirtualKeyId, day_start};
 use crate::pricing::Catalog;
 use crate::usage::Usage;
 
 /// Reservations older than this are released by the sweep (no call runs this long).
-pub const RESERVATION_TTL_MS: Millis = 30 * 60 * 1000;
+pub const RESERVATION_TTL_MS: Millis = 30 * MINUTE_MS;
 /// Output tokens assumed for the estimate when a request sets no maximum.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
 
@@ -65,8 +65,8 @@ pub struct Windows {
 
 pub fn windows(now: Millis) -> Windows {
     let t = Utc.timestamp_millis_opt(now).single().unwrap_or_default();
-    let minute = now - now.rem_euclid(60_000);
-    let day = now - now.rem_euclid(86_400_000);
+    let minute = now - now.rem_euclid(MINUTE_MS);
+    let day = day_start(now);
     let month_start = Utc
         .with_ymd_and_hms(t.year(), t.month(), 1, 0, 0, 0)
         .single()
@@ -79,13 +79,13 @@ pub fn windows(now: Millis) -> Windows {
     let next_month = Utc
         .with_ymd_and_hms(ny, nm, 1, 0, 0, 0)
         .single()
-        .map_or(day + 31 * 86_400_000, |m| m.timestamp_millis());
+        .map_or(day + 31 * DAY_MS, |m| m.timestamp_millis());
     Windows {
         minute,
         day,
         month: month_start,
-        next_minute: minute + 60_000,
-        next_day: day + 86_400_000,
+        next_minute: minute + MINUTE_MS,
+        next_day: day + DAY_MS,
         next_month,
     }
 }

@@ -24,6 +24,8 @@ use sqlx::sqlite::{
 use crate::config::DatabaseUrl;
 
 pub mod accounts;
+pub mod cache;
+pub mod compression;
 pub mod credentials;
 pub mod endpoints;
 pub mod keys;
@@ -32,7 +34,7 @@ pub mod observe;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod traces;
 
 /// Expands `$body` once per backend with `$pool` bound to that backend's pool (the reader pool on
@@ -166,10 +168,19 @@ pub(crate) enum Backend {
     Postgres(PgPool),
 }
 
-/// Handle to the database. Cheap to clone (pools are reference-counted).
-#[derive(Clone, Debug)]
+/// Handle to the database. Cheap to clone (pools and the hot-path cache are shared).
+#[derive(Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    pub(crate) cache: std::sync::Arc<cache::HotCache>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.kind())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -230,9 +241,7 @@ impl Store {
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(opts.read_only(false))
                     .await?;
-                Ok(Store {
-                    backend: Backend::Sqlite { read, write },
-                })
+                Ok(Store::with_backend(Backend::Sqlite { read, write }))
             }
             DatabaseUrl::Postgres(u) => {
                 let opts = PgConnectOptions::from_str(u).map_err(StoreError::Query)?;
@@ -247,9 +256,14 @@ impl Store {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(opts)
             .await?;
-        Ok(Store {
-            backend: Backend::Postgres(pool),
-        })
+        Ok(Store::with_backend(Backend::Postgres(pool)))
+    }
+
+    fn with_backend(backend: Backend) -> Self {
+        Store {
+            backend,
+            cache: std::sync::Arc::default(),
+        }
     }
 
     pub async fn migrate(&self) -> Result<()> {

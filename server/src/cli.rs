@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+use crate::output::say;
+
 #[derive(Parser)]
 #[command(
     name = "antix",
@@ -167,11 +169,6 @@ pub enum TracesCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-#[expect(clippy::print_stdout, reason = "the CLI's output")]
-pub fn say(msg: &str) {
-    println!("{msg}");
 }
 
 pub async fn start(settings: Settings) -> anyhow::Result<Services> {
@@ -463,7 +460,7 @@ pub async fn traces(settings: Settings, command: TracesCommand) -> anyhow::Resul
             if let Some(b) = services.store.trace_bodies(id).await? {
                 let text = |blob: &Option<Vec<u8>>| {
                     blob.as_ref()
-                        .and_then(|c| antix::recorder::finalize::decompress(c, 64 << 20))
+                        .and_then(|c| antix::store::compression::decompress(c, 64 << 20))
                         .map(|b| String::from_utf8_lossy(&b).into_owned())
                 };
                 v["request_headers"] = serde_json::from_str(&b.request_headers).unwrap_or_default();

@@ -23,6 +23,7 @@ pub mod cli;
 pub mod csrf;
 pub mod health;
 pub mod mock_provider;
+pub mod output;
 pub mod proxy;
 pub mod router;
 pub mod serve;
@@ -71,7 +72,10 @@ impl Application {
             gateway.clone(),
             lifecycle.clone(),
         );
-        spawn_housekeeping(services.clone(), lifecycle.stopping.clone());
+        tokio::spawn(antix::housekeeping::run(
+            services.clone(),
+            lifecycle.stopping.clone(),
+        ));
         Ok(Application {
             listener,
             router,
@@ -152,58 +156,6 @@ impl Application {
         );
         result
     }
-}
-
-/// Periodic chores, every minute and once at start: releasing reservations of calls that never
-/// finished, trace retention, expired sessions and old login failures.
-fn spawn_housekeeping(services: Services, stopping: CancellationToken) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {},
-                () = stopping.cancelled() => return,
-            }
-            let now = antix::domain::now_ms();
-            let days = services.settings.trace_retention_days;
-            if days > 0 {
-                // Whole days, so the daily totals can go with their traces.
-                let cutoff = now - i64::from(days) * 86_400_000;
-                let before = cutoff - cutoff.rem_euclid(86_400_000);
-                let mut removed = 0u64;
-                // In small batches, so retention never holds the write lock for long.
-                while let Ok(n) = services.store.delete_traces_before(before, 1000).await {
-                    removed += n;
-                    if n < 1000 || stopping.is_cancelled() {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
-                }
-                if removed > 0 {
-                    let _ = services.store.delete_rollups_before(before).await;
-                    tracing::info!(removed, days, "deleted traces past retention");
-                }
-            }
-            match services
-                .store
-                .sweep_limits(now - antix::limits::RESERVATION_TTL_MS, now - 3_600_000)
-                .await
-            {
-                Ok(n) if n > 0 => {
-                    tracing::warn!(
-                        released = n,
-                        "released reservations of calls that never finished"
-                    );
-                }
-                _ => {}
-            }
-            let _ = services.store.purge_expired_sessions(now).await;
-            let _ = services
-                .store
-                .purge_login_failures(now - antix::accounts::LOGIN_WINDOW_MS)
-                .await;
-        }
-    });
 }
 
 /// How long the trace queue may take to reach the database at shutdown before what is left

@@ -6,6 +6,7 @@
 //! function starts with `require_user`.
 
 use antix::Services;
+use app::api::ApiError;
 use app::{App, shell};
 use axum::Router;
 use std::sync::Arc;
@@ -20,25 +21,28 @@ use crate::csrf;
 use crate::state::AppState;
 use crate::{Lifecycle, health, proxy};
 
-/// Server functions whose arguments cannot be read (a hand-made link, a missing field) fail
-/// before their body runs, and the framework answers 500. That is the caller's mistake, not
-/// ours: such answers (an `ApiError::Request`) become 400.
-async fn bad_arguments_are_400(
+/// A server function whose arguments cannot be read (a hand-made link, a missing field) fails
+/// before its body runs, and the framework answers every such error with 500. The error is ours
+/// to type: it is read back as the portal's [`ApiError`] and answered with that error's own
+/// status (a 400 for unreadable arguments), never a 5xx for the caller's mistake.
+async fn errors_get_their_status(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let is_api = req.uri().path().starts_with("/api/");
     let res = next.run(req).await;
-    if !is_api || res.status() != http::StatusCode::INTERNAL_SERVER_ERROR {
+    if res.status() != http::StatusCode::INTERNAL_SERVER_ERROR
+        || !res
+            .headers()
+            .contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER)
+    {
         return res;
     }
     let (mut parts, body) = res.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
-        parts.status = http::StatusCode::INTERNAL_SERVER_ERROR;
         return axum::response::Response::from_parts(parts, axum::body::Body::empty());
     };
-    if bytes.starts_with(br#"{"Request":"#) {
-        parts.status = http::StatusCode::BAD_REQUEST;
+    if let Ok(e) = serde_json::from_slice::<ApiError>(&bytes) {
+        parts.status = e.status();
     }
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
@@ -78,7 +82,7 @@ pub fn build(
             AppState,
             _,
         >(context, shell))
-        .layer(axum::middleware::from_fn(bad_arguments_are_400))
+        .layer(axum::middleware::from_fn(errors_get_their_status))
         .layer(axum::middleware::from_fn_with_state(origins, csrf::guard))
         // Portal requests are small forms; nothing unauthenticated may upload more than this.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(

@@ -4,13 +4,14 @@
 use std::time::{Duration, Instant};
 
 use antix::Services;
-use antix::domain::{self, EndpointId, KeyLimits, Millis};
-use antix::generate::{Generator, RARE_WORD, TRANSCRIPT_MARKER};
+use antix::domain::{self, DAY_MS as DAY, EndpointId, KeyLimits, Millis};
 use antix::store::observe::{Cursor, Dimension, TraceFilter};
 
-use crate::cli::say;
+use crate::output::say;
 
-const DAY: Millis = 86_400_000;
+mod generate;
+
+use generate::{Generator, RARE_WORD, TRANSCRIPT_MARKER};
 
 /// Writes `count` traces spread over the last `days` days, oldest first, in batches.
 pub async fn generate(
@@ -270,7 +271,7 @@ pub async fn bench(
         timings.push(t);
     }
     // The Overview and Activity reads.
-    let since = now - now.rem_euclid(DAY) - 29 * DAY;
+    let since = antix::overview::window_start(now);
     let mut t = Timing {
         name: "overview (30 days + 3 breakdowns)".into(),
         runs: Vec::new(),

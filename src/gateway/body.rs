@@ -1,5 +1,5 @@
-//! Response bodies on their way to the client. [`TracedBody`] forwards every upstream chunk the
-//! moment it arrives (no buffering beyond one SSE event when usage is being hidden), keeps a
+//! Response bodies on their way to the client (the relay phase's streaming half). [`TracedBody`]
+//! forwards every upstream chunk the moment it arrives (no buffering beyond one SSE event when usage is being hidden), keeps a
 //! capped copy for the trace, measures time to first byte, enforces the idle timeout, and
 //! turns upstream breaks, timeouts and shutdown into a provider-shaped error event. Whatever
 //! way it ends (completion, error, or the client going away and dropping it) it hands exactly
@@ -9,147 +9,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::Stream;
 use futures_util::stream::BoxStream;
 use http_body::Frame;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::domain::Provider;
+use super::call::Call;
+use crate::capture::Capture;
+use crate::domain::{Outcome, Provider};
 use crate::providers::openai::HiddenUsageFilter;
-use crate::recorder::{Recorder, TraceDraft};
-use crate::store::traces::Outcome;
-
-/// A capped copy of a body for the trace, plus its true size.
-#[derive(Debug, Clone, Default)]
-pub struct Capture {
-    buf: BytesMut,
-    limit: usize,
-    pub total: u64,
-    pub truncated: bool,
-}
-
-impl Capture {
-    pub fn new(limit: usize) -> Self {
-        Capture {
-            buf: BytesMut::new(),
-            limit,
-            total: 0,
-            truncated: false,
-        }
-    }
-
-    pub fn push(&mut self, chunk: &[u8]) {
-        self.total += chunk.len() as u64;
-        let room = self.limit.saturating_sub(self.buf.len());
-        if chunk.len() > room {
-            self.truncated = true;
-        }
-        self.buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-    }
-
-    /// A capture of a body already in memory (no copy).
-    pub fn of(body: &Bytes, limit: usize) -> CapturedBytes {
-        CapturedBytes {
-            bytes: body.slice(..body.len().min(limit)),
-            total: body.len() as u64,
-            truncated: body.len() > limit,
-        }
-    }
-
-    pub fn finish(self) -> CapturedBytes {
-        CapturedBytes {
-            bytes: self.buf.freeze(),
-            total: self.total,
-            truncated: self.truncated,
-        }
-    }
-}
-
-/// What a [`Capture`] kept.
-#[derive(Debug, Clone, Default)]
-pub struct CapturedBytes {
-    pub bytes: Bytes,
-    pub total: u64,
-    pub truncated: bool,
-}
-
-/// A trace in flight. Dropped without being completed (the client hung up while the gateway
-/// waited, or the gateway is shutting down) it still records, as a disconnect or an abort.
-pub struct PendingTrace {
-    draft: Option<Box<TraceDraft>>,
-    recorder: Recorder,
-    shutdown: CancellationToken,
-}
-
-impl PendingTrace {
-    pub fn new(draft: TraceDraft, recorder: Recorder, shutdown: CancellationToken) -> Self {
-        PendingTrace {
-            draft: Some(Box::new(draft)),
-            recorder,
-            shutdown,
-        }
-    }
-
-    pub fn draft_mut(&mut self) -> Option<&mut TraceDraft> {
-        self.draft.as_deref_mut()
-    }
-
-    /// Moves the trace into a new handle, leaving this one empty (it then records nothing).
-    pub fn take(&mut self) -> Option<PendingTrace> {
-        self.draft.take().map(|d| PendingTrace {
-            draft: Some(d),
-            recorder: self.recorder.clone(),
-            shutdown: self.shutdown.clone(),
-        })
-    }
-
-    /// Records the trace now, after `fill` sets its outcome and response.
-    pub fn finish(mut self, fill: impl FnOnce(&mut TraceDraft)) {
-        if let Some(mut d) = self.draft.take() {
-            fill(&mut d);
-            seal(&mut d);
-            self.recorder.submit(*d);
-        }
-    }
-}
-
-/// Last touches before a draft leaves for the recorder: total latency, and the copy of a
-/// streamed request body.
-fn seal(d: &mut TraceDraft) {
-    d.latency = d.started.elapsed();
-    if let Some(c) = d.request_stream_capture.take() {
-        let captured = c.lock().map(|mut c| std::mem::take(&mut *c).finish());
-        if let Ok(captured) = captured {
-            d.request_body = captured;
-        }
-    }
-}
-
-impl Drop for PendingTrace {
-    fn drop(&mut self) {
-        if let Some(mut d) = self.draft.take() {
-            d.outcome = if self.shutdown.is_cancelled() {
-                Outcome::ShutdownAborted
-            } else {
-                Outcome::ClientDisconnected
-            };
-            if d.error.is_none() {
-                d.error = Some(
-                    match d.outcome {
-                        Outcome::ShutdownAborted => {
-                            "gateway shut down before the response completed"
-                        }
-                        _ => "client disconnected before the response completed",
-                    }
-                    .into(),
-                );
-            }
-            seal(&mut d);
-            self.recorder.submit(*d);
-        }
-    }
-}
+use crate::recorder::PendingTrace;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -236,7 +106,7 @@ pub struct TracedBody {
     /// out, so the trace must complete on the last byte, not on an end-of-stream poll.
     expected_len: Option<u64>,
     delivered: u64,
-    pending: Option<PendingTrace>,
+    pending: Option<PendingTrace<Call>>,
     state: State,
 }
 
@@ -249,7 +119,7 @@ pub struct TracedBodyParts {
     pub family: Provider,
     pub sse: bool,
     pub expected_len: Option<u64>,
-    pub pending: PendingTrace,
+    pub pending: PendingTrace<Call>,
 }
 
 impl TracedBody {
@@ -272,20 +142,16 @@ impl TracedBody {
     }
 
     fn finish(&mut self, outcome: Outcome, error: Option<String>) {
-        let capture = std::mem::take(&mut self.capture).finish();
-        let first_byte = self.first_byte;
-        if let Some(p) = self.pending.take() {
-            p.finish(move |d| {
-                d.outcome = outcome;
-                if error.is_some() {
-                    d.error = error;
-                }
-                d.response_body = capture;
-                if let Some(fb) = first_byte {
-                    d.ttft = Some(fb.saturating_duration_since(d.started));
-                }
-            });
+        if let Some(mut p) = self.pending.take() {
+            self.hand_over(&mut p);
+            p.finish(outcome, error);
         }
+    }
+
+    /// What reached the client, into the call's trace.
+    fn hand_over(&mut self, call: &mut Call) {
+        call.response_body = std::mem::take(&mut self.capture).finish();
+        call.mark_first_byte(self.first_byte);
     }
 
     /// Ends the body with an error: an error event first when the client is reading SSE.
@@ -365,7 +231,7 @@ impl TracedBody {
                 Poll::Ready(Some(Err(e))) => {
                     let msg = format!(
                         "The upstream provider's response broke off: {}",
-                        crate::gateway::describe_reqwest_error(&e)
+                        crate::egress::describe_error(&e)
                     );
                     this.fail(Outcome::UpstreamCut, 502, msg);
                     continue;
@@ -403,34 +269,7 @@ impl Drop for TracedBody {
         // Still streaming when dropped: the client went away (or the server is stopping).
         // `PendingTrace`'s own drop records that, with what was captured so far.
         if let Some(mut p) = self.pending.take() {
-            let capture = std::mem::take(&mut self.capture).finish();
-            let first_byte = self.first_byte;
-            if let Some(d) = p.draft_mut() {
-                d.response_body = capture;
-                if let Some(fb) = first_byte {
-                    d.ttft = Some(fb.saturating_duration_since(d.started));
-                }
-            }
+            self.hand_over(&mut p);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn capture_is_capped_but_counts_everything() {
-        let mut c = Capture::new(5);
-        c.push(b"abc");
-        c.push(b"defgh");
-        let b = c.finish();
-        assert_eq!(&b.bytes[..], b"abcde");
-        assert_eq!(b.total, 8);
-        assert!(b.truncated);
-        let full = Bytes::from_static(b"hello");
-        let cb = Capture::of(&full, 10);
-        assert!(!cb.truncated);
-        assert_eq!(cb.total, 5);
     }
 }

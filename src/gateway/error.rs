@@ -2,8 +2,8 @@
 //! status, the message, `Retry-After`, and the trace outcome. The body is always in the shape
 //! of the provider the client speaks, so its SDK raises its usual exception with this message.
 
+use crate::domain::Outcome;
 use crate::domain::Provider;
-use crate::store::traces::Outcome;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {

@@ -1,12 +1,9 @@
 //! Headers across the proxy: hop-by-hop headers dropped per RFC 9110 §7.6.1 in both directions,
 //! the client's own headers (provider versions, betas, organization, request ids) passed
-//! upstream and the provider's (request ids, rate limits) passed back, and redaction of every
-//! credential-looking header or query parameter in what gets stored.
+//! upstream and the provider's (request ids, rate limits) passed back. (Redaction of what gets
+//! stored is [`crate::redact`]'s.)
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use serde_json::{Map, Value};
-
-pub const REDACTED: &str = "<redacted>";
 
 /// Connection-specific headers that a proxy must not forward (RFC 9110 §7.6.1, plus the
 /// legacy `proxy-connection` and `keep-alive`).
@@ -67,7 +64,7 @@ pub fn upstream_request_headers(client: &HeaderMap, strip_credentials: bool) -> 
         h.remove(k);
     }
     if strip_credentials {
-        for name in super::auth::CREDENTIAL_HEADERS {
+        for name in super::caller::CREDENTIAL_HEADERS {
             h.remove(name);
         }
     }
@@ -90,77 +87,6 @@ pub fn client_response_headers(upstream: &HeaderMap, body_changed: bool) -> Head
     h
 }
 
-/// Whether a header may carry a secret and must never be stored as is.
-pub fn is_secret_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    [
-        "key",
-        "token",
-        "secret",
-        "auth",
-        "session",
-        "cookie",
-        "password",
-        "signature",
-    ]
-    .iter()
-    .any(|w| n.contains(w))
-}
-
-/// Headers as a JSON object for storage, with secret-looking values replaced by `<redacted>`
-/// and non-text values marked as such.
-pub fn redacted_json(headers: &HeaderMap) -> String {
-    let mut obj = Map::new();
-    for (name, value) in headers {
-        let shown = if is_secret_header(name.as_str()) {
-            REDACTED.to_owned()
-        } else {
-            value
-                .to_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|_| "<binary>".to_owned())
-        };
-        match obj.get_mut(name.as_str()) {
-            Some(Value::Array(list)) => list.push(Value::String(shown)),
-            Some(existing) => {
-                let first = existing.take();
-                *existing = Value::Array(vec![first, Value::String(shown)]);
-            }
-            None => {
-                obj.insert(name.as_str().to_owned(), Value::String(shown));
-            }
-        }
-    }
-    Value::Object(obj).to_string()
-}
-
-/// Query parameters that can carry secrets (Gemini's `key`, signed URLs, tokens).
-const SECRET_PARAMS: [&str; 7] = [
-    "key",
-    "api_key",
-    "apikey",
-    "token",
-    "access_token",
-    "sig",
-    "signature",
-];
-
-/// The query string with secret parameters' values replaced by `<redacted>`.
-pub fn redact_query(query: &str) -> String {
-    query
-        .split('&')
-        .map(|pair| {
-            let (k, _) = pair.split_once('=').unwrap_or((pair, ""));
-            if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) {
-                format!("{k}={REDACTED}")
-            } else {
-                pair.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 /// The query string without the credential parameters (a virtual key in `?key=` must not reach
 /// the provider).
 pub fn strip_credential_params(query: &str) -> Option<String> {
@@ -168,7 +94,7 @@ pub fn strip_credential_params(query: &str) -> Option<String> {
         .split('&')
         .filter(|pair| {
             let k = pair.split_once('=').map_or(*pair, |(k, _)| k);
-            !super::auth::CREDENTIAL_PARAMS.contains(&k) && !pair.is_empty()
+            !super::caller::CREDENTIAL_PARAMS.contains(&k) && !pair.is_empty()
         })
         .collect();
     (!kept.is_empty()).then(|| kept.join("&"))
@@ -230,23 +156,7 @@ mod tests {
     }
 
     #[test]
-    fn redaction() {
-        let m = h(&[
-            ("authorization", "Bearer sk-canary"),
-            ("x-goog-api-key", "AIza-canary"),
-            ("x-claude-code-session-id", "s1"),
-            ("anthropic-version", "2023-06-01"),
-            ("x-multi", "a"),
-            ("x-multi", "b"),
-        ]);
-        let j = redacted_json(&m);
-        assert!(!j.contains("canary"), "{j}");
-        assert!(j.contains("2023-06-01"));
-        assert!(j.contains(r#""x-multi":["a","b"]"#), "{j}");
-        assert_eq!(
-            redact_query("alt=sse&key=AIza-canary"),
-            "alt=sse&key=<redacted>"
-        );
+    fn credential_params_are_stripped() {
         assert_eq!(
             strip_credential_params("alt=sse&key=sk-vk-1").as_deref(),
             Some("alt=sse")

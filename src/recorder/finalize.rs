@@ -7,17 +7,15 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::TraceDraft;
-use crate::domain::AuthMode;
-use crate::gateway::headers::REDACTED;
+use crate::domain::{AuthMode, Outcome};
 use crate::pricing::Catalog;
 use crate::providers::{self, Parsed, Wire};
+use crate::redact;
 use crate::sessions;
 use crate::store::Store;
-use crate::store::traces::{Outcome, TraceBodies, TraceRecord};
+use crate::store::compression::compress;
+use crate::store::traces::{TraceBodies, TraceRecord};
 use crate::usage::{Usage, UsageSource, estimate_tokens};
-
-/// zstd level for stored bodies: level 3 compresses JSON about 5–10× at a few hundred MB/s.
-const ZSTD_LEVEL: i32 = 3;
 
 /// The sessions of responses named by `previous_response_id` in this batch, looked up in the
 /// database (responses produced within the same batch are chained in [`finalize_all`]).
@@ -128,7 +126,7 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
         }
         _ => sessions::SessionKeys::default(),
     };
-    let request_stored = redact_request_json(&d.request_body.bytes, request_json.as_ref());
+    let request_stored = redact::request_json(&d.request_body.bytes, request_json.as_ref());
     let assembled = parsed
         .assembled
         .as_ref()
@@ -176,8 +174,8 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
         request_bytes: d.request_body.total as i64,
         response_bytes: d.response_body.total as i64,
         bodies: TraceBodies {
-            request_headers: crate::gateway::headers::redacted_json(&d.request_headers),
-            response_headers: crate::gateway::headers::redacted_json(&d.response_headers),
+            request_headers: redact::headers_json(&d.request_headers),
+            response_headers: redact::headers_json(&d.response_headers),
             request_body: (!request_stored.is_empty()).then(|| compress(&request_stored)),
             response_body: (!d.response_body.bytes.is_empty())
                 .then(|| compress(&d.response_body.bytes)),
@@ -233,99 +231,20 @@ fn usage_of(d: &TraceDraft, parsed: &Parsed) -> (Usage, UsageSource) {
 /// Removes every credential value the request carried from what is stored (request and
 /// response bodies, the error text): upstream errors sometimes echo the key they rejected.
 fn scrub(d: &mut TraceDraft) {
-    let secrets: Vec<String> = std::mem::take(&mut d.secrets)
-        .into_iter()
-        .filter(|s| s.len() >= 8)
-        .collect();
+    let secrets = std::mem::take(&mut d.secrets);
     if secrets.is_empty() {
         return;
     }
+    let scrubber = redact::Scrubber::new(&secrets);
     for body in [&mut d.request_body, &mut d.response_body] {
-        if secrets.iter().any(|s| contains(&body.bytes, s.as_bytes())) {
-            let mut v = body.bytes.to_vec();
-            for s in &secrets {
-                v = replace_all(&v, s.as_bytes(), REDACTED.as_bytes());
-            }
-            body.bytes = v.into();
+        if let Some(clean) = scrubber.bytes(&body.bytes) {
+            body.bytes = clean.into();
         }
     }
-    if let Some(e) = d.error.as_mut() {
-        for s in &secrets {
-            *e = e.replace(s.as_str(), REDACTED);
-        }
-    }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
-}
-
-fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(hay.len());
-    let mut i = 0;
-    while i < hay.len() {
-        if hay[i..].starts_with(needle) {
-            out.extend_from_slice(with);
-            i += needle.len();
-        } else {
-            out.push(hay[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-/// JSON fields that hold credentials when a client puts them in a body.
-const SECRET_FIELDS: [&str; 8] = [
-    "api_key",
-    "apikey",
-    "access_token",
-    "refresh_token",
-    "client_secret",
-    "secret",
-    "password",
-    "authorization",
-];
-
-/// Whether a body has a JSON key that names a credential (checked case-insensitively). One
-/// pass over the body: only the bytes after each quote are compared.
-fn looks_secret(raw: &[u8]) -> bool {
-    raw.iter().enumerate().any(|(i, &b)| {
-        b == b'"'
-            && SECRET_FIELDS.iter().any(|f| {
-                let end = i + 1 + f.len();
-                raw.get(i + 1..end)
-                    .is_some_and(|w| w.eq_ignore_ascii_case(f.as_bytes()))
-                    && raw.get(end) == Some(&b'"')
-            })
-    })
-}
-
-/// The request body to store: as sent, except credential fields in JSON replaced.
-fn redact_request_json(raw: &[u8], parsed: Option<&Value>) -> Vec<u8> {
-    match parsed {
-        Some(v) if looks_secret(raw) => {
-            let mut v = v.clone();
-            redact_value(&mut v);
-            serde_json::to_vec(&v).unwrap_or_else(|_| raw.to_vec())
-        }
-        _ => raw.to_vec(),
-    }
-}
-
-fn redact_value(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            for (k, val) in map.iter_mut() {
-                if SECRET_FIELDS.contains(&k.to_ascii_lowercase().as_str()) && !val.is_null() {
-                    *val = Value::String(REDACTED.into());
-                } else {
-                    redact_value(val);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(redact_value),
-        _ => {}
+    if let Some(e) = d.error.as_mut()
+        && let Some(clean) = scrubber.text(e)
+    {
+        *e = clean;
     }
 }
 
@@ -378,29 +297,10 @@ fn collect_strings(v: &Value, out: &mut String) {
         // Credential fields are redacted in the stored body; they must not be searchable either.
         Value::Object(map) => map
             .iter()
-            .filter(|(k, _)| !SECRET_FIELDS.contains(&k.to_ascii_lowercase().as_str()))
+            .filter(|(k, _)| !redact::is_secret_field(k))
             .for_each(|(_, v)| collect_strings(v, out)),
         _ => {}
     }
-}
-
-pub fn compress(bytes: &[u8]) -> Vec<u8> {
-    // Creating a zstd context costs more than compressing a typical body: keep one per thread.
-    thread_local! {
-        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
-            std::cell::RefCell::new(zstd::bulk::Compressor::new(ZSTD_LEVEL).ok());
-    }
-    COMPRESSOR
-        .with(|c| c.borrow_mut().as_mut().and_then(|c| c.compress(bytes).ok()))
-        .unwrap_or_else(|| {
-            zstd::bulk::compress(bytes, ZSTD_LEVEL).unwrap_or_else(|_| bytes.to_vec())
-        })
-}
-
-/// Inverse of [`compress`], for the portal. Bounded so a corrupt or hostile blob cannot expand
-/// without limit.
-pub fn decompress(bytes: &[u8], limit: usize) -> Option<Vec<u8>> {
-    zstd::bulk::decompress(bytes, limit).ok()
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -590,20 +590,23 @@ impl Store {
             if n == 0 {
                 return Err(MembershipError::Store(StoreError::NotFound));
             }
-            sqlx::query(
+            let revoked: Vec<crate::domain::VirtualKeyId> = sqlx::query_scalar(
                 "UPDATE virtual_keys SET revoked_at = COALESCE(revoked_at, $3) \
-                 WHERE org_id = $1 AND created_by = $2",
+                 WHERE org_id = $1 AND created_by = $2 RETURNING id",
             )
             .bind(org)
             .bind(user)
             .bind(at)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(user)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            for id in revoked {
+                self.cache.forget_key(id);
+            }
         });
         Ok(())
     }

@@ -53,6 +53,7 @@ impl Store {
             .execute(pool)
             .await?;
         });
+        self.cache.credentials.invalidate(&(c.org, c.provider));
         Ok(())
     }
 
@@ -71,6 +72,23 @@ impl Store {
             .await?
         });
         Ok(row)
+    }
+
+    /// [`Store::credential`] through the hot-path cache (the proxy's lookup).
+    pub async fn credential_cached(
+        &self,
+        org: OrgId,
+        provider: Provider,
+    ) -> Result<Option<std::sync::Arc<StoredCredential>>> {
+        self.cache
+            .credentials
+            .get_or_load(&(org, provider), || async {
+                Ok(self
+                    .credential(org, provider)
+                    .await?
+                    .map(std::sync::Arc::new))
+            })
+            .await
     }
 
     pub async fn list_credentials(&self, org: OrgId) -> Result<Vec<StoredCredential>> {
@@ -94,6 +112,7 @@ impl Store {
                 .await?
                 .rows_affected()
         });
+        self.cache.credentials.invalidate(&(org, provider));
         Ok(n > 0)
     }
 }

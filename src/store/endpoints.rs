@@ -144,6 +144,14 @@ impl Store {
         row.map(Endpoint::try_from).transpose()
     }
 
+    /// [`Store::endpoint`] through the hot-path cache (the proxy's lookup).
+    pub async fn endpoint_cached(&self, id: EndpointId) -> Result<Option<Endpoint>> {
+        self.cache
+            .endpoints
+            .get_or_load(&id, || self.endpoint(id))
+            .await
+    }
+
     /// The endpoints `user` may see in `org`: their own personal ones and every org-shared one,
     /// never another user's personal endpoint (admins included). Newest first.
     pub async fn visible_endpoints(&self, org: OrgId, user: UserId) -> Result<Vec<Endpoint>> {
@@ -204,6 +212,7 @@ impl Store {
                 .await?
                 .rows_affected()
         });
+        self.cache.endpoints.invalidate(&id);
         if n == 0 {
             return Err(StoreError::NotFound);
         }
@@ -222,6 +231,7 @@ impl Store {
             .await?
             .rows_affected()
         });
+        self.cache.endpoints.invalidate(&id);
         if n == 0 {
             return Err(StoreError::NotFound);
         }

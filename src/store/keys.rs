@@ -130,6 +130,19 @@ impl Store {
         row.map(VirtualKey::try_from).transpose()
     }
 
+    /// [`Store::virtual_key_by_hash`] through the hot-path cache (the proxy's lookup).
+    pub async fn virtual_key_cached(&self, hash: &TokenHash) -> Result<Option<VirtualKey>> {
+        let key = self
+            .cache
+            .keys
+            .get_or_load(hash, || self.virtual_key_by_hash(hash))
+            .await?;
+        if let Some(k) = &key {
+            self.cache.remember_key(k, hash);
+        }
+        Ok(key)
+    }
+
     pub async fn list_virtual_keys(&self, org: OrgId) -> Result<Vec<VirtualKey>> {
         let rows: Vec<KeyRow> = dispatch!(self, |pool| {
             sqlx::query_as(&format!(
@@ -172,6 +185,7 @@ impl Store {
             .await?
             .rows_affected()
         });
+        self.cache.forget_key(id);
         if n == 0 {
             return Err(StoreError::NotFound);
         }
@@ -192,6 +206,7 @@ impl Store {
             .await?
             .rows_affected()
         });
+        self.cache.forget_key(id);
         if n == 0 {
             return Err(StoreError::NotFound);
         }

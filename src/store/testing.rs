@@ -134,6 +134,56 @@ async fn drop_stale_schemas(admin: &sqlx::PgPool) {
     }
 }
 
+/// A Postgres test database, or `None` (after saying so) when `TEST_POSTGRES_URL` is unset;
+/// fails instead when `ANTIX_REQUIRE_POSTGRES=1` (CI), so a missing server cannot pass silently.
+pub async fn postgres_or_skip(test: &str) -> Result<Option<TestDb>> {
+    match TestDb::postgres().await? {
+        Some(db) => Ok(Some(db)),
+        None => {
+            assert!(
+                !postgres_required(),
+                "ANTIX_REQUIRE_POSTGRES=1 but {TEST_POSTGRES_URL} is not set"
+            );
+            // Test output is how a skipped backend is reported to whoever runs the suite.
+            #[expect(clippy::print_stderr, reason = "the skip notice is the test's output")]
+            {
+                eprintln!("SKIPPED {test} on Postgres: {TEST_POSTGRES_URL} is not set");
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Declares a store test, written once and run on each backend:
+/// `store_test!(name, |db| { … })` makes the body `async fn name(db: &TestDb)`, and
+/// `name::sqlite` and `name::postgres` run it on a fresh SQLite file and on a fresh Postgres
+/// schema (skipped, and said so, without `TEST_POSTGRES_URL`). After ripgrep's `rgtest!`; the
+/// closure-like form keeps the body under rustfmt.
+#[macro_export]
+macro_rules! store_test {
+    ($name:ident, |$db:ident| $body:block) => {
+        async fn $name($db: &$crate::store::testing::TestDb) $body
+
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = $crate::store::testing::TestDb::sqlite().await.unwrap();
+                super::$name(&db).await;
+                db.cleanup().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let test = concat!(module_path!(), "::", stringify!($name));
+                if let Some(db) = $crate::store::testing::postgres_or_skip(test).await.unwrap() {
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            }
+        }
+    };
+}
+
 /// Whether a missing `TEST_POSTGRES_URL` must fail the run instead of skipping.
 pub fn postgres_required() -> bool {
     std::env::var("ANTIX_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
@@ -145,7 +195,8 @@ pub fn sample_record(
     endpoint: crate::domain::EndpointId,
     started_at: crate::domain::Millis,
 ) -> super::traces::TraceRecord {
-    use super::traces::{Outcome, TraceBodies, TraceRecord};
+    use super::traces::{TraceBodies, TraceRecord};
+    use crate::domain::Outcome;
     use crate::usage::{Usage, UsageSource};
     TraceRecord {
         id: crate::domain::TraceId::at(started_at),
@@ -186,56 +237,11 @@ pub fn sample_record(
         bodies: TraceBodies {
             request_headers: "{}".into(),
             response_headers: "{}".into(),
-            request_body: Some(crate::recorder::finalize::compress(
-                b"{\"model\":\"gpt-4o\"}",
-            )),
+            request_body: Some(super::compression::compress(b"{\"model\":\"gpt-4o\"}")),
             response_body: None,
             response_assembled: None,
             request_truncated: false,
             response_truncated: false,
         },
-    }
-}
-
-/// A draft as the proxy would hand it to the recorder.
-pub fn sample_draft(
-    org: crate::domain::OrgId,
-    endpoint: crate::domain::EndpointId,
-) -> crate::recorder::TraceDraft {
-    use crate::gateway::body::Capture;
-    let request = bytes::Bytes::from_static(
-        br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
-    );
-    let response = bytes::Bytes::from_static(
-        br#"{"id":"c1","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"hello"}}],"usage":{"prompt_tokens":12,"completion_tokens":3}}"#,
-    );
-    crate::recorder::TraceDraft {
-        id: crate::domain::TraceId::new_v7(),
-        org_id: org,
-        endpoint_id: endpoint,
-        started_at: crate::domain::now_ms(),
-        started: std::time::Instant::now(),
-        auth_mode: Some(crate::domain::AuthMode::Byok),
-        virtual_key_id: None,
-        provider: Some(crate::domain::Provider::OpenAi),
-        wire: Some(crate::providers::Wire::OpenAiChat),
-        requested_model: Some("gpt-4o".into()),
-        method: "POST".into(),
-        path: "/v1/chat/completions".into(),
-        request_headers: http::HeaderMap::new(),
-        request_body: Capture::of(&request, 1 << 20),
-        request_stream_capture: None,
-        status: 200,
-        response_headers: http::HeaderMap::new(),
-        response_body: Capture::of(&response, 1 << 20),
-        is_stream: false,
-        ttft: Some(std::time::Duration::from_millis(5)),
-        latency: std::time::Duration::from_millis(9),
-        outcome: super::traces::Outcome::Ok,
-        error: None,
-        passthrough: true,
-        session_hint: None,
-        secrets: Vec::new(),
-        reservation: None,
     }
 }

@@ -5,42 +5,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::{BeginWrite, Result, Store, dispatch, dispatch_write};
-use crate::domain::{EndpointId, Millis, OrgId, TraceId, VirtualKeyId};
+use crate::domain::{EndpointId, Millis, OrgId, Outcome, TraceId, VirtualKeyId};
 use crate::usage::{Usage, UsageSource};
-
-/// How a proxied request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// The upstream answered (any status) and the whole answer reached the client.
-    Ok,
-    /// The gateway refused the request (authentication, limits, bad input, unknown endpoint).
-    Rejected,
-    /// The upstream could not be reached or answered nothing usable before headers.
-    UpstreamError,
-    /// The upstream's response broke off mid-body (reset, malformed stream).
-    UpstreamCut,
-    /// A connect, first-byte or idle timeout fired.
-    Timeout,
-    /// The client went away before the response was complete.
-    ClientDisconnected,
-    /// The gateway shut down before the response was complete.
-    ShutdownAborted,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Rejected => "rejected",
-            Outcome::UpstreamError => "upstream_error",
-            Outcome::UpstreamCut => "upstream_cut",
-            Outcome::Timeout => "timeout",
-            Outcome::ClientDisconnected => "client_disconnected",
-            Outcome::ShutdownAborted => "shutdown_aborted",
-        }
-    }
-}
 
 /// Compressed bodies and redacted headers of one trace.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +142,20 @@ pub struct DailyTotals {
 pub type RollupKey = (EndpointId, Millis, String, uuid::Uuid, String);
 
 impl DailyTotals {
+    /// Adds another row's totals to these.
+    pub fn merge(&mut self, o: &DailyTotals) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.cache_read_tokens += o.cache_read_tokens;
+        self.cache_write_tokens += o.cache_write_tokens;
+        self.reasoning_tokens += o.reasoning_tokens;
+        self.cost_billed_nanos += o.cost_billed_nanos;
+        self.cost_estimated_nanos += o.cost_estimated_nanos;
+        self.unpriced += o.unpriced;
+    }
+
     fn add(&mut self, r: &TraceRecord, sign: i64) {
         let t = |v: Option<u64>| i64::try_from(v.unwrap_or(0)).unwrap_or(i64::MAX);
         self.requests += sign;
@@ -204,7 +184,7 @@ pub fn rollup(records: &[&TraceRecord]) -> std::collections::BTreeMap<RollupKey,
     let mut out: std::collections::BTreeMap<RollupKey, DailyTotals> =
         std::collections::BTreeMap::new();
     for r in records {
-        let day = r.started_at - r.started_at.rem_euclid(86_400_000);
+        let day = crate::domain::day_start(r.started_at);
         let key = (
             r.endpoint_id,
             day,

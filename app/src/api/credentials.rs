@@ -74,7 +74,7 @@ pub async fn set_credential(
                 || key.chars().any(|c| c.is_whitespace() || c.is_control())
             {
                 Err("Paste the provider's API key.".to_owned())
-            } else if antix::gateway::auth::is_virtual_key(key) {
+            } else if antix::gateway::caller::is_virtual_key(key) {
                 Err("That is an Antix virtual key; paste the provider's own key.".to_owned())
             } else {
                 Ok(())
@@ -109,9 +109,6 @@ pub async fn set_credential(
             },
         )
         .await?;
-        if let Some(g) = gateway() {
-            g.invalidate_credentials(m.org.id, p);
-        }
         Ok(())
     })
     .await
@@ -126,9 +123,6 @@ pub async fn delete_credential(provider: String) -> Result<(), ApiError> {
         require_admin(&m)?;
         let p = parse_provider(&provider)?;
         s.store.delete_credential(m.org.id, p).await?;
-        if let Some(g) = gateway() {
-            g.invalidate_credentials(m.org.id, p);
-        }
         Ok(())
     })
     .await

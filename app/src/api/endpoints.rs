@@ -17,7 +17,7 @@ pub async fn list_endpoints() -> Result<EndpointsPage, ApiError> {
         let (user, m) = org_context(&s).await?;
         let endpoints = s.store.visible_endpoints(m.org.id, user.id).await?;
         let now = antix::domain::now_ms();
-        let since = now - now.rem_euclid(86_400_000) - 29 * 86_400_000;
+        let since = antix::overview::window_start(now);
         let stats = s.store.endpoint_stats(m.org.id, since).await?;
         let names: std::collections::HashMap<_, _> = s
             .store
@@ -142,10 +142,9 @@ pub async fn get_endpoint(id: Uuid) -> Result<EndpointDetail, ApiError> {
             created_at: e.created_at,
             archived_at: e.archived_at,
             urls: endpoint_urls(&s, e.id.0),
-            can_manage: can_manage_endpoint(&e, &user, &m) && e.archived_at.is_none(),
-            can_duplicate: e.scope == antix::domain::Scope::Personal
-                && m.role == antix::domain::Role::Admin
+            can_manage: antix::access::can_manage_endpoint(&e, &user, &m)
                 && e.archived_at.is_none(),
+            can_duplicate: antix::access::can_duplicate_endpoint(&e, &m),
             has_sessions: s.store.has_sessions(e.id).await?,
         })
     })
@@ -159,7 +158,7 @@ pub async fn rename_endpoint(id: Uuid, name: String) -> Result<(), ApiError> {
         let s = services()?;
         let user = require_user(&s).await?;
         let (e, m) = visible_endpoint(&s, &user, id).await?;
-        if !can_manage_endpoint(&e, &user, &m) {
+        if !antix::access::can_manage_endpoint(&e, &user, &m) {
             return Err(ApiError::Forbidden(
                 "Only the owner (or an admin, for org-shared endpoints) can rename it.".into(),
             ));
@@ -217,7 +216,7 @@ pub async fn archive_endpoint(id: Uuid, confirm: String) -> Result<(), ApiError>
         let s = services()?;
         let user = require_user(&s).await?;
         let (e, m) = visible_endpoint(&s, &user, id).await?;
-        if !can_manage_endpoint(&e, &user, &m) {
+        if !antix::access::can_manage_endpoint(&e, &user, &m) {
             return Err(ApiError::Forbidden(
                 "Only the owner (or an admin, for org-shared endpoints) can archive it.".into(),
             ));
@@ -231,9 +230,6 @@ pub async fn archive_endpoint(id: Uuid, confirm: String) -> Result<(), ApiError>
         s.store
             .archive_endpoint(e.id, antix::domain::now_ms())
             .await?;
-        if let Some(g) = gateway() {
-            g.invalidate_endpoint(e.id);
-        }
         Ok(())
     })
     .await

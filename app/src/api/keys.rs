@@ -238,7 +238,8 @@ pub async fn create_key(form: KeyForm) -> Result<CreatedKey, ApiError> {
     .await
 }
 
-/// A key of the current organization that the user may manage: admins any, members their own.
+/// A key of the current organization that the user may manage (the rule is
+/// [`antix::access::managed_key`]); anything else is `NotFound`.
 #[cfg(feature = "ssr")]
 async fn managed_key(
     s: &antix::Services,
@@ -246,16 +247,9 @@ async fn managed_key(
     m: &antix::domain::Membership,
     id: Uuid,
 ) -> Result<antix::domain::VirtualKey, ApiError> {
-    let k = s
-        .store
-        .virtual_key(antix::domain::VirtualKeyId(id))
+    antix::access::managed_key(&s.store, user, m, antix::domain::VirtualKeyId(id))
         .await?
-        .filter(|k| k.org_id == m.org.id)
-        .ok_or(ApiError::NotFound)?;
-    if m.role != antix::domain::Role::Admin && k.created_by != user.id {
-        return Err(ApiError::NotFound);
-    }
-    Ok(k)
+        .ok_or(ApiError::NotFound)
 }
 
 #[server(endpoint = "update_key", input = Json)]
@@ -269,9 +263,6 @@ pub async fn update_key(id: Uuid, form: KeyForm) -> Result<(), ApiError> {
         s.store
             .update_virtual_key(m.org.id, k.id, &name, expires, &limits)
             .await?;
-        if let Some(g) = gateway() {
-            g.invalidate_all_keys();
-        }
         Ok(())
     })
     .await
@@ -287,9 +278,6 @@ pub async fn revoke_key(id: Uuid) -> Result<(), ApiError> {
         s.store
             .revoke_virtual_key(m.org.id, k.id, antix::domain::now_ms())
             .await?;
-        if let Some(g) = gateway() {
-            g.invalidate_all_keys();
-        }
         Ok(())
     })
     .await

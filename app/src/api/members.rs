@@ -186,9 +186,6 @@ pub async fn remove_member(user_id: Uuid) -> Result<(), ApiError> {
                 ),
                 MembershipError::Store(st) => st.into(),
             })?;
-        if let Some(g) = gateway() {
-            g.invalidate_all_keys();
-        }
         Ok(())
     })
     .await

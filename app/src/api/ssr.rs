@@ -213,12 +213,6 @@ impl From<antix::domain::Role> for crate::model::Role {
     }
 }
 
-/// The proxy core, for dropping cached state after a change (revocation, archival, new
-/// credential). Other replicas see changes when their short cache entries expire.
-pub fn gateway() -> Option<std::sync::Arc<antix::gateway::Gateway>> {
-    use_context::<std::sync::Arc<antix::gateway::Gateway>>()
-}
-
 /// The signed-in user and their membership in the current organization.
 pub async fn org_context(s: &Services) -> Result<(User, Membership), ApiError> {
     let user = require_user(s).await?;
@@ -238,35 +232,16 @@ pub fn require_admin(m: &Membership) -> Result<(), ApiError> {
     }
 }
 
-/// An endpoint the user may see, with their role in its organization. Anything else (another
-/// organization's, another user's personal endpoint, or none at all) is the same `NotFound`.
+/// An endpoint the user may see, with their membership in its organization (the rule is
+/// [`antix::access::visible_endpoint`]). Anything else is the same `NotFound`.
 pub async fn visible_endpoint(
     s: &Services,
     user: &User,
     id: uuid::Uuid,
 ) -> Result<(antix::domain::Endpoint, antix::domain::Membership), ApiError> {
-    let e = s
-        .store
-        .endpoint(antix::domain::EndpointId(id))
+    antix::access::visible_endpoint(&s.store, user, antix::domain::EndpointId(id))
         .await?
-        .ok_or(ApiError::NotFound)?;
-    let memberships = s.store.memberships(user.id).await?;
-    let m = memberships
-        .into_iter()
-        .find(|m| m.org.id == e.org_id)
-        .ok_or(ApiError::NotFound)?;
-    if e.scope == antix::domain::Scope::Personal && e.owner_id != user.id {
-        return Err(ApiError::NotFound);
-    }
-    Ok((e, m))
-}
-
-/// Who may rename or archive an endpoint: the owner of a personal one, an admin for a shared one.
-pub fn can_manage_endpoint(e: &antix::domain::Endpoint, user: &User, m: &Membership) -> bool {
-    match e.scope {
-        antix::domain::Scope::Personal => e.owner_id == user.id,
-        antix::domain::Scope::OrgShared => m.role == antix::domain::Role::Admin,
-    }
+        .ok_or(ApiError::NotFound)
 }
 
 pub fn endpoint_urls(s: &Services, id: uuid::Uuid) -> crate::model::EndpointUrls {

@@ -136,67 +136,44 @@ async fn key_names(
         .collect())
 }
 
-/// Midnight UTC of the first day of the 30-day window that ends today.
-#[cfg(feature = "ssr")]
-fn window_start(now: i64) -> i64 {
-    const DAY: i64 = 86_400_000;
-    now - now.rem_euclid(DAY) - 29 * DAY
-}
-
 /// The Overview: 30-day totals, one entry per day, and breakdowns by model, key and auth mode.
 /// All of it comes from the daily totals kept with the traces, so it costs the same on a
 /// million traces as on ten.
 #[server(endpoint = "endpoint_overview", input = GetUrl)]
 pub async fn endpoint_overview(endpoint: Uuid) -> Result<Overview, ApiError> {
     use super::ssr::*;
-    use crate::model::{DayTotals, Totals, auth_label};
-    use antix::store::observe::Dimension;
+    use crate::model::{DayTotals, auth_label};
     run(async {
         let s = services()?;
         let user = require_user(&s).await?;
         let (e, m) = visible_endpoint(&s, &user, endpoint).await?;
-        let since = window_start(antix::domain::now_ms());
-        let daily = s.store.daily_totals(e.id, since).await?;
-        let mut totals = Totals::default();
-        let mut days: Vec<DayTotals> = (0..30)
-            .map(|i| DayTotals {
-                day: since + i * 86_400_000,
-                totals: Totals::default(),
+        let o = antix::overview::overview(&s.store, e.id, antix::domain::now_ms()).await?;
+        let totals = convert::totals(&o.totals);
+        let days = o
+            .days
+            .iter()
+            .map(|(day, t)| DayTotals {
+                day: *day,
+                totals: convert::totals(t),
             })
             .collect();
-        for (day, t) in &daily {
-            let t = convert::totals(t);
-            totals.add(&t);
-            let i = ((day - since) / 86_400_000) as usize;
-            if let Some(d) = days.get_mut(i) {
-                d.totals.add(&t);
-            }
-        }
         let names = key_names(&s, m.org.id).await?;
-        let by_model = convert::breakdown(
-            s.store.breakdown(e.id, since, Dimension::Model).await?,
-            |m| {
-                let label = if m.is_empty() { "(no model)" } else { m };
-                (m.to_owned(), label.to_owned())
-            },
-        );
-        let by_key = convert::breakdown(
-            s.store.breakdown(e.id, since, Dimension::Key).await?,
-            |hex| match Uuid::parse_str(hex) {
-                Ok(id) if !id.is_nil() => (
-                    id.to_string(),
-                    names
-                        .get(&id)
-                        .cloned()
-                        .unwrap_or_else(|| format!("deleted key {}", &hex[..8])),
-                ),
-                _ => (String::new(), "No virtual key (BYOK / OAuth)".into()),
-            },
-        );
-        let by_auth = convert::breakdown(
-            s.store.breakdown(e.id, since, Dimension::AuthMode).await?,
-            |a| (a.to_owned(), auth_label(a).to_owned()),
-        );
+        let by_model = convert::breakdown(o.by_model, |m| {
+            let label = if m.is_empty() { "(no model)" } else { m };
+            (m.to_owned(), label.to_owned())
+        });
+        let by_key = convert::breakdown(o.by_key, |hex| match Uuid::parse_str(hex) {
+            Ok(id) if !id.is_nil() => (
+                id.to_string(),
+                names
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("deleted key {}", &hex[..8])),
+            ),
+            _ => (String::new(), "No virtual key (BYOK / OAuth)".into()),
+        });
+        let by_auth = convert::breakdown(o.by_auth, |a| (a.to_owned(), auth_label(a).to_owned()));
+        let since = o.since;
         Ok(Overview {
             since,
             totals,
@@ -308,7 +285,7 @@ pub async fn list_traces(endpoint: Uuid, query: TraceQuery) -> Result<TracesPage
             .await
             .map_err(convert::search_error)?;
         let names = key_names(&s, m.org.id).await?;
-        let since = window_start(antix::domain::now_ms());
+        let since = antix::overview::window_start(antix::domain::now_ms());
         let keys = s
             .store
             .breakdown(e.id, since, Dimension::Key)
@@ -358,7 +335,7 @@ async fn snippet(
     for body in [&b.response_assembled, &b.response_body, &b.request_body] {
         let Some(raw) = body
             .as_deref()
-            .and_then(|z| antix::recorder::finalize::decompress(z, 256 << 20))
+            .and_then(|z| antix::store::compression::decompress(z, 256 << 20))
         else {
             continue;
         };
@@ -390,7 +367,7 @@ pub async fn get_trace(endpoint: Uuid, trace: Uuid) -> Result<TraceDetail, ApiEr
         let text = |b: &Option<Vec<u8>>| -> (Option<String>, bool) {
             let Some(raw) = b
                 .as_deref()
-                .and_then(|z| antix::recorder::finalize::decompress(z, 256 << 20))
+                .and_then(|z| antix::store::compression::decompress(z, 256 << 20))
             else {
                 return (None, false);
             };

@@ -9,7 +9,6 @@ use antix::config::Settings;
 pub struct TestApp {
     pub addr: SocketAddr,
     pub services: Services,
-    pub gateway: std::sync::Arc<antix::gateway::Gateway>,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -85,7 +84,6 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut BTreeMap<String, String>
         .await
         .unwrap();
     let addr = app.local_addr().unwrap();
-    let gateway = app.gateway().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -97,7 +95,6 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut BTreeMap<String, String>
     TestApp {
         addr,
         services,
-        gateway,
         client,
         stop: Some(stop),
         task: Some(task),
@@ -258,7 +255,7 @@ impl Fixture {
             v.as_ref()
                 .map(|c| {
                     String::from_utf8_lossy(
-                        &antix::recorder::finalize::decompress(c, 64 << 20).unwrap(),
+                        &antix::store::compression::decompress(c, 64 << 20).unwrap(),
                     )
                     .into_owned()
                 })

@@ -1,5 +1,5 @@
 //! The store suite's observability reads: body search, filtered pages, Overview totals and
-//! agent sessions (registered in the parent's `store_suite!`).
+//! agent sessions.
 
 use super::*;
 use crate::store::observe::{Cursor, SearchError, TraceFilter};
@@ -25,11 +25,10 @@ fn draft_with(
     request: &str,
     response: &str,
 ) -> crate::recorder::TraceDraft {
-    let mut d = crate::store::testing::sample_draft(o, e);
-    d.request_body =
-        crate::gateway::body::Capture::of(&bytes::Bytes::from(request.to_owned()), 4 << 20);
+    let mut d = crate::recorder::testing::sample_draft(o, e);
+    d.request_body = crate::capture::Capture::of(&bytes::Bytes::from(request.to_owned()), 4 << 20);
     d.response_body =
-        crate::gateway::body::Capture::of(&bytes::Bytes::from(response.to_owned()), 4 << 20);
+        crate::capture::Capture::of(&bytes::Bytes::from(response.to_owned()), 4 << 20);
     d
 }
 
@@ -61,7 +60,7 @@ async fn search_ids(
         .collect()
 }
 
-pub(super) async fn search_finds_substrings_in_bodies(db: &TestDb) {
+store_test!(search_finds_substrings_in_bodies, |db| {
     let s = &db.store;
     let (u, o, e) = org_and_endpoint(s).await;
     let other = second_endpoint(s, &o, &u).await;
@@ -157,9 +156,9 @@ pub(super) async fn search_finds_substrings_in_bodies(db: &TestDb) {
         5
     );
     assert!(search_ids(s, e.id, "zebra").await.is_empty());
-}
+});
 
-pub(super) async fn search_results_page_without_gaps(db: &TestDb) {
+store_test!(search_results_page_without_gaps, |db| {
     let s = &db.store;
     let (_, o, e) = org_and_endpoint(s).await;
     let mut all = Vec::new();
@@ -205,9 +204,9 @@ pub(super) async fn search_results_page_without_gaps(db: &TestDb) {
     got.sort();
     assert_eq!(got, want, "every match exactly once");
     assert_eq!(seen.len(), 60);
-}
+});
 
-pub(super) async fn trace_list_filters_and_pages(db: &TestDb) {
+store_test!(trace_list_filters_and_pages, |db| {
     let s = &db.store;
     let (u, o, e) = org_and_endpoint(s).await;
     let other = second_endpoint(s, &o, &u).await;
@@ -225,7 +224,7 @@ pub(super) async fn trace_list_filters_and_pages(db: &TestDb) {
             r.status_code = 429;
         }
         if i % 11 == 0 {
-            r.outcome = crate::store::traces::Outcome::ClientDisconnected;
+            r.outcome = crate::domain::Outcome::ClientDisconnected;
         }
         records.push(r);
     }
@@ -266,14 +265,14 @@ pub(super) async fn trace_list_filters_and_pages(db: &TestDb) {
                 errors: Some(true),
                 ..Default::default()
             },
-            Box::new(|r| r.status_code >= 400 || r.outcome != crate::store::traces::Outcome::Ok),
+            Box::new(|r| r.status_code >= 400 || r.outcome != crate::domain::Outcome::Ok),
         ),
         (
             TraceFilter {
                 errors: Some(false),
                 ..Default::default()
             },
-            Box::new(|r| r.status_code < 400 && r.outcome == crate::store::traces::Outcome::Ok),
+            Box::new(|r| r.status_code < 400 && r.outcome == crate::domain::Outcome::Ok),
         ),
         (
             TraceFilter {
@@ -308,9 +307,9 @@ pub(super) async fn trace_list_filters_and_pages(db: &TestDb) {
         }
         assert_eq!(got, want, "{filter:?}");
     }
-}
+});
 
-pub(super) async fn overview_totals_match_traces(db: &TestDb) {
+store_test!(overview_totals_match_traces, |db| {
     let s = &db.store;
     let (_, o, e) = org_and_endpoint(s).await;
     let day = 86_400_000;
@@ -391,9 +390,9 @@ pub(super) async fn overview_totals_match_traces(db: &TestDb) {
         s.endpoint_models(e.id).await.unwrap(),
         vec!["gpt-4o".to_string(), "gpt-4o-mini".to_string()]
     );
-}
+});
 
-pub(super) async fn sessions_group_agent_calls(db: &TestDb) {
+store_test!(sessions_group_agent_calls, |db| {
     let s = &db.store;
     let (_, o, e) = org_and_endpoint(s).await;
     assert!(!s.has_sessions(e.id).await.unwrap());
@@ -466,9 +465,9 @@ pub(super) async fn sessions_group_agent_calls(db: &TestDb) {
             .collect::<Vec<_>>(),
         vec!["cc:abc:111", "cc:abc:222"]
     );
-}
+});
 
-pub(super) async fn slow_queries_are_cut_off(db: &TestDb) {
+store_test!(slow_queries_are_cut_off, |db| {
     let s = &db.store;
     let t = std::time::Instant::now();
     let r = s
@@ -484,4 +483,4 @@ pub(super) async fn slow_queries_are_cut_off(db: &TestDb) {
     for _ in 0..20 {
         s.is_initialized().await.unwrap();
     }
-}
+});

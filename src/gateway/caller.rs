@@ -1,11 +1,16 @@
-//! Which credential a request presents, wherever its SDK put it: `Authorization: Bearer`
-//! (OpenAI, Anthropic OAuth), `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini),
-//! `api-key` (Azure-style OpenAI clients).
+//! Phase: identify the caller. Which credential a request presents, wherever its SDK put it:
+//! `Authorization: Bearer` (OpenAI, Anthropic OAuth), `x-api-key` (Anthropic), `x-goog-api-key`
+//! or `?key=` (Gemini), `api-key` (Azure-style OpenAI clients); then who that is.
 //!
 //! A value with a virtual-key prefix is always a virtual key: when it is unknown, revoked or
 //! malformed the request is refused, never passed upstream as if it were the client's own key.
 
 use http::HeaderMap;
+
+use super::GatewayError;
+use crate::Services;
+use crate::crypto;
+use crate::domain::{self, AuthMode, Endpoint, VirtualKey};
 
 /// Prefixes of keys this gateway issues.
 pub const VIRTUAL_KEY_PREFIXES: [&str; 2] = ["sk-vk-", "sk-antix-"];
@@ -110,6 +115,76 @@ pub fn classify(headers: &HeaderMap, query: Option<&str>) -> Credentials {
         Presented::Byok
     };
     Credentials { presented, secrets }
+}
+
+/// Who is calling, once their credential checks out.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A key of this gateway: the organization's credential is used, under the key's limits.
+    VirtualKey(Box<VirtualKey>),
+    /// The client's own provider key, passed through.
+    Byok,
+    /// An OAuth token (Claude Code subscriptions), passed through.
+    OAuth,
+}
+
+impl Caller {
+    pub fn auth_mode(&self) -> AuthMode {
+        match self {
+            Caller::VirtualKey(_) => AuthMode::VirtualKey,
+            Caller::Byok => AuthMode::Byok,
+            Caller::OAuth => AuthMode::OAuth,
+        }
+    }
+
+    pub fn key(&self) -> Option<&VirtualKey> {
+        match self {
+            Caller::VirtualKey(k) => Some(k),
+            Caller::Byok | Caller::OAuth => None,
+        }
+    }
+}
+
+/// Turns the presented credential into a caller. A virtual key is looked up (through the
+/// store's cache), and must be usable and belong to the endpoint's organization; a provider key
+/// or OAuth token passes through as it is.
+pub async fn identify(
+    services: &Services,
+    presented: &Presented,
+    endpoint: &Endpoint,
+) -> Result<Caller, GatewayError> {
+    match presented {
+        Presented::VirtualKey(k) => {
+            let key = virtual_key(services, k).await?;
+            match key.unusable_reason(domain::now_ms()) {
+                Some("revoked") => return Err(GatewayError::RevokedVirtualKey),
+                Some(_) => return Err(GatewayError::ExpiredVirtualKey),
+                None => {}
+            }
+            if key.org_id != endpoint.org_id {
+                return Err(GatewayError::WrongOrganization);
+            }
+            Ok(Caller::VirtualKey(Box::new(key)))
+        }
+        Presented::OAuth => Ok(Caller::OAuth),
+        Presented::Byok => Ok(Caller::Byok),
+        Presented::None => Err(GatewayError::NoCredentials),
+        Presented::Malformed => Err(GatewayError::MalformedCredentials),
+    }
+}
+
+async fn virtual_key(services: &Services, key: &str) -> Result<VirtualKey, GatewayError> {
+    // A malformed key is refused before any lookup: typos and fuzzing cost no query.
+    if !crypto::virtual_key_checksum_ok(key) {
+        return Err(GatewayError::UnknownVirtualKey);
+    }
+    let hash = services.keys.token_hash(key);
+    services
+        .store
+        .virtual_key_cached(&hash)
+        .await
+        .map_err(|_| GatewayError::StoreUnavailable)?
+        .ok_or(GatewayError::UnknownVirtualKey)
 }
 
 #[cfg(test)]

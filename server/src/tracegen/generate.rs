@@ -6,11 +6,11 @@
 //! Records are built directly (not through the proxy), but with the same shapes the recorder
 //! writes: compressed bodies, search text, session keys, costs from the price catalog.
 
-use crate::domain::{EndpointId, Millis, OrgId, TraceId, VirtualKeyId};
-use crate::pricing::Catalog;
-use crate::recorder::finalize::compress;
-use crate::store::traces::{Outcome, TraceBodies, TraceRecord};
-use crate::usage::{Usage, UsageSource};
+use antix::domain::{EndpointId, Millis, OrgId, Outcome, TraceId, VirtualKeyId};
+use antix::pricing::Catalog;
+use antix::store::compression::compress;
+use antix::store::traces::{TraceBodies, TraceRecord};
+use antix::usage::{Usage, UsageSource};
 
 /// A word that appears in about one trace in two thousand (a "rare" search).
 pub const RARE_WORD: &str = "quokka";

@@ -1,8 +1,11 @@
-//! A small time-to-live cache with single-flight loading, for the lookups on the proxy's hot
-//! path (endpoints, virtual keys, credentials). Concurrent misses for one key share one load,
-//! so a cold cache under load costs one database query per key, not one per request. Failed
-//! loads are not cached. Entries expire after the TTL, which bounds how long another replica's
-//! revocation or archival can go unseen here.
+//! The store's read-through cache for the lookups on the proxy's hot path (endpoints, virtual
+//! keys, credentials), so a proxied call costs no database round trip that a cache can answer.
+//!
+//! Concurrent misses for one entry share one load (single flight), so a cold cache under load
+//! costs one query per entry, not one per request. Failed loads are not cached. Entries expire
+//! after [`CACHE_TTL`], which bounds how long a change made on another replica goes unseen here;
+//! a change made through this store drops its entries at once, in the write operation itself,
+//! so no caller can forget to.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -10,6 +13,58 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
+
+use super::credentials::StoredCredential;
+use crate::crypto::TokenHash;
+use crate::domain::{Endpoint, EndpointId, OrgId, Provider, VirtualKey, VirtualKeyId};
+
+/// How long cached endpoints, keys and credentials are trusted. Bounds how long a revocation
+/// or archival made on another replica takes to be seen here.
+pub const CACHE_TTL: Duration = Duration::from_secs(3);
+
+/// The hot-path caches of one store handle (shared by its clones).
+pub(crate) struct HotCache {
+    pub endpoints: TtlCache<EndpointId, Option<Endpoint>>,
+    pub keys: TtlCache<TokenHash, Option<VirtualKey>>,
+    /// Which hash each loaded key was found by, so a write that knows only the key's id drops
+    /// exactly that entry.
+    key_hashes: Mutex<HashMap<VirtualKeyId, TokenHash>>,
+    pub credentials: TtlCache<(OrgId, Provider), Option<Arc<StoredCredential>>>,
+}
+
+impl Default for HotCache {
+    fn default() -> Self {
+        HotCache {
+            endpoints: TtlCache::new(CACHE_TTL, 100_000),
+            keys: TtlCache::new(CACHE_TTL, 100_000),
+            key_hashes: Mutex::new(HashMap::new()),
+            credentials: TtlCache::new(CACHE_TTL, 10_000),
+        }
+    }
+}
+
+impl HotCache {
+    pub fn remember_key(&self, key: &VirtualKey, hash: &TokenHash) {
+        let mut map = self.key_hashes.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded like the cache itself; a forgotten mapping only means a later write waits
+        // out the TTL instead of dropping the entry at once.
+        if map.len() >= 100_000 {
+            map.clear();
+        }
+        map.insert(key.id, *hash);
+    }
+
+    pub fn forget_key(&self, id: VirtualKeyId) {
+        let hash = self
+            .key_hashes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        if let Some(h) = hash {
+            self.keys.invalidate(&h);
+        }
+    }
+}
 
 struct Entry<V> {
     cell: Arc<OnceCell<V>>,

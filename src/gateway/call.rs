@@ -1,0 +1,196 @@
+//! The decisions about one proxied call, made by the pipeline's phases in order and carried in
+//! one value. Whichever way the call leaves the gateway (answered, refused, cut short, abandoned
+//! by its client) its trace is filled from this value, in [`Call::into_draft`].
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::HeaderMap;
+use uuid::Uuid;
+
+use crate::capture::{Capture, CapturedBytes};
+use crate::domain::{
+    AuthMode, Endpoint, EndpointId, Millis, OrgId, Outcome, Provider, TraceId, VirtualKeyId,
+};
+use crate::limits::Reservation;
+use crate::providers::Wire;
+use crate::recorder::{Recordable, TraceDraft};
+
+/// The header naming the trace of a proxied call, on every proxy response.
+pub const TRACE_HEADER: &str = "x-antix-trace-id";
+
+/// The header Claude Code names its session with.
+const CLAUDE_CODE_SESSION: &str = "x-claude-code-session-id";
+
+/// The copy of the request body kept for the trace.
+#[derive(Debug)]
+pub enum RequestCopy {
+    /// A body read whole (JSON).
+    Whole(CapturedBytes),
+    /// A body still streaming upstream; its capped copy fills as it goes.
+    Streaming(Arc<Mutex<Capture>>),
+}
+
+impl Default for RequestCopy {
+    fn default() -> Self {
+        RequestCopy::Whole(CapturedBytes::default())
+    }
+}
+
+impl RequestCopy {
+    /// Whether a streamed body went past `limit` bytes (the stream was cut for it).
+    pub fn exceeded(&self, limit: u64) -> bool {
+        match self {
+            RequestCopy::Whole(_) => false,
+            RequestCopy::Streaming(c) => c.lock().is_ok_and(|c| c.total > limit),
+        }
+    }
+
+    fn finish(self) -> CapturedBytes {
+        match self {
+            RequestCopy::Whole(b) => b,
+            RequestCopy::Streaming(c) => c
+                .lock()
+                .map(|mut c| std::mem::take(&mut *c).finish())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Call {
+    // Known when the call arrives at a known endpoint.
+    pub id: TraceId,
+    pub started: Instant,
+    pub started_at: Millis,
+    pub org_id: OrgId,
+    pub endpoint_id: EndpointId,
+    pub method: String,
+    /// The native path plus the redacted query string.
+    pub path: String,
+    /// Redacted when the trace is finalized, off the request path.
+    pub request_headers: HeaderMap,
+    /// A client-supplied session id (Claude Code's).
+    pub session_hint: Option<String>,
+
+    // Identify caller.
+    /// Credential values the request carried: scrubbed from what is stored, never persisted.
+    pub secrets: Vec<String>,
+    pub auth: Option<AuthMode>,
+    pub key_id: Option<VirtualKeyId>,
+
+    // Read and inspect body.
+    pub request_body: RequestCopy,
+
+    // Choose target.
+    pub provider: Option<Provider>,
+    pub wire: Option<Wire>,
+    pub model: Option<String>,
+    pub is_stream: bool,
+
+    // Admit.
+    /// The budget reservation held for this call, settled when its trace is written.
+    pub reservation: Option<Reservation>,
+
+    // The upstream's answer, and what of it reached the client.
+    pub status: u16,
+    pub response_headers: HeaderMap,
+    pub response_body: CapturedBytes,
+    pub ttft: Option<Duration>,
+}
+
+impl Call {
+    pub fn new(
+        parts: &http::request::Parts,
+        endpoint: &Endpoint,
+        path: String,
+        started: Instant,
+        started_at: Millis,
+    ) -> Self {
+        Call {
+            id: TraceId::new_v7(),
+            started,
+            started_at,
+            org_id: endpoint.org_id,
+            endpoint_id: endpoint.id,
+            method: parts.method.as_str().to_owned(),
+            path,
+            request_headers: parts.headers.clone(),
+            session_hint: parts
+                .headers
+                .get(CLAUDE_CODE_SESSION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            ..Call::default()
+        }
+    }
+
+    /// The time to first byte, when `first_byte` came.
+    pub fn mark_first_byte(&mut self, first_byte: Option<Instant>) {
+        if let Some(fb) = first_byte {
+            self.ttft = Some(fb.saturating_duration_since(self.started));
+        }
+    }
+}
+
+/// Only the placeholder a finished [`crate::recorder::PendingTrace`] leaves behind.
+impl Default for Call {
+    fn default() -> Self {
+        Call {
+            id: TraceId(Uuid::nil()),
+            started: Instant::now(),
+            started_at: 0,
+            org_id: OrgId(Uuid::nil()),
+            endpoint_id: EndpointId(Uuid::nil()),
+            method: String::new(),
+            path: String::new(),
+            request_headers: HeaderMap::new(),
+            session_hint: None,
+            secrets: Vec::new(),
+            auth: None,
+            key_id: None,
+            request_body: RequestCopy::default(),
+            provider: None,
+            wire: None,
+            model: None,
+            is_stream: false,
+            reservation: None,
+            status: 0,
+            response_headers: HeaderMap::new(),
+            response_body: CapturedBytes::default(),
+            ttft: None,
+        }
+    }
+}
+
+impl Recordable for Call {
+    fn into_draft(self, outcome: Outcome, error: Option<String>) -> TraceDraft {
+        TraceDraft {
+            id: self.id,
+            org_id: self.org_id,
+            endpoint_id: self.endpoint_id,
+            started_at: self.started_at,
+            auth_mode: self.auth,
+            virtual_key_id: self.key_id,
+            provider: self.provider,
+            wire: self.wire,
+            requested_model: self.model,
+            method: self.method,
+            path: self.path,
+            request_headers: self.request_headers,
+            request_body: self.request_body.finish(),
+            status: self.status,
+            response_headers: self.response_headers,
+            response_body: self.response_body,
+            is_stream: self.is_stream,
+            ttft: self.ttft,
+            latency: self.started.elapsed(),
+            outcome,
+            error,
+            passthrough: self.auth.is_some_and(|a| a != AuthMode::VirtualKey),
+            session_hint: self.session_hint,
+            secrets: self.secrets,
+            reservation: self.reservation,
+        }
+    }
+}

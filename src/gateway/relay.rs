@@ -1,0 +1,167 @@
+//! Phase: relay. The upstream's answer goes back to the client: a success streams through a
+//! [`TracedBody`] (which records the trace when it ends); an error answer is passed through when
+//! it is the provider's own JSON error (the SDK knows how to read it) and replaced by a JSON
+//! error in the provider's shape when it is HTML, malformed or empty. A refusal by the gateway
+//! itself is answered in the provider's shape too. Every response names its trace.
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::header::{self, HeaderValue};
+
+use super::body::{ProxyBody, TracedBody, TracedBodyParts};
+use super::call::{Call, TRACE_HEADER};
+use super::{GatewayError, headers};
+use crate::capture::Capture;
+use crate::domain::{Outcome, Provider};
+use crate::recorder::PendingTrace;
+
+/// Upstream error bodies are read whole (to check they are JSON) up to this size.
+const MAX_ERROR_BODY: usize = 1024 * 1024;
+
+/// How the relay treats the body.
+pub struct Relay {
+    pub family: Provider,
+    pub idle_timeout: std::time::Duration,
+    pub capture_limit: usize,
+    pub shutdown: tokio_util::sync::CancellationToken,
+    /// The gateway asked for usage the client did not ask for: hide it again.
+    pub hide_usage: bool,
+    pub is_stream: bool,
+}
+
+/// Relays the upstream's answer.
+pub async fn response(
+    relay: Relay,
+    response: reqwest::Response,
+    mut call: PendingTrace<Call>,
+) -> http::Response<ProxyBody> {
+    let status = response.status();
+    let upstream_headers = response.headers().clone();
+    call.status = status.as_u16();
+    call.response_headers = upstream_headers.clone();
+    let trace = trace_header(&call);
+    if status.as_u16() >= 400 {
+        return error(relay, response, status, &upstream_headers, call, trace).await;
+    }
+    let sse = upstream_headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let hide_usage = relay.hide_usage && sse;
+    let mut out_headers = headers::client_response_headers(&upstream_headers, hide_usage);
+    out_headers.insert(TRACE_HEADER, trace);
+    let expected_len = response.content_length();
+    let body = TracedBody::new(TracedBodyParts {
+        upstream: response.bytes_stream().boxed(),
+        idle_timeout: relay.idle_timeout,
+        shutdown: relay.shutdown,
+        hide_usage,
+        capture_limit: relay.capture_limit,
+        family: relay.family,
+        sse: sse || relay.is_stream,
+        expected_len: if hide_usage { None } else { expected_len },
+        pending: call,
+    });
+    let mut res = http::Response::new(ProxyBody::Traced(Box::new(body)));
+    *res.status_mut() = status;
+    *res.headers_mut() = out_headers;
+    res
+}
+
+/// An upstream error answer.
+async fn error(
+    relay: Relay,
+    response: reqwest::Response,
+    status: http::StatusCode,
+    upstream_headers: &http::HeaderMap,
+    mut call: PendingTrace<Call>,
+    trace: HeaderValue,
+) -> http::Response<ProxyBody> {
+    let (body, cut) = read_error_body(response, relay.idle_timeout).await;
+    let is_json_error =
+        !cut && serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.is_object());
+    let res = if is_json_error {
+        let mut out_headers = headers::client_response_headers(upstream_headers, false);
+        out_headers.insert(TRACE_HEADER, trace);
+        let mut res = http::Response::new(ProxyBody::full(body.clone()));
+        *res.status_mut() = status;
+        *res.headers_mut() = out_headers;
+        res
+    } else {
+        let e = GatewayError::UpstreamBadResponse {
+            status: status.as_u16(),
+        };
+        let mut res = e.response(relay.family);
+        res.headers_mut().insert(TRACE_HEADER, trace);
+        if let Some(ra) = upstream_headers.get(header::RETRY_AFTER) {
+            res.headers_mut().insert(header::RETRY_AFTER, ra.clone());
+        }
+        for name in [
+            "x-request-id",
+            "request-id",
+            "anthropic-ratelimit-requests-remaining",
+        ] {
+            if let Some(v) = upstream_headers.get(name) {
+                res.headers_mut().insert(name, v.clone());
+            }
+        }
+        res
+    };
+    call.status = res.status().as_u16();
+    call.response_body = Capture::of(&body, relay.capture_limit);
+    if is_json_error {
+        call.finish(Outcome::Ok, None);
+    } else {
+        call.finish(
+            Outcome::UpstreamError,
+            Some(format!(
+                "upstream answered HTTP {} with a non-JSON body",
+                status.as_u16()
+            )),
+        );
+    }
+    res
+}
+
+/// The error body, up to [`MAX_ERROR_BODY`]; `true` when it was cut (too long, broke off, or
+/// went idle).
+async fn read_error_body(response: reqwest::Response, idle: std::time::Duration) -> (Bytes, bool) {
+    let mut bytes = Vec::new();
+    let mut stream = response.bytes_stream();
+    loop {
+        match tokio::time::timeout(idle, stream.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() > MAX_ERROR_BODY {
+                    return (bytes.into(), true);
+                }
+            }
+            Ok(None) => return (bytes.into(), false),
+            Ok(Some(Err(_))) | Err(_) => return (bytes.into(), true),
+        }
+    }
+}
+
+/// The gateway's own refusal (or failure to reach the provider), in the provider's shape.
+pub fn refusal(
+    e: &GatewayError,
+    family: Provider,
+    mut call: PendingTrace<Call>,
+) -> http::Response<ProxyBody> {
+    let body = e.body(family);
+    call.status = e.status();
+    call.response_body = Capture::of(&body, body.len());
+    call.response_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let trace = trace_header(&call);
+    call.finish(e.outcome(), Some(e.to_string()));
+    let mut res = e.response(family);
+    res.headers_mut().insert(TRACE_HEADER, trace);
+    res
+}
+
+fn trace_header(call: &Call) -> HeaderValue {
+    HeaderValue::from_str(&call.id.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}

@@ -1,0 +1,98 @@
+//! Phase: choose the target. Which provider the call goes to (the URL's, or on `multi` the
+//! `X-Antix-Provider` header or the model's name), the upstream path, the wire format it speaks,
+//! the model it names, whether it streams, and whether the gateway asks for usage the client did
+//! not ask for (and hides it again).
+
+use super::GatewayError;
+use super::inspect::Inspected;
+use super::route::{ProviderPath, Route};
+use crate::domain::Provider;
+use crate::providers::{Wire, multi};
+
+/// The header that picks the provider on `multi`.
+const PROVIDER_HEADER: &str = "x-antix-provider";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub provider: Provider,
+    /// The provider's path (query excluded).
+    pub path: String,
+    pub wire: Wire,
+    /// The model the request names (Gemini: in the path).
+    pub model: Option<String>,
+    pub is_stream: bool,
+    /// An OpenAI chat stream that did not ask for usage: the gateway asks for it upstream (it
+    /// is the only way to know what the call cost) and removes it from what the client sees.
+    pub inject_usage: bool,
+}
+
+pub fn choose(
+    route: &Route,
+    headers: &http::HeaderMap,
+    family: Provider,
+    routes: &multi::Routes,
+    request: &Inspected,
+) -> Result<Target, GatewayError> {
+    let peek = &request.peek;
+    let model = gemini_path_model(&route.native_path).or_else(|| peek.model.clone());
+    let provider = match route.provider {
+        ProviderPath::One(p) => p,
+        ProviderPath::Multi => match headers.get(PROVIDER_HEADER) {
+            Some(h) => {
+                let v = h.to_str().unwrap_or("").trim().to_ascii_lowercase();
+                Provider::parse(&v).ok_or(GatewayError::UnknownProviderHeader(v))?
+            }
+            None => match &model {
+                Some(m) => routes
+                    .provider_for_model(m)
+                    .ok_or_else(|| GatewayError::UnroutableModel(m.clone()))?,
+                None if family != Provider::OpenAi => family,
+                None => return Err(GatewayError::NoModel),
+            },
+        },
+    };
+    let path = if route.provider == ProviderPath::Multi
+        && family == Provider::OpenAi
+        && provider != Provider::OpenAi
+    {
+        multi::openai_compatible_path(provider, &route.native_path)
+    } else {
+        route.native_path.clone()
+    };
+    let wire = Wire::classify(family, &path);
+    let is_stream = peek.stream == Some(true) || path.ends_with(":streamGenerateContent");
+    let inject_usage = wire == Wire::OpenAiChat
+        && is_stream
+        && peek.stream_options.is_none()
+        && request.json().is_some();
+    Ok(Target {
+        provider,
+        path,
+        wire,
+        model,
+        is_stream,
+        inject_usage,
+    })
+}
+
+/// `/v1beta/models/{model}:method` → the model.
+fn gemini_path_model(path: &str) -> Option<String> {
+    let rest = path.split("/models/").nth(1)?;
+    let model = rest.split(':').next()?;
+    (!model.is_empty() && !model.contains('/')).then(|| model.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemini_model_from_path() {
+        assert_eq!(
+            gemini_path_model("/v1beta/models/gemini-2.5-pro:streamGenerateContent").as_deref(),
+            Some("gemini-2.5-pro")
+        );
+        assert_eq!(gemini_path_model("/v1beta/models"), None);
+        assert_eq!(gemini_path_model("/v1/chat/completions"), None);
+    }
+}

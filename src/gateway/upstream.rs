@@ -1,0 +1,151 @@
+//! Phase: call upstream. The request goes to a fixed base (the configured provider host, or the
+//! organization's own base URL for its credential, through the SSRF-guarded client); the client
+//! contributes only the path and query, and the result must still point at the base's host.
+//! The client's headers go along minus hop-by-hop ones and, for a virtual key, minus every
+//! credential, replaced by the organization's.
+
+use bytes::Bytes;
+use secrecy::ExposeSecret;
+
+use super::GatewayError;
+use super::admit::Grant;
+use super::headers;
+use super::inspect::Body;
+use super::target::Target;
+use crate::config::Settings;
+use crate::providers;
+
+/// The HTTP clients calls go out with.
+pub struct Clients {
+    /// For the configured provider hosts.
+    pub plain: reqwest::Client,
+    /// For organizations' own base URLs: every resolved address is checked (SSRF guard).
+    pub guarded: reqwest::Client,
+}
+
+impl Clients {
+    pub fn new(settings: &Settings) -> Result<Self, reqwest::Error> {
+        let connect = settings.timeouts.connect;
+        Ok(Clients {
+            plain: crate::egress::client(connect)?,
+            guarded: crate::egress::guarded_client(connect, settings.dev_mode)?,
+        })
+    }
+}
+
+/// Builds the upstream request.
+pub fn request(
+    clients: &Clients,
+    settings: &Settings,
+    parts: &http::request::Parts,
+    query: Option<&str>,
+    target: &Target,
+    grant: &Grant,
+    body: Body,
+) -> Result<reqwest::RequestBuilder, GatewayError> {
+    let credential = grant.credential.as_ref();
+    let base = credential
+        .and_then(|c| c.base_url.clone())
+        .unwrap_or_else(|| settings.upstream.for_provider(target.provider).clone());
+    // A virtual key in `?key=` must not reach the provider.
+    let query = match (credential, query) {
+        (Some(_), Some(q)) => headers::strip_credential_params(q),
+        (_, q) => q.map(str::to_owned),
+    };
+    let url = url(&base, &target.path, query.as_deref())?;
+    let mut up_headers = headers::upstream_request_headers(&parts.headers, credential.is_some());
+    if let Some(c) = credential {
+        let (name, value) =
+            crate::egress::provider_auth(target.wire.family(), c.secret.expose_secret())
+                .map_err(|_| GatewayError::NoProviderCredential(target.provider))?;
+        up_headers.insert(name, value);
+    }
+    let custom_base = credential.is_some_and(|c| c.base_url.is_some());
+    if custom_base {
+        crate::egress::check_target(&url, settings.dev_mode).map_err(|_| {
+            GatewayError::UpstreamUnreachable("the organization's base URL is not allowed".into())
+        })?;
+    }
+    let client = if custom_base {
+        &clients.guarded
+    } else {
+        &clients.plain
+    };
+    let body = match body {
+        Body::Json(b) if target.inject_usage => {
+            reqwest::Body::from(providers::openai::with_include_usage(&b).map_or(b, Bytes::from))
+        }
+        Body::Json(b) => reqwest::Body::from(b),
+        Body::Stream(s) => s,
+    };
+    Ok(client
+        .request(parts.method.clone(), url)
+        .headers(up_headers)
+        .body(body))
+}
+
+/// Sends the request and waits for the answer's head, at most `first_byte`. `streamed_over`
+/// says whether a streamed request body was cut for passing the size limit (the send then
+/// fails, and the client is told why).
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    first_byte: std::time::Duration,
+    streamed_over: impl FnOnce() -> Option<u64>,
+) -> Result<reqwest::Response, GatewayError> {
+    match tokio::time::timeout(first_byte, request.send()).await {
+        Err(_) => Err(GatewayError::UpstreamTimeout),
+        Ok(Err(e)) => {
+            if let Some(limit) = streamed_over() {
+                return Err(GatewayError::BodyTooLarge(limit));
+            }
+            if e.is_timeout() {
+                return Err(GatewayError::UpstreamTimeout);
+            }
+            Err(GatewayError::UpstreamUnreachable(
+                crate::egress::describe_error(&e),
+            ))
+        }
+        Ok(Ok(r)) => Ok(r),
+    }
+}
+
+/// Joins the fixed base with the client's path and query, and checks the result still points
+/// at the base's host and port (nothing in the path may change the authority).
+fn url(base: &url::Url, path: &str, query: Option<&str>) -> Result<url::Url, GatewayError> {
+    let mut s = base.as_str().trim_end_matches('/').to_owned();
+    s.push_str(path);
+    if let Some(q) = query {
+        s.push('?');
+        s.push_str(q);
+    }
+    let url = url::Url::parse(&s)
+        .map_err(|_| GatewayError::BadPath("the path does not form a valid URL"))?;
+    if url.host_str() != base.host_str()
+        || url.port_or_known_default() != base.port_or_known_default()
+        || url.scheme() != base.scheme()
+    {
+        return Err(GatewayError::BadPath(
+            "the path would change the upstream host",
+        ));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_stay_on_the_configured_host() {
+        let base = url::Url::parse("https://api.openai.com").unwrap();
+        let u = url(&base, "/v1/chat/completions", Some("a=1")).unwrap();
+        assert_eq!(u.as_str(), "https://api.openai.com/v1/chat/completions?a=1");
+        let base = url::Url::parse("http://127.0.0.1:9000/prefix/").unwrap();
+        let u = url(&base, "/v1/models", None).unwrap();
+        assert_eq!(u.as_str(), "http://127.0.0.1:9000/prefix/v1/models");
+        assert!(
+            url(&base, "@evil.com/x", None).is_err()
+                || url(&base, "@evil.com/x", None).unwrap().host_str() == Some("127.0.0.1")
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! Periodic chores, every minute and once at start: trace retention (whole days, in small
+//! batches so it never holds the write lock for long), releasing the budget reservations of calls
+//! that never finished, expired portal sessions and old login failures. The server only spawns
+//! [`run`]; the rules are here.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::Services;
+use crate::domain::{DAY_MS, HOUR_MS, Millis, day_start};
+
+/// How often the chores run.
+pub const INTERVAL: Duration = Duration::from_secs(60);
+/// Traces deleted per statement by retention.
+const RETENTION_BATCH: i64 = 1000;
+/// Minute windows of rate limits are kept this long (for the portal's spend view), then swept.
+const MINUTE_WINDOWS_KEPT_MS: Millis = HOUR_MS;
+
+/// Runs the chores until `stopping` is cancelled.
+pub async fn run(services: Services, stopping: CancellationToken) {
+    let mut tick = tokio::time::interval(INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {},
+            () = stopping.cancelled() => return,
+        }
+        once(&services, crate::domain::now_ms(), &stopping).await;
+    }
+}
+
+/// One round of chores at `now`.
+pub async fn once(services: &Services, now: Millis, stopping: &CancellationToken) {
+    let store = &services.store;
+    let days = services.settings.trace_retention_days;
+    if days > 0 {
+        // Whole days, so the daily totals can go with their traces.
+        let before = day_start(now - i64::from(days) * DAY_MS);
+        let mut removed = 0u64;
+        while let Ok(n) = store.delete_traces_before(before, RETENTION_BATCH).await {
+            removed += n;
+            if n < RETENTION_BATCH as u64 || stopping.is_cancelled() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        if removed > 0 {
+            let _ = store.delete_rollups_before(before).await;
+            tracing::info!(removed, days, "deleted traces past retention");
+        }
+    }
+    match store
+        .sweep_limits(
+            now - crate::limits::RESERVATION_TTL_MS,
+            now - MINUTE_WINDOWS_KEPT_MS,
+        )
+        .await
+    {
+        Ok(n) if n > 0 => {
+            tracing::warn!(
+                released = n,
+                "released reservations of calls that never finished"
+            );
+        }
+        _ => {}
+    }
+    let _ = store.purge_expired_sessions(now).await;
+    let _ = store
+        .purge_login_failures(now - crate::accounts::LOGIN_WINDOW_MS)
+        .await;
+}
