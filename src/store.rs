@@ -30,6 +30,7 @@ pub mod credentials;
 pub mod endpoints;
 pub mod keys;
 pub mod limits;
+pub mod members;
 pub mod observe;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

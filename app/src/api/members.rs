@@ -144,7 +144,7 @@ pub async fn revoke_invite(id: Uuid) -> Result<(), ApiError> {
 #[server(endpoint = "set_role")]
 pub async fn set_role(user_id: Uuid, role: String) -> Result<(), ApiError> {
     use super::ssr::*;
-    use antix::store::accounts::MembershipError;
+    use antix::store::members::MembershipError;
     run(async {
         let s = services()?;
         let (_, m) = org_context(&s).await?;
@@ -167,7 +167,7 @@ pub async fn set_role(user_id: Uuid, role: String) -> Result<(), ApiError> {
 #[server(endpoint = "remove_member")]
 pub async fn remove_member(user_id: Uuid) -> Result<(), ApiError> {
     use super::ssr::*;
-    use antix::store::accounts::MembershipError;
+    use antix::store::members::MembershipError;
     run(async {
         let s = services()?;
         let (_, m) = org_context(&s).await?;
