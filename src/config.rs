@@ -66,8 +66,9 @@ pub const VARS: &[Var] = &[
     Var {
         key: "log_format",
         env: "ANTIX_LOG_FORMAT",
-        default: Some("json"),
-        help: "`json` (one object per line) or `text`.",
+        default: None,
+        help: "`json` (one object per line) or `text`. Unset: `json` for the server, `text` for \
+               the other commands (they talk to a person).",
     },
     Var {
         key: "upstream.openai",
@@ -170,7 +171,8 @@ pub struct Settings {
     /// Raw text of the master key when given; `None` means "load or generate in data_dir".
     pub master_key: Option<secrecy::SecretString>,
     pub log: String,
-    pub log_format: LogFormat,
+    /// `None`: JSON for the server, text for the CLI's other commands.
+    pub log_format: Option<LogFormat>,
     pub upstream: Upstreams,
     pub multi_routes: crate::providers::multi::Routes,
     pub timeouts: Timeouts,
@@ -387,7 +389,7 @@ impl Settings {
             crate::crypto::MasterKey::parse(s).map(|_| secrecy::SecretString::from(s))
         })?;
         let log = raw.required("log", |s| Ok(s.to_owned()))?;
-        let log_format = raw.required("log_format", |s| match s {
+        let log_format = raw.parse("log_format", |s| match s {
             "json" => Ok(LogFormat::Json),
             "text" => Ok(LogFormat::Text),
             _ => Err(format!("`{s}` is neither `json` nor `text`")),

@@ -117,6 +117,9 @@ impl Gateway {
             Ok(None) => return GatewayError::UnknownEndpoint.response(family),
             Err(_) => return GatewayError::StoreUnavailable.response(family),
         };
+        if is_probe(&parts, &endpoint, route.query.as_deref()) {
+            return probe_response();
+        }
         let stored_path = match &route.query {
             Some(q) => format!("{}?{}", route.native_path, crate::redact::query(q)),
             None => route.native_path.clone(),
@@ -163,9 +166,10 @@ impl Gateway {
         }
 
         let presented = caller::classify(&parts.headers, route.query.as_deref());
-        call.secrets = presented.secrets;
+        call.secrets.clone_from(&presented.secrets);
+        call.auth = presented.presented.auth_mode();
+        call.key_hint = presented.presented.key_hint();
         let caller = caller::identify(&self.services, &presented.presented, endpoint).await?;
-        call.auth = Some(caller.auth_mode());
         call.key_id = caller.key().map(|k| k.id);
         if let Some(key) = caller.key()
             && !key.limits.allows_endpoint(endpoint.id)
@@ -206,9 +210,9 @@ impl Gateway {
 
         let upstream = upstream::request(
             &self.clients,
-            settings,
             parts,
             route.query.as_deref(),
+            &presented.key_carriers,
             &target,
             &grant,
             request.body,
@@ -223,4 +227,22 @@ impl Gateway {
         };
         Ok((upstream, relay))
     }
+}
+
+/// A connectivity probe: `HEAD` with no credential at all, at an active endpoint (Claude Code
+/// sends one to its base URL at every start). Answered here as a reachable API answers it, and
+/// not recorded: it is not a model call and no provider would bill it.
+fn is_probe(parts: &http::request::Parts, endpoint: &Endpoint, query: Option<&str>) -> bool {
+    parts.method == http::Method::HEAD
+        && endpoint.archived_at.is_none()
+        && caller::classify(&parts.headers, query).presented == caller::Presented::None
+}
+
+fn probe_response() -> http::Response<ProxyBody> {
+    let mut res = http::Response::new(ProxyBody::empty());
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    res
 }

@@ -44,6 +44,8 @@ pub struct TraceDraft {
     pub started_at: Millis,
     pub auth_mode: Option<AuthMode>,
     pub virtual_key_id: Option<VirtualKeyId>,
+    /// The visible prefix of a virtual key presented but not accepted.
+    pub key_hint: Option<String>,
     pub provider: Option<Provider>,
     pub wire: Option<Wire>,
     pub requested_model: Option<String>,

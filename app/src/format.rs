@@ -232,8 +232,25 @@ fn civil(ms: i64) -> (i64, u32, u32, u32, u32, u32) {
     )
 }
 
+/// "1 call", "2 calls", "1,200 calls": a count with its noun, singular for one.
+pub fn count(n: i64, singular: &str, plural: &str) -> String {
+    if n == 1 {
+        format!("1 {singular}")
+    } else {
+        format!("{} {plural}", int(n))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(super::count(1, "call", "calls"), "1 call");
+        assert_eq!(super::count(0, "error", "errors"), "0 errors");
+        assert_eq!(super::count(2, "lane", "lanes"), "2 lanes");
+        assert_eq!(super::count(1200, "call", "calls"), "1,200 calls");
+    }
+
     use super::*;
 
     #[test]

@@ -338,6 +338,8 @@ pub struct TraceSummary {
     pub auth_mode: String,
     pub key_id: Option<Uuid>,
     pub key_name: Option<String>,
+    /// The visible prefix of a virtual key that was presented and refused.
+    pub key_hint: Option<String>,
     pub provider: Option<String>,
     pub model: Option<String>,
     pub method: String,
@@ -390,17 +392,14 @@ impl Snippet {
         while !text.is_char_boundary(stop) {
             stop -= 1;
         }
-        let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        // The text exactly as it is: the spaces beside the match belong to the sentence (the
+        // page shows runs of whitespace as one space).
         Some(Snippet {
-            before: format!(
-                "{}{}",
-                if start > 0 { "…" } else { "" },
-                flat(&text[start..at])
-            ),
+            before: format!("{}{}", if start > 0 { "…" } else { "" }, &text[start..at]),
             hit: text[at..end].to_owned(),
             after: format!(
                 "{}{}",
-                flat(&text[end..stop]),
+                &text[end..stop],
                 if stop < text.len() { "…" } else { "" }
             ),
         })
@@ -600,5 +599,14 @@ mod tests {
         assert!(s.after.ends_with('…'));
         assert!(Snippet::find("abc", "abcd", 5).is_none());
         assert!(Snippet::find("<script>x</script>", "script", 100).is_some());
+    }
+
+    #[test]
+    fn snippets_keep_the_spaces_beside_the_match() {
+        let s = Snippet::find("Speed up our React dashboard today", "react", 80).unwrap();
+        assert_eq!(
+            format!("{}[{}]{}", s.before, s.hit, s.after),
+            "Speed up our [React] dashboard today"
+        );
     }
 }

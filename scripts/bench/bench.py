@@ -19,7 +19,7 @@ import time
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = ROOT / "target" / "release" / "antix"
+BIN = pathlib.Path(os.environ.get("BENCH_BIN", ROOT / "target" / "release" / "antix"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 TTFB_SAMPLES = int(os.environ.get("BENCH_TTFB_SAMPLES", "300"))

@@ -9,6 +9,7 @@ use clap::Parser;
 use server::cli::{
     self, AdminCommand, Cli, Command, CredentialCommand, EndpointCommand, KeyCommand,
 };
+use server::telemetry::Reader;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,8 +35,10 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         let command = cli.command.unwrap_or(Command::Serve);
-        if !matches!(command, Command::Config) {
-            server::telemetry::init(&settings);
+        match command {
+            Command::Config => {}
+            Command::Serve => server::telemetry::init(&settings, Reader::Machine),
+            _ => server::telemetry::init(&settings, Reader::Person),
         }
         match command {
             Command::Serve => serve(settings).await,

@@ -20,6 +20,8 @@
 //! | `echo_key` | put the credential the mock received in an error message |
 //!
 //! `GET /_mock/stats` reports streams open, finished and cancelled (a client that went away).
+//! Every request's target and headers are kept (the last [`SEEN_MAX`]) so tests can check what
+//! reached the provider, credentials included.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,11 +47,54 @@ pub struct Stats {
     pub streams_open: AtomicU64,
     pub streams_finished: AtomicU64,
     pub streams_cancelled: AtomicU64,
+    /// `METHOD /path?query` and every header of the requests received, newest last.
+    pub seen: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
+
+/// How many requests [`Stats::seen`] keeps.
+pub const SEEN_MAX: usize = 10_000;
 
 #[derive(Clone, Default)]
 pub struct MockState {
     pub stats: Arc<Stats>,
+}
+
+impl MockState {
+    /// Everything the mock received (targets and headers), one request per line.
+    pub fn seen(&self) -> String {
+        let seen = self
+            .stats
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+}
+
+async fn record(
+    State(s): State<MockState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut line = format!("{} {}", req.method(), req.uri());
+    for (k, v) in req.headers() {
+        line.push_str(&format!(
+            " | {k}: {}",
+            String::from_utf8_lossy(v.as_bytes())
+        ));
+    }
+    {
+        let mut seen = s
+            .stats
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= SEEN_MAX {
+            seen.pop_front();
+        }
+        seen.push_back(line);
+    }
+    next.run(req).await
 }
 
 pub fn router(state: MockState) -> Router {
@@ -66,6 +111,7 @@ pub fn router(state: MockState) -> Router {
         .route("/v1beta/models/{call}", post(gemini::call))
         .route("/v1/models/{call}", post(gemini::call))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
 }
 

@@ -78,6 +78,8 @@ pub struct Call {
     pub secrets: Vec<String>,
     pub auth: Option<AuthMode>,
     pub key_id: Option<VirtualKeyId>,
+    /// A presented virtual key's visible prefix, kept while the key is not known to be valid.
+    pub key_hint: Option<String>,
 
     // Read and inspect body.
     pub request_body: RequestCopy,
@@ -149,6 +151,7 @@ impl Default for Call {
             secrets: Vec::new(),
             auth: None,
             key_id: None,
+            key_hint: None,
             request_body: RequestCopy::default(),
             provider: None,
             wire: None,
@@ -171,6 +174,8 @@ impl Recordable for Call {
             endpoint_id: self.endpoint_id,
             started_at: self.started_at,
             auth_mode: self.auth,
+            // A key that checked out is named by its id; only a failed attempt keeps the hint.
+            key_hint: self.key_hint.filter(|_| self.key_id.is_none()),
             virtual_key_id: self.key_id,
             provider: self.provider,
             wire: self.wire,

@@ -22,6 +22,13 @@ pub const CREDENTIAL_HEADERS: [&str; 4] =
 /// Query parameters that can carry a credential.
 pub const CREDENTIAL_PARAMS: [&str; 1] = ["key"];
 
+/// The longest credential value accepted. Real provider keys and OAuth tokens are far shorter
+/// (Azure AD tokens, the longest, stay under a few KiB); anything longer is refused before it is
+/// searched for anywhere.
+pub const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
+/// The most credential values collected from one request (each is scrubbed from the trace).
+const MAX_CREDENTIALS: usize = 8;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Presented {
     /// A key issued by this gateway.
@@ -32,8 +39,36 @@ pub enum Presented {
     Byok,
     /// No credential at all.
     None,
-    /// A credential header that is not valid text (cannot be a real key).
+    /// A credential header that is not valid text, too long, or too many (cannot be a real key).
     Malformed,
+}
+
+impl Presented {
+    /// How the call presents itself, before the credential is checked: an unknown or revoked
+    /// virtual key is still a virtual-key attempt.
+    pub fn auth_mode(&self) -> Option<AuthMode> {
+        match self {
+            Presented::VirtualKey(_) => Some(AuthMode::VirtualKey),
+            Presented::OAuth => Some(AuthMode::OAuth),
+            Presented::Byok => Some(AuthMode::Byok),
+            Presented::None | Presented::Malformed => None,
+        }
+    }
+
+    /// The visible prefix of a presented virtual key (`sk-vk-AbCd…`), never the secret.
+    pub fn key_hint(&self) -> Option<String> {
+        match self {
+            Presented::VirtualKey(k) => Some(key_hint(k)),
+            _ => None,
+        }
+    }
+}
+
+/// The first ten characters of a key and an ellipsis: the prefix and four characters, as the
+/// portal shows keys.
+pub fn key_hint(key: &str) -> String {
+    let visible: String = key.chars().take(10).collect();
+    format!("{visible}…")
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +76,8 @@ pub struct Credentials {
     pub presented: Presented,
     /// Every credential value seen, to scrub from anything stored (never persisted).
     pub secrets: Vec<String>,
+    /// Headers that carry a virtual-key token, credential headers or not: never forwarded.
+    pub key_carriers: Vec<http::HeaderName>,
 }
 
 fn bearer(v: &str) -> &str {
@@ -58,25 +95,79 @@ pub fn is_virtual_key(v: &str) -> bool {
     VIRTUAL_KEY_PREFIXES.iter().any(|p| v.starts_with(p))
 }
 
+/// The first token shaped like a virtual key anywhere in `text`, whatever surrounds it (an
+/// auth scheme, quotes, a list) and whatever the prefix's case: `Token sk-vk-…`, `Bearer
+/// SK-VK-…`, `x-api-key: Bearer sk-vk-…`. Such a token is never passed through as if it were a
+/// provider key.
+pub fn find_virtual_key(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    for at in memchr::memchr2_iter(b's', b'S', bytes) {
+        let rest = &bytes[at..];
+        let Some(p) = VIRTUAL_KEY_PREFIXES
+            .iter()
+            .find(|p| rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
+        else {
+            continue;
+        };
+        // A token, not the middle of a word: `task-vk-…` is not a key.
+        if at > 0 && is_token_byte(bytes[at - 1]) {
+            continue;
+        }
+        let len = rest.iter().take_while(|b| is_token_byte(**b)).count();
+        if len > p.len() {
+            return text.get(at..at + len);
+        }
+    }
+    None
+}
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// A virtual key inside `Basic base64(user:password)`.
+fn basic_virtual_key(value: &str) -> Option<String> {
+    use base64::Engine as _;
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    find_virtual_key(&String::from_utf8_lossy(&decoded)).map(str::to_owned)
+}
+
 /// The value of the `key` query parameter, if any.
 pub fn query_key(query: Option<&str>) -> Option<String> {
     query?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        CREDENTIAL_PARAMS.contains(&k).then(|| {
-            url::form_urlencoded::parse(format!("k={v}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        })
+        CREDENTIAL_PARAMS.contains(&k).then(|| decode_param(v))
+    })
+}
+
+fn decode_param(v: &str) -> String {
+    url::form_urlencoded::parse(format!("k={v}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// A virtual key in any query parameter's value.
+pub fn query_virtual_key(query: Option<&str>) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (_, v) = pair.split_once('=')?;
+        find_virtual_key(&decode_param(v)).map(str::to_owned)
     })
 }
 
 pub fn classify(headers: &HeaderMap, query: Option<&str>) -> Credentials {
-    let mut values = Vec::new();
+    let mut values: Vec<(&str, String)> = Vec::new();
     let mut malformed = false;
     for name in CREDENTIAL_HEADERS {
         for v in headers.get_all(name) {
             match v.to_str() {
+                Ok(s) if s.len() > MAX_CREDENTIAL_LEN => malformed = true,
                 Ok(s) => {
                     let s = if name == "authorization" {
                         bearer(s)
@@ -92,11 +183,46 @@ pub fn classify(headers: &HeaderMap, query: Option<&str>) -> Credentials {
         }
     }
     if let Some(k) = query_key(query).filter(|k| !k.is_empty()) {
-        values.push(("?key", k));
+        if k.len() > MAX_CREDENTIAL_LEN {
+            malformed = true;
+        } else {
+            values.push(("?key", k));
+        }
     }
-    let secrets: Vec<String> = values.iter().map(|(_, v)| v.clone()).collect();
-    let presented = if let Some((_, vk)) = values.iter().find(|(_, v)| is_virtual_key(v)) {
-        Presented::VirtualKey(vk.clone())
+    if values.len() > MAX_CREDENTIALS {
+        malformed = true;
+        values.truncate(MAX_CREDENTIALS);
+    }
+    // A virtual-key token anywhere: in a credential value whatever its scheme, in any other
+    // header, inside Basic credentials, in any query parameter.
+    let mut anywhere: Option<String> = None;
+    let mut key_carriers = Vec::new();
+    for (name, value) in headers {
+        let Ok(text) = value.to_str() else { continue };
+        if let Some(k) = find_virtual_key(text)
+            .map(str::to_owned)
+            .or_else(|| basic_virtual_key(text))
+        {
+            key_carriers.push(name.clone());
+            anywhere.get_or_insert(k);
+        }
+    }
+    let anywhere = anywhere.or_else(|| query_virtual_key(query));
+    let mut secrets: Vec<String> = values.iter().map(|(_, v)| v.clone()).collect();
+    if let Some(k) = &anywhere
+        && !secrets.contains(k)
+    {
+        secrets.push(k.clone());
+    }
+    // The key itself when a credential position holds exactly one, else the token found.
+    let virtual_key = values
+        .iter()
+        .map(|(_, v)| v)
+        .find(|v| is_virtual_key(v))
+        .cloned()
+        .or(anywhere);
+    let presented = if let Some(vk) = virtual_key {
+        Presented::VirtualKey(vk)
     } else if malformed {
         Presented::Malformed
     } else if values.is_empty() {
@@ -114,7 +240,11 @@ pub fn classify(headers: &HeaderMap, query: Option<&str>) -> Credentials {
     } else {
         Presented::Byok
     };
-    Credentials { presented, secrets }
+    Credentials {
+        presented,
+        secrets,
+        key_carriers,
+    }
 }
 
 /// Who is calling, once their credential checks out.
@@ -216,6 +346,84 @@ mod tests {
                 "{c:?}"
             );
         }
+    }
+
+    /// K2: a virtual key in any scheme, any header, any casing, any query parameter is a
+    /// virtual key, and every header carrying it is listed to be kept from the provider.
+    #[test]
+    fn a_virtual_key_is_found_whatever_wraps_it() {
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode("user:sk-vk-basic1");
+        for (headers, query, key) in [
+            (
+                h(&[("authorization", "Token sk-vk-abc")]),
+                None,
+                "sk-vk-abc",
+            ),
+            (
+                h(&[("authorization", "  bearer   sk-vk-abc  ")]),
+                None,
+                "sk-vk-abc",
+            ),
+            (
+                h(&[("authorization", "BEARER sk-vk-abc")]),
+                None,
+                "sk-vk-abc",
+            ),
+            (h(&[("x-api-key", "Bearer sk-vk-abc")]), None, "sk-vk-abc"),
+            (h(&[("x-goog-api-key", "\"sk-vk-abc\"")]), None, "sk-vk-abc"),
+            (
+                h(&[("authorization", "Bearer SK-VK-abc")]),
+                None,
+                "SK-VK-abc",
+            ),
+            (
+                h(&[("x-custom-auth", "sk-antix-abc")]),
+                None,
+                "sk-antix-abc",
+            ),
+            (
+                h(&[("authorization", &format!("Basic {basic}"))]),
+                None,
+                "sk-vk-basic1",
+            ),
+            (h(&[]), Some("api_key=sk-vk-abc"), "sk-vk-abc"),
+            (h(&[]), Some("alt=sse&token=x%20sk-vk-abc"), "sk-vk-abc"),
+        ] {
+            let c = classify(&headers, query);
+            assert_eq!(
+                c.presented,
+                Presented::VirtualKey(key.into()),
+                "{headers:?} {query:?}"
+            );
+            assert!(c.secrets.iter().any(|s| s.contains(key)));
+            if query.is_none() {
+                assert!(!c.key_carriers.is_empty());
+            }
+        }
+        // Not keys: a word that merely contains the letters, a bare prefix.
+        for v in ["task-vk-abc", "Bearer sk-vk-", "risk-antix-x"] {
+            assert_ne!(
+                classify(&h(&[("authorization", v)]), None).presented,
+                Presented::VirtualKey(v.into())
+            );
+            assert!(find_virtual_key(v).is_none(), "{v}");
+        }
+    }
+
+    #[test]
+    fn absurd_credentials_are_malformed() {
+        let long = "x".repeat(MAX_CREDENTIAL_LEN + 1);
+        assert_eq!(
+            classify(&h(&[("x-api-key", &long)]), None).presented,
+            Presented::Malformed
+        );
+        let many: Vec<(&'static str, &str)> =
+            (0..20).map(|_| ("x-api-key", "sk-proj-123")).collect();
+        assert_eq!(classify(&h(&many), None).presented, Presented::Malformed);
+        let c = classify(&h(&[("x-api-key", "sk-vk-abcdef")]), None);
+        assert_eq!(c.presented.auth_mode(), Some(AuthMode::VirtualKey));
+        assert_eq!(c.presented.key_hint().as_deref(), Some("sk-vk-abcd…"));
     }
 
     #[test]

@@ -87,14 +87,16 @@ pub fn client_response_headers(upstream: &HeaderMap, body_changed: bool) -> Head
     h
 }
 
-/// The query string without the credential parameters (a virtual key in `?key=` must not reach
-/// the provider).
+/// The query string without the credential parameters and without any parameter that holds a
+/// virtual key (a virtual key must not reach the provider).
 pub fn strip_credential_params(query: &str) -> Option<String> {
     let kept: Vec<&str> = query
         .split('&')
         .filter(|pair| {
             let k = pair.split_once('=').map_or(*pair, |(k, _)| k);
-            !super::caller::CREDENTIAL_PARAMS.contains(&k) && !pair.is_empty()
+            !super::caller::CREDENTIAL_PARAMS.contains(&k)
+                && !pair.is_empty()
+                && super::caller::query_virtual_key(Some(pair)).is_none()
         })
         .collect();
     (!kept.is_empty()).then(|| kept.join("&"))

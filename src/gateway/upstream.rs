@@ -12,15 +12,18 @@ use super::admit::Grant;
 use super::headers;
 use super::inspect::Body;
 use super::target::Target;
-use crate::config::Settings;
+use crate::config::{Settings, Upstreams};
 use crate::providers;
 
-/// The HTTP clients calls go out with.
+/// The HTTP clients calls go out with, and where they go.
 pub struct Clients {
     /// For the configured provider hosts.
     pub plain: reqwest::Client,
     /// For organizations' own base URLs: every resolved address is checked (SSRF guard).
     pub guarded: reqwest::Client,
+    upstream: Upstreams,
+    /// Loopback and plain-http custom bases allowed (`ANTIX_DEV_MODE`).
+    allow_local: bool,
 }
 
 impl Clients {
@@ -29,6 +32,8 @@ impl Clients {
         Ok(Clients {
             plain: crate::egress::client(connect)?,
             guarded: crate::egress::guarded_client(connect, settings.dev_mode)?,
+            upstream: settings.upstream.clone(),
+            allow_local: settings.dev_mode,
         })
     }
 }
@@ -36,9 +41,9 @@ impl Clients {
 /// Builds the upstream request.
 pub fn request(
     clients: &Clients,
-    settings: &Settings,
     parts: &http::request::Parts,
     query: Option<&str>,
+    key_carriers: &[http::HeaderName],
     target: &Target,
     grant: &Grant,
     body: Body,
@@ -46,7 +51,7 @@ pub fn request(
     let credential = grant.credential.as_ref();
     let base = credential
         .and_then(|c| c.base_url.clone())
-        .unwrap_or_else(|| settings.upstream.for_provider(target.provider).clone());
+        .unwrap_or_else(|| clients.upstream.for_provider(target.provider).clone());
     // A virtual key in `?key=` must not reach the provider.
     let query = match (credential, query) {
         (Some(_), Some(q)) => headers::strip_credential_params(q),
@@ -54,6 +59,12 @@ pub fn request(
     };
     let url = url(&base, &target.path, query.as_deref())?;
     let mut up_headers = headers::upstream_request_headers(&parts.headers, credential.is_some());
+    if credential.is_some() {
+        // A virtual key in any header, credential header or not, stays here.
+        for name in key_carriers {
+            up_headers.remove(name);
+        }
+    }
     if let Some(c) = credential {
         let (name, value) =
             crate::egress::provider_auth(target.wire.family(), c.secret.expose_secret())
@@ -62,7 +73,7 @@ pub fn request(
     }
     let custom_base = credential.is_some_and(|c| c.base_url.is_some());
     if custom_base {
-        crate::egress::check_target(&url, settings.dev_mode).map_err(|_| {
+        crate::egress::check_target(&url, clients.allow_local).map_err(|_| {
             GatewayError::UpstreamUnreachable("the organization's base URL is not allowed".into())
         })?;
     }

@@ -143,6 +143,7 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
             .unwrap_or("none")
             .to_owned(),
         virtual_key_id: d.virtual_key_id,
+        key_hint: d.key_hint,
         provider: d.provider.map(|p| p.as_str().to_owned()),
         wire: d.wire.map(|w| w.as_str().to_owned()),
         model,

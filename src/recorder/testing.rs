@@ -22,6 +22,7 @@ pub fn sample_draft(org: OrgId, endpoint: EndpointId) -> TraceDraft {
         started_at: now_ms(),
         auth_mode: Some(AuthMode::Byok),
         virtual_key_id: None,
+        key_hint: None,
         provider: Some(Provider::OpenAi),
         wire: Some(Wire::OpenAiChat),
         requested_model: Some("gpt-4o".into()),

@@ -132,15 +132,16 @@ impl Store {
 
     /// [`Store::virtual_key_by_hash`] through the hot-path cache (the proxy's lookup).
     pub async fn virtual_key_cached(&self, hash: &TokenHash) -> Result<Option<VirtualKey>> {
-        let key = self
-            .cache
+        self.cache
             .keys
-            .get_or_load(hash, || self.virtual_key_by_hash(hash))
-            .await?;
-        if let Some(k) = &key {
-            self.cache.remember_key(k, hash);
-        }
-        Ok(key)
+            .get_or_load(hash, || async {
+                let key = self.virtual_key_by_hash(hash).await?;
+                if let Some(k) = &key {
+                    self.cache.remember_key(k, hash);
+                }
+                Ok(key)
+            })
+            .await
     }
 
     pub async fn list_virtual_keys(&self, org: OrgId) -> Result<Vec<VirtualKey>> {

@@ -25,6 +25,9 @@ pub struct TraceFilter {
     pub auth_mode: Option<String>,
     pub model: Option<String>,
     pub key: Option<VirtualKeyId>,
+    /// Only virtual keys that were presented and refused (unknown, revoked, another
+    /// organization's): someone may be trying keys.
+    pub unknown_key: bool,
     /// `Some(true)`: errors only (HTTP status ≥ 400 or an incomplete call); `Some(false)`: ok only.
     pub errors: Option<bool>,
     /// Substring of the request or response text (three characters or more).
@@ -305,6 +308,9 @@ impl Store {
                 }
                 if let Some(v) = filter.key {
                     $qb.push(" AND t.virtual_key_id = ").push_bind(v);
+                }
+                if filter.unknown_key {
+                    $qb.push(" AND t.auth_mode = 'virtual_key' AND t.virtual_key_id IS NULL");
                 }
                 match filter.errors {
                     Some(true) => {

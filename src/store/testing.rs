@@ -205,6 +205,7 @@ pub fn sample_record(
         started_at,
         auth_mode: "byok".into(),
         virtual_key_id: None,
+        key_hint: None,
         provider: Some("openai".into()),
         wire: Some("openai.chat".into()),
         model: Some("gpt-4o".into()),

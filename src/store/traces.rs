@@ -36,6 +36,9 @@ pub struct TraceRecord {
     pub started_at: Millis,
     pub auth_mode: String,
     pub virtual_key_id: Option<VirtualKeyId>,
+    /// The visible prefix of a virtual key that was presented but did not check out.
+    #[serde(default)]
+    pub key_hint: Option<String>,
     pub provider: Option<String>,
     pub wire: Option<String>,
     pub model: Option<String>,
@@ -105,13 +108,14 @@ pub struct TraceRow {
     pub response_id: Option<String>,
     pub request_bytes: i64,
     pub response_bytes: i64,
+    pub key_hint: Option<String>,
 }
 
 pub const TRACE_COLUMNS: &str = "id, org_id, endpoint_id, started_at, auth_mode, virtual_key_id, \
     provider, wire, model, method, path, status_code, outcome, error, is_stream, input_tokens, \
     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_source, \
     cost_nanos, cost_estimated, cost_detail, catalog_version, ttft_us, latency_us, session_key, \
-    session_parent, response_id, request_bytes, response_bytes";
+    session_parent, response_id, request_bytes, response_bytes, key_hint";
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct TraceBodiesRow {
@@ -454,7 +458,8 @@ impl Store {
                         .push_bind(r.session_parent.clone())
                         .push_bind(r.response_id.clone())
                         .push_bind(r.request_bytes)
-                        .push_bind(r.response_bytes);
+                        .push_bind(r.response_bytes)
+                        .push_bind(r.key_hint.clone());
                 });
                 qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
                 let new_ids: Vec<TraceId> = qb.build_query_scalar().fetch_all(&mut *tx).await?;

@@ -45,6 +45,7 @@ mod convert {
             auth_mode: r.auth_mode.clone(),
             key_id: r.virtual_key_id.map(|k| k.0),
             key_name,
+            key_hint: r.key_hint.clone(),
             provider: r.provider.clone(),
             model: r.model.clone(),
             method: r.method.clone(),
@@ -234,7 +235,9 @@ fn filter_of(q: &TraceQuery, now: i64) -> Result<antix::store::observe::TraceFil
     if !q.model.is_empty() {
         f.model = Some(q.model.chars().take(200).collect());
     }
-    if !q.key.trim().is_empty() {
+    if q.key.trim() == "unknown" {
+        f.unknown_key = true;
+    } else if !q.key.trim().is_empty() {
         match q.key.trim().parse::<Uuid>() {
             Ok(k) => f.key = Some(antix::domain::VirtualKeyId(k)),
             Err(_) => bad("key", "Not a virtual key id."),

@@ -64,7 +64,7 @@ fn node(key: Option<&str>, v: &Value, depth: usize, last: bool) -> AnyView {
                 depth,
                 last,
                 ("{", "}"),
-                format!("{n} keys"),
+                crate::format::count(n as i64, "key", "keys"),
                 children.into_any(),
             )
         }
@@ -75,11 +75,7 @@ fn node(key: Option<&str>, v: &Value, depth: usize, last: bool) -> AnyView {
                 .enumerate()
                 .map(|(i, v)| node(None, v, depth + 1, i + 1 == n))
                 .collect_view();
-            let what = if n == 1 {
-                "1 item".to_owned()
-            } else {
-                format!("{n} items")
-            };
+            let what = crate::format::count(n as i64, "item", "items");
             container(key, depth, last, ("[", "]"), what, children.into_any())
         }
         leaf => view! {

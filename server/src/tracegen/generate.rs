@@ -390,6 +390,7 @@ impl Generator {
             started_at: at,
             auth_mode: auth.into(),
             virtual_key_id: key,
+            key_hint: None,
             provider: Some(provider.into()),
             wire: Some(wire.into()),
             model: Some(model.into()),

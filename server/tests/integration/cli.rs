@@ -15,7 +15,6 @@ fn antix(
     cmd.args(args)
         .env_clear()
         .envs(env)
-        .env("ANTIX_LOG_FORMAT", "text")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -155,4 +154,58 @@ fn master_key_is_generated_once_with_a_warning() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("generated one into the data folder"), "{err}");
     assert!(dir.path().join("master.key").exists());
+}
+
+/// A person at a terminal reads the CLI: logs in text on stderr (no JSON lines), the answer alone
+/// on stdout, and the generated master key announced once, when it is created.
+#[test]
+fn commands_talk_to_a_person_and_warn_about_the_master_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = test_env(dir.path());
+    env.remove("ANTIX_MASTER_KEY");
+    let (code, out, err) = antix(
+        &env,
+        &["admin", "create", "--email", "a@example.com", "--org", "A"],
+        Some("long password here\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches("generated one into the data folder").count(), 1);
+    assert!(
+        !err.lines().any(|l| l.trim_start().starts_with('{')),
+        "{err}"
+    );
+    assert!(out.contains("Created administrator"), "{out}");
+
+    let (code, out, err) = antix(
+        &env,
+        &[
+            "endpoint",
+            "create",
+            "--as",
+            "a@example.com",
+            "--name",
+            "e",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["id"].is_string(), "{out}");
+    assert!(!err.contains("master"), "warned again: {err}");
+    assert!(
+        !err.lines().any(|l| l.trim_start().starts_with('{')),
+        "{err}"
+    );
+
+    // Asked for JSON, it speaks JSON.
+    env.insert("ANTIX_LOG_FORMAT".into(), "json".into());
+    env.insert("ANTIX_LOG".into(), "debug".into());
+    let (code, _, err) = antix(
+        &env,
+        &["key", "create", "--as", "a@example.com", "--name", "k"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.lines().any(|l| l.starts_with('{')), "{err}");
 }

@@ -664,3 +664,130 @@ async fn models_and_count_tokens_are_free() {
     assert_eq!(t.usage_source, "not_applicable");
     assert_eq!(t.cost_nanos, Some(0));
 }
+
+/// K2: the fixture's virtual key in every credential position, scheme and casing reaches the
+/// provider as the organization's credential, never as itself; refused keys in the same places
+/// are refused, never passed through as BYOK.
+#[tokio::test]
+async fn a_virtual_key_never_leaves_whatever_wraps_it() {
+    use base64::Engine as _;
+    let f = fixture().await;
+    let c = &f.app.client;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("user:{}", f.vk));
+    let body = json!({"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+    let valid: Vec<(&str, String)> = vec![
+        ("authorization", format!("Token {}", f.vk)),
+        ("authorization", format!("bearer   {}", f.vk)),
+        ("authorization", format!("Basic {basic}")),
+        ("x-api-key", format!("Bearer {}", f.vk)),
+        ("x-goog-api-key", f.vk.clone()),
+        ("x-some-other-header", f.vk.clone()),
+    ];
+    for (name, value) in &valid {
+        let res = c
+            .post(format!("{}/v1/messages", f.base("anthropic")))
+            .header(*name, value)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{name}: {value}");
+    }
+    let bogus = format!("{}x", f.vk);
+    for (name, value) in [
+        ("authorization", format!("Token {bogus}")),
+        ("x-api-key", format!("Bearer {bogus}")),
+        ("x-api-key", bogus.to_uppercase()),
+        ("x-whatever", bogus.clone()),
+    ] {
+        let res = c
+            .post(format!("{}/v1/messages", f.base("anthropic")))
+            .header("x-api-key-2", "sk-ant-api03-real-looking")
+            .header(name, &value)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{name}: {value}");
+    }
+    let res = c
+        .post(format!(
+            "{}/v1beta/models/gemini-2.5-flash:generateContent?alt=json&api_key={bogus}",
+            f.base("gemini")
+        ))
+        .json(&json!({"contents": [{"parts": [{"text": "hi"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let seen = f.mock.state.seen();
+    assert_eq!(f.mock.stat("requests"), valid.len() as u64, "{seen}");
+    assert!(!seen.to_ascii_lowercase().contains("sk-vk-"), "{seen}");
+    assert!(seen.contains(crate::common::ORG_SECRET));
+}
+
+/// An unknown virtual key is traced as a virtual-key attempt with its visible prefix (never
+/// the key), and the filter strip finds such attempts.
+#[tokio::test]
+async fn refused_virtual_keys_are_traced_as_attempts() {
+    let f = fixture().await;
+    let bogus = antix::crypto::generate_virtual_key();
+    let res = f
+        .app
+        .client
+        .post(format!("{}/v1/chat/completions", f.base("openai")))
+        .bearer_auth(&bogus)
+        .json(&chat(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let t = f.trace().await;
+    assert_eq!(t.auth_mode, "virtual_key");
+    assert_eq!(t.virtual_key_id, None);
+    let hint = t.key_hint.clone().unwrap();
+    assert!(hint.starts_with("sk-vk-") && hint.ends_with('…') && hint.len() < 20);
+    assert!(!f.stored_text(t.id).await.contains(&bogus));
+    let filter = antix::store::observe::TraceFilter {
+        unknown_key: true,
+        ..Default::default()
+    };
+    let page = f
+        .app
+        .services
+        .store
+        .list_traces(f.endpoint.id, &filter, None, 50)
+        .await
+        .unwrap();
+    assert_eq!(page.rows.len(), 1);
+}
+
+/// Claude Code's start-up probe (`HEAD` at the base URL, no credential) is answered and not
+/// recorded as a model call.
+#[tokio::test]
+async fn a_credentialless_head_probe_is_answered_without_a_trace() {
+    let f = fixture().await;
+    for path in ["", "/", "/v1/", "/api/hello"] {
+        let res = f
+            .app
+            .client
+            .head(format!("{}{path}", f.base("anthropic")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    // A real call afterwards is the only trace.
+    let res = f
+        .app
+        .client
+        .post(format!("{}/v1/chat/completions", f.base("openai")))
+        .bearer_auth("sk-proj-byok")
+        .json(&chat(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(f.trace().await.method, "POST");
+    assert_eq!(f.mock.stat("requests"), 1);
+}

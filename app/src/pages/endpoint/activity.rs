@@ -172,11 +172,11 @@ fn SessionCard(s: SessionSummary) -> impl IntoView {
     view! {
         <p class="line-clamp-2 break-words text-sm text-slate-800" data-testid="session-preview">{preview}</p>
         <p class="mt-1 flex flex-wrap gap-x-3 text-xs text-slate-500">
-            <span data-testid="session-calls">{format!("{} calls", s.calls)}</span>
+            <span data-testid="session-calls">{format::count(s.calls, "call", "calls")}</span>
             <span>{format::duration_ms(s.last_end_at - s.first_at)}</span>
             <span>{format!("{} tok", format::tokens(s.input_tokens + s.output_tokens))}</span>
             <Money nanos=s.cost_nanos />
-            {(s.errors > 0).then(|| view! { <span class="font-medium text-red-700">{format!("{} errors", s.errors)}</span> })}
+            {(s.errors > 0).then(|| view! { <span class="font-medium text-red-700">{format::count(s.errors, "error", "errors")}</span> })}
         </p>
         <p class="mt-0.5 text-xs text-slate-400">{format::datetime(s.first_at)}</p>
     }
@@ -199,7 +199,7 @@ fn SessionBody(d: SessionDetail) -> impl IntoView {
             view! {
                 <li>
                     <a href=href data-noscroll class="text-indigo-700 hover:underline aria-[current=true]:font-semibold" aria-current=me.to_string()>
-                        {format!("{role}: {} ({} calls)", truncate(&r.preview, 60), r.calls)}
+                        {format!("{role}: {} ({})", truncate(&r.preview, 60), format::count(r.calls, "call", "calls"))}
                     </a>
                 </li>
             }
@@ -211,11 +211,11 @@ fn SessionBody(d: SessionDetail) -> impl IntoView {
             <div>
                 <h2 class="break-words font-semibold" data-testid="session-title">{if s.preview.is_empty() { "(no prompt text)".to_owned() } else { s.preview.clone() }}</h2>
                 <p class="mt-1 flex flex-wrap gap-x-4 text-sm text-slate-500">
-                    <span data-testid="session-view-calls">{format!("{} calls", s.calls)}</span>
+                    <span data-testid="session-view-calls">{format::count(s.calls, "call", "calls")}</span>
                     <span>{format!("{} · {}", format::datetime(s.first_at), format::duration_ms(s.last_end_at - s.first_at))}</span>
                     <span>{format!("{} in / {} out", format::int(s.input_tokens), format::int(s.output_tokens))}</span>
                     <Money nanos=s.cost_nanos />
-                    {(s.errors > 0).then(|| view! { <span class="text-red-700">{format!("{} errors", s.errors)}</span> })}
+                    {(s.errors > 0).then(|| view! { <span class="text-red-700">{format::count(s.errors, "error", "errors")}</span> })}
                 </p>
             </div>
             {has_related.then(|| view! {
@@ -224,7 +224,7 @@ fn SessionBody(d: SessionDetail) -> impl IntoView {
                     <ul class="mt-1 space-y-0.5" data-testid="related-sessions">{related}</ul>
                 </div>
             })}
-            {d.truncated.then(|| view! { <p class="text-xs text-amber-800">{format!("Showing the first {} calls of {}.", d.calls.len(), s.calls)}</p> })}
+            {d.truncated.then(|| view! { <p class="text-xs text-amber-800">{format!("Showing the first {} of {}.", d.calls.len(), format::count(s.calls, "call", "calls"))}</p> })}
             <Gantt calls=d.calls />
         </section>
     }
@@ -540,7 +540,7 @@ fn Gantt(calls: Vec<SessionCall>) -> impl IntoView {
             <div class="flex justify-between text-xs tabular-nums text-slate-500" data-testid="gantt-axis">
                 {move || ticks().into_iter().map(|t| view! { <span>{t}</span> }).collect_view()}
             </div>
-            <p class="text-xs text-slate-400">{format!("Started {} · {} lanes", format::datetime_seconds(t0), lanes)}</p>
+            <p class="text-xs text-slate-400">{format!("Started {} · {}", format::datetime_seconds(t0), format::count(lanes as i64, "lane", "lanes"))}</p>
         </div>
     }
 }

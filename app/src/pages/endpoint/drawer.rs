@@ -132,7 +132,7 @@ fn Detail(d: TraceDetail) -> impl IntoView {
             <dl class="grid grid-cols-2 gap-4 sm:grid-cols-4">
                 <Field label="Request">{format!("{} {}", s.method, s.path)}</Field>
                 <Field label="Provider">{s.provider.clone().unwrap_or_else(|| "–".into())}</Field>
-                <Field label="Virtual key">{s.key_name.clone().or(s.key_id.map(|k| k.to_string())).unwrap_or_else(|| "–".into())}</Field>
+                <Field label="Virtual key">{s.key_name.clone().or(s.key_id.map(|k| k.to_string())).or(s.key_hint.clone().map(|h| format!("{h} (refused)"))).unwrap_or_else(|| "–".into())}</Field>
                 <Field label="Trace id"><span class="font-mono text-xs">{s.id.to_string()}</span></Field>
                 <Field label="Time to first token">
                     <span data-testid="drawer-ttft">{s.ttft_us.map(format::micros).unwrap_or_else(|| "–".into())}</span>

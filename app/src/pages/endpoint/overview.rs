@@ -62,7 +62,7 @@ fn Body(o: Overview, base: String) -> impl IntoView {
             <Card label="Requests" test_id="card-requests">
                 <p class="text-3xl font-semibold tabular-nums" data-testid="total-requests">{format::int(t.requests)}</p>
                 <p class="mt-1 text-sm text-slate-500">
-                    {if t.errors > 0 { format!("{} errors", format::int(t.errors)) } else { "no errors".into() }}
+                    {if t.errors > 0 { format::count(t.errors, "error", "errors") } else { "no errors".into() }}
                 </p>
             </Card>
             <Card label="Tokens" test_id="card-tokens">
@@ -85,7 +85,7 @@ fn Body(o: Overview, base: String) -> impl IntoView {
                     </p>
                 })}
                 {(t.unpriced > 0).then(|| view! {
-                    <p class="mt-1 text-xs text-amber-800">{format!("{} calls had no known price and are not counted.", format::int(t.unpriced))}</p>
+                    <p class="mt-1 text-xs text-amber-800">{format!("{} no known price and {} not counted.", if t.unpriced == 1 { "1 call had".to_owned() } else { format!("{} calls had", format::int(t.unpriced)) }, if t.unpriced == 1 { "is" } else { "are" })}</p>
                 })}
             </Card>
         </div>

@@ -204,7 +204,7 @@ fn FilterStrip(
                 <div>
                     <label class=label for="f-key">"Virtual key"</label>
                     <select id="f-key" name="key" class=INPUT data-testid="filter-key">
-                        {options(&q.key, "Any", keys.into_iter().map(|k| (k.value, k.label)).collect())}
+                        {options(&q.key, "Any", keys.into_iter().map(|k| (k.value, k.label)).chain([pair("unknown", "Keys that did not check out")]).collect())}
                     </select>
                     {err("key")}
                 </div>
@@ -376,7 +376,12 @@ fn Row(
                     </p>
                 }))}
             </td>
-            <td class=TD>{auth_label(&r.auth_mode)}</td>
+            <td class=TD>
+                {auth_label(&r.auth_mode)}
+                {r.key_hint.clone().filter(|_| r.key_id.is_none()).map(|h| view! {
+                    <span class="block font-mono text-xs text-red-700" data-testid="key-hint">{format!("refused {h}")}</span>
+                })}
+            </td>
             <td class=format!("{TD} whitespace-nowrap") data-testid="model">{r.model.clone().unwrap_or_else(|| "–".into())}</td>
             <td class=format!("{TD} text-right tabular-nums")>{tokens(r.input_tokens)}</td>
             <td class=format!("{TD} text-right tabular-nums")>{tokens(r.output_tokens)}</td>
