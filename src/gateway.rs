@@ -187,7 +187,7 @@ impl Gateway {
         .await?;
         call.request_body = std::mem::take(&mut request.copy);
 
-        let target = target::choose(route, &parts.headers, family, &self.routes, &request)?;
+        let target = target::choose(route, parts, family, &self.routes, &request)?;
         call.provider = Some(target.provider);
         call.wire = Some(target.wire);
         call.model.clone_from(&target.model);

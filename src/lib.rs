@@ -32,6 +32,7 @@ pub mod egress;
 pub mod gateway;
 pub mod housekeeping;
 pub mod limits;
+pub mod metering;
 pub mod overview;
 pub mod pricing;
 pub mod providers;

@@ -19,6 +19,7 @@ const BUILTIN: &str = include_str!("pricing/catalog.json");
 /// [`Catalog::cost`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prices {
+    #[serde(default)]
     pub input: u64,
     #[serde(default)]
     pub output: u64,
@@ -55,6 +56,44 @@ struct ModelEntry {
     base: Prices,
     #[serde(default)]
     tiers: Vec<TierEntry>,
+    #[serde(flatten)]
+    units: UnitPrices,
+}
+
+/// Prices of what is not a plain token, pico-USD per unit, and facts the cost estimates need.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitPrices {
+    /// Per token through the Batch APIs (half price, as every provider bills batches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_input: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_output: Option<u64>,
+    /// Per image token (image models that report tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_input: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_output: Option<u64>,
+    /// Per image generated, whatever its size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_image: Option<u64>,
+    /// Per image generated, by `quality/WxH` (`high/1024x1536`, `auto/1024x1024`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub images: std::collections::BTreeMap<String, u64>,
+    /// Per second of audio in (transcription).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_second: Option<u64>,
+    /// Per character of text in (speech).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_character: Option<u64>,
+    /// Per second of audio out (speech models priced by duration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_per_second: Option<u64>,
+    /// The model reasons before it answers: hidden tokens are billed as output.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reasoning_model: bool,
+    /// The most output tokens the model produces in one call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +106,25 @@ struct CatalogFile {
 pub struct Catalog {
     version: String,
     models: HashMap<String, ModelEntry>,
+}
+
+/// What was billed besides tokens, as the cost detail shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Units {
+    /// Images generated, and the size tier they were priced at (`high/1024x1024`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tier: Option<String>,
+    /// Milliseconds of audio in (transcription) or out (speech).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_ms: Option<u64>,
+    /// Characters of text in (speech).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub characters: Option<u64>,
+    /// Priced at the Batch API's price.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }
 
 /// A call's cost, with the parts and the prices used (shown in the observation drawer).
@@ -85,6 +143,12 @@ pub struct Cost {
     /// The input-token threshold of the tier applied, if any.
     pub tier_above: Option<u64>,
     pub catalog_version: String,
+    /// Images, audio, characters and the batch price, when they were billed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<Units>,
+    /// Of the total, what the units (images, audio, characters) cost.
+    #[serde(default)]
+    pub units_nanos: i64,
 }
 
 impl Catalog {
@@ -150,13 +214,16 @@ impl Catalog {
     pub fn cost(&self, model: &str, usage: &Usage) -> Option<Cost> {
         let name = self.resolve(model)?;
         let entry = self.models.get(name)?;
+        Some(self.price(name, &entry.base, &entry.tiers, usage))
+    }
+
+    fn price(&self, name: &str, base: &Prices, tiers: &[TierEntry], usage: &Usage) -> Cost {
         let input_total = usage.input_tokens.unwrap_or(0);
-        let tier = entry
-            .tiers
+        let tier = tiers
             .iter()
             .filter(|t| input_total > t.above_input_tokens)
             .max_by_key(|t| t.above_input_tokens);
-        let mut p = entry.base.clone();
+        let mut p = base.clone();
         if let Some(t) = tier {
             let tp = &t.prices;
             p.input = tp.input.unwrap_or(p.input);
@@ -185,7 +252,7 @@ impl Catalog {
             _ => (u128::from(output) * u128::from(p.output), 0),
         };
         let total = input_pico + read_pico + write_pico + output_pico + reasoning_pico;
-        Some(Cost {
+        Cost {
             total_nanos: pico_to_nanos(total),
             input_nanos: pico_to_nanos(input_pico),
             cache_read_nanos: pico_to_nanos(read_pico),
@@ -196,7 +263,72 @@ impl Catalog {
             prices: p,
             tier_above: tier.map(|t| t.above_input_tokens),
             catalog_version: self.version.clone(),
-        })
+            units: None,
+            units_nanos: 0,
+        }
+    }
+
+    /// The unit prices and estimate facts of a model, when it is in the catalog.
+    pub fn units(&self, model: &str) -> Option<&UnitPrices> {
+        self.models.get(self.resolve(model)?).map(|e| &e.units)
+    }
+
+    /// The cost of `usage` through a Batch API: the batch prices when listed, else half the
+    /// regular ones (what every provider charges for batches).
+    pub fn batch_cost(&self, model: &str, usage: &Usage) -> Option<Cost> {
+        let name = self.resolve(model)?;
+        let entry = self.models.get(name)?;
+        let half = |p: u64| p.div_ceil(2);
+        let p = &entry.base;
+        let prices = Prices {
+            input: entry.units.batch_input.unwrap_or_else(|| half(p.input)),
+            output: entry.units.batch_output.unwrap_or_else(|| half(p.output)),
+            cache_read: p.cache_read.map(half),
+            cache_write_5m: p.cache_write_5m.map(half),
+            cache_write_1h: p.cache_write_1h.map(half),
+            reasoning: p.reasoning.map(half),
+        };
+        let mut cost = self.price(name, &prices, &[], usage);
+        cost.units = Some(Units {
+            batch: true,
+            ..Units::default()
+        });
+        Some(cost)
+    }
+
+    /// The cost of units that are not tokens (images by count and size tier, seconds of audio,
+    /// characters), plus `usage` at the token prices when the model bills tokens too.
+    /// `None` when the model has no price for a unit that was used.
+    pub fn units_cost(&self, model: &str, usage: &Usage, units: &Units) -> Option<Cost> {
+        let name = self.resolve(model)?;
+        let entry = self.models.get(name)?;
+        let u = &entry.units;
+        let mut pico: u128 = 0;
+        if let Some(n) = units.images.filter(|n| *n > 0) {
+            let each = units
+                .image_tier
+                .as_ref()
+                .and_then(|t| u.images.get(t).copied())
+                .or(u.per_image)?;
+            pico += u128::from(n) * u128::from(each);
+        }
+        if let Some(ms) = units.audio_ms.filter(|ms| *ms > 0) {
+            let per_second = u.per_second.or(u.output_per_second)?;
+            pico += (u128::from(ms) * u128::from(per_second)).div_ceil(1000);
+        }
+        if let Some(c) = units.characters.filter(|c| *c > 0) {
+            pico += u128::from(c) * u128::from(u.per_character?);
+        }
+        let mut cost = if usage.is_reported() {
+            self.cost(name, usage)?
+        } else {
+            self.cost(name, &Usage::default())?
+        };
+        let units_nanos = pico_to_nanos(pico);
+        cost.total_nanos = cost.total_nanos.saturating_add(units_nanos);
+        cost.units_nanos = units_nanos;
+        cost.units = Some(units.clone());
+        Some(cost)
     }
 }
 

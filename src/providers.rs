@@ -25,68 +25,59 @@ use serde_json::Value;
 
 pub use crate::domain::Provider;
 use crate::usage::Usage;
+pub use apis::Billing;
 
 pub mod anthropic;
+pub mod apis;
 pub mod gemini;
 pub mod multi;
 pub mod openai;
 pub mod sse;
 
-/// The API a call speaks on the wire. It decides how usage is read and bodies reassembled;
-/// it is not always the provider billed (`multi` sends OpenAI-shaped chat to Anthropic's and
-/// Gemini's OpenAI-compatible APIs).
+/// The API a call speaks on the wire. It decides how usage is read, bodies reassembled and the
+/// call billed ([`apis`] holds the table); it is not always the provider billed (`multi` sends
+/// OpenAI-shaped chat to Anthropic's and Gemini's OpenAI-compatible APIs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Wire {
     OpenAiChat,
     OpenAiResponses,
     OpenAiEmbeddings,
     OpenAiCompletions,
+    OpenAiImages,
+    OpenAiSpeech,
+    OpenAiTranscription,
+    /// `POST /files`: a batch's input file is inspected on its way.
+    OpenAiFileUpload,
+    /// `GET /files/{id}/content`: a batch's results when the file is its output.
+    OpenAiFileContent,
+    OpenAiBatch,
+    /// `GET /batches/{id}`: names a finished batch's output file.
+    OpenAiBatchStatus,
+    OpenAiFree,
     OpenAiOther,
     AnthropicMessages,
     AnthropicCountTokens,
+    AnthropicBatch,
+    AnthropicBatchResults,
+    AnthropicFree,
     AnthropicOther,
     GeminiGenerate,
     GeminiEmbed,
     GeminiCountTokens,
+    /// `:predict` (Imagen): images.
+    GeminiPredict,
+    GeminiBatch,
+    /// `GET batches/{id}`: a finished batch carries its responses and their usage.
+    GeminiBatchStatus,
+    GeminiFree,
     GeminiOther,
 }
 
 impl Wire {
-    /// Classifies an upstream path (always starting with `/`, query excluded) spoken in the
-    /// given API family.
-    pub fn classify(family: Provider, path: &str) -> Wire {
-        match family {
-            Provider::OpenAi => {
-                let p = path.trim_end_matches('/');
-                if p.ends_with("/chat/completions") {
-                    Wire::OpenAiChat
-                } else if p.ends_with("/responses") {
-                    Wire::OpenAiResponses
-                } else if p.ends_with("/embeddings") {
-                    Wire::OpenAiEmbeddings
-                } else if p.ends_with("/completions") {
-                    Wire::OpenAiCompletions
-                } else {
-                    Wire::OpenAiOther
-                }
-            }
-            Provider::Anthropic => {
-                let p = path.trim_end_matches('/');
-                if p.ends_with("/messages/count_tokens") {
-                    Wire::AnthropicCountTokens
-                } else if p.ends_with("/messages") {
-                    Wire::AnthropicMessages
-                } else {
-                    Wire::AnthropicOther
-                }
-            }
-            Provider::Gemini => match path.rsplit_once(':').map(|(_, m)| m) {
-                Some("generateContent" | "streamGenerateContent") => Wire::GeminiGenerate,
-                Some("embedContent" | "batchEmbedContents") => Wire::GeminiEmbed,
-                Some("countTokens") => Wire::GeminiCountTokens,
-                _ => Wire::GeminiOther,
-            },
-        }
+    /// Classifies a call: the API family it speaks, its method and its upstream path (always
+    /// starting with `/`, query excluded). See [`apis`].
+    pub fn classify(family: Provider, method: &http::Method, path: &str) -> Wire {
+        apis::classify(family, method, path)
     }
 
     /// The provider family whose error shape and SDK this wire belongs to.
@@ -96,30 +87,64 @@ impl Wire {
             | Wire::OpenAiResponses
             | Wire::OpenAiEmbeddings
             | Wire::OpenAiCompletions
+            | Wire::OpenAiImages
+            | Wire::OpenAiSpeech
+            | Wire::OpenAiTranscription
+            | Wire::OpenAiFileUpload
+            | Wire::OpenAiFileContent
+            | Wire::OpenAiBatch
+            | Wire::OpenAiBatchStatus
+            | Wire::OpenAiFree
             | Wire::OpenAiOther => Provider::OpenAi,
-            Wire::AnthropicMessages | Wire::AnthropicCountTokens | Wire::AnthropicOther => {
-                Provider::Anthropic
-            }
+            Wire::AnthropicMessages
+            | Wire::AnthropicCountTokens
+            | Wire::AnthropicBatch
+            | Wire::AnthropicBatchResults
+            | Wire::AnthropicFree
+            | Wire::AnthropicOther => Provider::Anthropic,
             Wire::GeminiGenerate
             | Wire::GeminiEmbed
             | Wire::GeminiCountTokens
+            | Wire::GeminiPredict
+            | Wire::GeminiBatch
+            | Wire::GeminiBatchStatus
+            | Wire::GeminiFree
             | Wire::GeminiOther => Provider::Gemini,
         }
     }
 
-    /// Whether the call consumes tokens that cost money (listing models or counting tokens
-    /// does not).
-    pub fn metered(self) -> bool {
-        matches!(
-            self,
+    /// How the call is paid for.
+    pub fn billing(self) -> Billing {
+        match self {
             Wire::OpenAiChat
-                | Wire::OpenAiResponses
-                | Wire::OpenAiEmbeddings
-                | Wire::OpenAiCompletions
-                | Wire::AnthropicMessages
-                | Wire::GeminiGenerate
-                | Wire::GeminiEmbed
-        )
+            | Wire::OpenAiResponses
+            | Wire::OpenAiEmbeddings
+            | Wire::OpenAiCompletions
+            | Wire::AnthropicMessages
+            | Wire::GeminiGenerate
+            | Wire::GeminiEmbed => Billing::Tokens,
+            Wire::OpenAiImages | Wire::GeminiPredict => Billing::Images,
+            Wire::OpenAiSpeech => Billing::Speech,
+            Wire::OpenAiTranscription => Billing::Transcription,
+            Wire::OpenAiFileUpload => Billing::FileUpload,
+            Wire::OpenAiBatch | Wire::AnthropicBatch | Wire::GeminiBatch => Billing::BatchCreate,
+            Wire::OpenAiFileContent | Wire::AnthropicBatchResults | Wire::GeminiBatchStatus => {
+                Billing::BatchResults
+            }
+            Wire::OpenAiBatchStatus
+            | Wire::OpenAiFree
+            | Wire::AnthropicCountTokens
+            | Wire::AnthropicFree
+            | Wire::GeminiCountTokens
+            | Wire::GeminiFree => Billing::Free,
+            Wire::OpenAiOther | Wire::AnthropicOther | Wire::GeminiOther => Billing::Unmetered,
+        }
+    }
+
+    /// Whether the call consumes what costs money and a reservation is held for it (listing
+    /// models or counting tokens does not).
+    pub fn metered(self) -> bool {
+        self.billing().metered()
     }
 
     /// Calls that make up multi-turn agent sessions (the Activity tab).
@@ -133,13 +158,28 @@ impl Wire {
             Wire::OpenAiResponses => "openai.responses",
             Wire::OpenAiEmbeddings => "openai.embeddings",
             Wire::OpenAiCompletions => "openai.completions",
+            Wire::OpenAiImages => "openai.images",
+            Wire::OpenAiSpeech => "openai.speech",
+            Wire::OpenAiTranscription => "openai.transcription",
+            Wire::OpenAiFileUpload => "openai.file_upload",
+            Wire::OpenAiFileContent => "openai.file_content",
+            Wire::OpenAiBatch => "openai.batch",
+            Wire::OpenAiBatchStatus => "openai.batch_status",
+            Wire::OpenAiFree => "openai.free",
             Wire::OpenAiOther => "openai.other",
             Wire::AnthropicMessages => "anthropic.messages",
             Wire::AnthropicCountTokens => "anthropic.count_tokens",
+            Wire::AnthropicBatch => "anthropic.batch",
+            Wire::AnthropicBatchResults => "anthropic.batch_results",
+            Wire::AnthropicFree => "anthropic.free",
             Wire::AnthropicOther => "anthropic.other",
             Wire::GeminiGenerate => "gemini.generate",
             Wire::GeminiEmbed => "gemini.embed",
             Wire::GeminiCountTokens => "gemini.count_tokens",
+            Wire::GeminiPredict => "gemini.predict",
+            Wire::GeminiBatch => "gemini.batch",
+            Wire::GeminiBatchStatus => "gemini.batch_status",
+            Wire::GeminiFree => "gemini.free",
             Wire::GeminiOther => "gemini.other",
         }
     }
@@ -215,51 +255,45 @@ mod tests {
     #[test]
     fn classify_paths() {
         use Provider::*;
-        assert_eq!(
-            Wire::classify(OpenAi, "/v1/chat/completions"),
-            Wire::OpenAiChat
-        );
-        assert_eq!(
-            Wire::classify(OpenAi, "/v1/responses"),
-            Wire::OpenAiResponses
-        );
-        assert_eq!(
-            Wire::classify(OpenAi, "/v1/embeddings"),
-            Wire::OpenAiEmbeddings
-        );
-        assert_eq!(
-            Wire::classify(OpenAi, "/v1/completions"),
-            Wire::OpenAiCompletions
-        );
-        assert_eq!(Wire::classify(OpenAi, "/v1/models"), Wire::OpenAiOther);
-        assert_eq!(
-            Wire::classify(OpenAi, "/v1beta/openai/chat/completions"),
-            Wire::OpenAiChat
-        );
-        assert_eq!(
-            Wire::classify(Anthropic, "/v1/messages"),
-            Wire::AnthropicMessages
-        );
-        assert_eq!(
-            Wire::classify(Anthropic, "/v1/messages/count_tokens"),
-            Wire::AnthropicCountTokens
-        );
-        assert_eq!(
-            Wire::classify(
-                Gemini,
-                "/v1beta/models/gemini-2.5-pro:streamGenerateContent"
+        let post = http::Method::POST;
+        for (family, path, wire) in [
+            (OpenAi, "/v1/chat/completions", Wire::OpenAiChat),
+            (OpenAi, "/v1/responses", Wire::OpenAiResponses),
+            (OpenAi, "/v1/embeddings", Wire::OpenAiEmbeddings),
+            (OpenAi, "/v1/completions", Wire::OpenAiCompletions),
+            (OpenAi, "/v1beta/openai/chat/completions", Wire::OpenAiChat),
+            (Anthropic, "/v1/messages", Wire::AnthropicMessages),
+            (
+                Anthropic,
+                "/v1/messages/count_tokens",
+                Wire::AnthropicCountTokens,
             ),
-            Wire::GeminiGenerate
+            (
+                Gemini,
+                "/v1beta/models/gemini-2.5-pro:streamGenerateContent",
+                Wire::GeminiGenerate,
+            ),
+            (
+                Gemini,
+                "/v1beta/models/text-embedding-004:embedContent",
+                Wire::GeminiEmbed,
+            ),
+            (
+                Gemini,
+                "/v1beta/models/x:countTokens",
+                Wire::GeminiCountTokens,
+            ),
+        ] {
+            assert_eq!(Wire::classify(family, &post, path), wire, "{path}");
+        }
+        assert_eq!(
+            Wire::classify(OpenAi, &http::Method::GET, "/v1/models"),
+            Wire::OpenAiFree
         );
         assert_eq!(
-            Wire::classify(Gemini, "/v1beta/models/text-embedding-004:embedContent"),
-            Wire::GeminiEmbed
+            Wire::classify(Gemini, &http::Method::GET, "/v1beta/models"),
+            Wire::GeminiFree
         );
-        assert_eq!(
-            Wire::classify(Gemini, "/v1beta/models/x:countTokens"),
-            Wire::GeminiCountTokens
-        );
-        assert_eq!(Wire::classify(Gemini, "/v1beta/models"), Wire::GeminiOther);
     }
 
     #[test]

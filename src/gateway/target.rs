@@ -28,7 +28,7 @@ pub struct Target {
 
 pub fn choose(
     route: &Route,
-    headers: &http::HeaderMap,
+    parts: &http::request::Parts,
     family: Provider,
     routes: &multi::Routes,
     request: &Inspected,
@@ -37,7 +37,7 @@ pub fn choose(
     let model = gemini_path_model(&route.native_path).or_else(|| peek.model.clone());
     let provider = match route.provider {
         ProviderPath::One(p) => p,
-        ProviderPath::Multi => match headers.get(PROVIDER_HEADER) {
+        ProviderPath::Multi => match parts.headers.get(PROVIDER_HEADER) {
             Some(h) => {
                 let v = h.to_str().unwrap_or("").trim().to_ascii_lowercase();
                 Provider::parse(&v).ok_or(GatewayError::UnknownProviderHeader(v))?
@@ -59,7 +59,7 @@ pub fn choose(
     } else {
         route.native_path.clone()
     };
-    let wire = Wire::classify(family, &path);
+    let wire = Wire::classify(family, &parts.method, &path);
     let is_stream = peek.stream == Some(true) || path.ends_with(":streamGenerateContent");
     let inject_usage = wire == Wire::OpenAiChat
         && is_stream

@@ -1,0 +1,508 @@
+//! Reading a request's [`Facts`] out of its body: JSON for most APIs, multipart forms for audio
+//! and image uploads, a batch's requests inline or from the JSONL file being uploaded.
+//!
+//! One parse, with typed structs for exactly the fields that matter. In **strict** mode (a
+//! virtual key with limits: the gateway must know what it lets through) a body it cannot read
+//! with certainty is refused: not JSON, a duplicate of a field it reads (`"model"` twice: the
+//! provider would take the last), a field of the wrong type. Lenient mode (passthrough keys)
+//! takes what it can and never refuses.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+
+use super::{BatchItem, Facts};
+use crate::providers::Wire;
+
+/// Why a body cannot be read with certainty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreadable(pub String);
+
+/// The fields every JSON API may carry that the gateway reads.
+#[derive(Deserialize, Default)]
+struct Common {
+    model: Option<String>,
+    stream: Option<bool>,
+    stream_options: Option<StreamOptions>,
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
+    max_output_tokens: Option<u64>,
+    n: Option<u64>,
+    #[serde(rename = "generationConfig")]
+    generation_config: Option<GenerationConfig>,
+    background: Option<bool>,
+    size: Option<String>,
+    quality: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct StreamOptions {
+    include_usage: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+struct GenerationConfig {
+    #[serde(rename = "maxOutputTokens")]
+    max_output_tokens: Option<u64>,
+    #[serde(rename = "candidateCount")]
+    candidate_count: Option<u64>,
+}
+
+impl Common {
+    fn max_output(&self) -> Option<u64> {
+        self.max_tokens
+            .or(self.max_completion_tokens)
+            .or(self.max_output_tokens)
+            .or(self
+                .generation_config
+                .as_ref()
+                .and_then(|g| g.max_output_tokens))
+    }
+
+    fn n(&self) -> u64 {
+        self.n
+            .or(self
+                .generation_config
+                .as_ref()
+                .and_then(|g| g.candidate_count))
+            .unwrap_or(1)
+            .max(1)
+    }
+}
+
+/// Reads a JSON body. `path_model` is the model a Gemini path names (`models/{m}:…`).
+pub fn json(
+    wire: Wire,
+    body: &[u8],
+    path_model: Option<&str>,
+    strict: bool,
+) -> Result<Facts, Unreadable> {
+    let mut facts = Facts {
+        request_bytes: body.len() as u64,
+        n: 1,
+        ..Facts::default()
+    };
+    if let Some(m) = path_model {
+        facts.models.push(m.to_owned());
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(facts);
+    }
+    let common: Common = match serde_json::from_slice(body) {
+        Ok(c) => c,
+        Err(e) if strict => return Err(Unreadable(format!("the JSON body cannot be read: {e}"))),
+        Err(_) => Common::default(),
+    };
+    if let Some(m) = &common.model
+        && !facts.models.contains(m)
+    {
+        facts.models.push(m.clone());
+    }
+    facts.stream = common.stream == Some(true);
+    facts.include_usage = common.stream_options.as_ref().and_then(|s| s.include_usage);
+    facts.max_output = common.max_output();
+    facts.n = common.n();
+    facts.background = common.background == Some(true);
+    if wire == Wire::OpenAiImages {
+        facts.image_tier = Some(image_tier(
+            common.quality.as_deref(),
+            common.size.as_deref(),
+        ));
+    }
+    let extra = match wire {
+        Wire::OpenAiSpeech => speech(body, &mut facts),
+        Wire::AnthropicBatch => anthropic_batch(body, &mut facts),
+        Wire::GeminiBatch => gemini_batch(body, path_model, &mut facts),
+        Wire::GeminiPredict => gemini_predict(body, &mut facts),
+        Wire::GeminiEmbed => gemini_embeds(body, &mut facts),
+        Wire::OpenAiBatch => openai_batch(body, &mut facts),
+        _ => Ok(()),
+    };
+    match extra {
+        Err(e) if strict => Err(Unreadable(format!("the JSON body cannot be read: {e}"))),
+        _ => Ok(facts),
+    }
+}
+
+/// `quality/WxH`, as the price catalog keys image prices (`auto` when the request leaves it).
+pub fn image_tier(quality: Option<&str>, size: Option<&str>) -> String {
+    let q = match quality.unwrap_or("auto") {
+        "hd" => "high",
+        q => q,
+    };
+    format!("{q}/{}", size.unwrap_or("auto"))
+}
+
+fn speech(body: &[u8], facts: &mut Facts) -> Result<(), serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Speech {
+        input: String,
+    }
+    let s: Speech = serde_json::from_slice(body)?;
+    facts.characters = Some(s.input.chars().count() as u64);
+    Ok(())
+}
+
+fn anthropic_batch(body: &[u8], facts: &mut Facts) -> Result<(), serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Batch<'a> {
+        #[serde(borrow)]
+        requests: Vec<Entry<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Entry<'a> {
+        #[serde(borrow)]
+        params: &'a RawValue,
+    }
+    #[derive(Deserialize)]
+    struct Params {
+        model: String,
+        max_tokens: Option<u64>,
+    }
+    let batch: Batch = serde_json::from_slice(body)?;
+    for e in batch.requests {
+        let p: Params = serde_json::from_str(e.params.get())?;
+        push_model(facts, &p.model);
+        facts.batch.push(BatchItem {
+            model: p.model,
+            request_bytes: e.params.get().len() as u64,
+            max_output: p.max_tokens,
+            n: 1,
+        });
+    }
+    Ok(())
+}
+
+fn gemini_batch(
+    body: &[u8],
+    path_model: Option<&str>,
+    facts: &mut Facts,
+) -> Result<(), serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        batch: Batch<'a>,
+    }
+    #[derive(Deserialize)]
+    struct Batch<'a> {
+        #[serde(borrow)]
+        input_config: InputConfig<'a>,
+    }
+    #[derive(Deserialize)]
+    struct InputConfig<'a> {
+        #[serde(borrow)]
+        requests: Option<Requests<'a>>,
+        file_name: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Requests<'a> {
+        #[serde(borrow)]
+        requests: Vec<Inline<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Inline<'a> {
+        #[serde(borrow)]
+        request: &'a RawValue,
+    }
+    let b: Body = serde_json::from_slice(body)?;
+    let model = path_model.unwrap_or_default().to_owned();
+    if let Some(f) = b.batch.input_config.file_name {
+        // A file-based batch: its requests are not in the gateway's sight.
+        facts.batch_file = Some(f);
+    }
+    for r in b
+        .batch
+        .input_config
+        .requests
+        .map(|r| r.requests)
+        .unwrap_or_default()
+    {
+        let c: Common = serde_json::from_str(r.request.get())?;
+        facts.batch.push(BatchItem {
+            model: model.clone(),
+            request_bytes: r.request.get().len() as u64,
+            max_output: c.max_output(),
+            n: c.n(),
+        });
+    }
+    Ok(())
+}
+
+fn gemini_predict(body: &[u8], facts: &mut Facts) -> Result<(), serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Predict {
+        instances: Vec<IgnoredAny>,
+        parameters: Option<Parameters>,
+    }
+    #[derive(Deserialize)]
+    struct Parameters {
+        #[serde(rename = "sampleCount")]
+        sample_count: Option<u64>,
+    }
+    let p: Predict = serde_json::from_slice(body)?;
+    // Imagen generates four images per prompt unless told otherwise.
+    let per = p.parameters.and_then(|p| p.sample_count).unwrap_or(4);
+    facts.n = (p.instances.len() as u64).max(1) * per.max(1);
+    Ok(())
+}
+
+fn gemini_embeds(body: &[u8], facts: &mut Facts) -> Result<(), serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Embeds {
+        requests: Option<Vec<Embed>>,
+    }
+    #[derive(Deserialize)]
+    struct Embed {
+        model: Option<String>,
+    }
+    let e: Embeds = serde_json::from_slice(body)?;
+    for r in e.requests.unwrap_or_default() {
+        if let Some(m) = r.model {
+            push_model(facts, m.strip_prefix("models/").unwrap_or(&m));
+        }
+    }
+    Ok(())
+}
+
+fn openai_batch(body: &[u8], facts: &mut Facts) -> Result<(), serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Batch {
+        input_file_id: String,
+    }
+    let b: Batch = serde_json::from_slice(body)?;
+    facts.batch_file = Some(b.input_file_id);
+    Ok(())
+}
+
+fn push_model(facts: &mut Facts, model: &str) {
+    if !facts.models.iter().any(|m| m == model) {
+        facts.models.push(model.to_owned());
+    }
+}
+
+/// Reads a multipart form (audio and image uploads, file uploads): its text fields and the size
+/// of its file; a batch input file (`purpose=batch`) is read line by line.
+pub async fn multipart(
+    wire: Wire,
+    content_type: &str,
+    body: bytes::Bytes,
+    strict: bool,
+) -> Result<Facts, Unreadable> {
+    let bad = |e: &dyn std::fmt::Display| Unreadable(format!("the form cannot be read: {e}"));
+    let mut facts = Facts {
+        request_bytes: body.len() as u64,
+        n: 1,
+        ..Facts::default()
+    };
+    let boundary = match multer::parse_boundary(content_type) {
+        Ok(b) => b,
+        Err(e) if strict => return Err(bad(&e)),
+        Err(_) => return Ok(facts),
+    };
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut file: Option<bytes::Bytes> = None;
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if strict => return Err(bad(&e)),
+            Err(_) => break,
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        let is_file = field.file_name().is_some();
+        let data = match field.bytes().await {
+            Ok(d) => d,
+            Err(e) if strict => return Err(bad(&e)),
+            Err(_) => break,
+        };
+        if is_file || name == "file" || name == "image" || name == "image[]" {
+            facts.audio_bytes = Some(facts.audio_bytes.unwrap_or(0) + data.len() as u64);
+            if file.is_none() {
+                file = Some(data);
+            }
+        } else {
+            if strict && fields.iter().any(|(n, _)| *n == name) && !name.ends_with("[]") {
+                return Err(Unreadable(format!("the form has the field `{name}` twice")));
+            }
+            fields.push((name, String::from_utf8_lossy(&data).into_owned()));
+        }
+    }
+    let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    if let Some(m) = field("model") {
+        facts.models.push(m.trim().to_owned());
+    }
+    if let Some(n) = field("n") {
+        match n.trim().parse::<u64>() {
+            Ok(n) => facts.n = n.max(1),
+            Err(_) if strict => return Err(Unreadable("the form's `n` is not a number".into())),
+            Err(_) => {}
+        }
+    }
+    if wire == Wire::OpenAiImages {
+        facts.image_tier = Some(image_tier(field("quality"), field("size")));
+    }
+    facts.purpose = field("purpose").map(str::to_owned);
+    if wire == Wire::OpenAiFileUpload && facts.purpose.as_deref() == Some("batch") {
+        let Some(file) = file else {
+            return Err(Unreadable("the batch input file is missing".into()));
+        };
+        match batch_file(&file) {
+            Ok(items) => {
+                for i in &items {
+                    push_model(&mut facts, &i.model);
+                }
+                facts.batch = items;
+            }
+            Err(e) if strict => return Err(e),
+            Err(_) => {}
+        }
+    }
+    Ok(facts)
+}
+
+/// The requests of an OpenAI batch input file (JSONL: `{custom_id, method, url, body}`).
+pub fn batch_file(file: &[u8]) -> Result<Vec<BatchItem>, Unreadable> {
+    #[derive(Deserialize)]
+    struct Line<'a> {
+        #[serde(borrow)]
+        body: &'a RawValue,
+    }
+    let mut items = Vec::new();
+    for (i, line) in file.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let bad =
+            |e: serde_json::Error| Unreadable(format!("line {} of the batch file: {e}", i + 1));
+        let l: Line = serde_json::from_slice(line).map_err(bad)?;
+        let c: Common = serde_json::from_str(l.body.get()).map_err(bad)?;
+        let Some(model) = c.model.clone() else {
+            return Err(Unreadable(format!(
+                "line {} of the batch file names no model",
+                i + 1
+            )));
+        };
+        items.push(BatchItem {
+            model,
+            request_bytes: l.body.get().len() as u64,
+            max_output: c.max_output(),
+            n: c.n(),
+        });
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_reading_refuses_what_it_cannot_be_sure_of() {
+        for bad in [
+            &br#"{"model":"gpt-4o-mini","model":"gpt-4o"}"#[..],
+            br#"{"model":["gpt-4o"]}"#,
+            br#"{"model":"gpt-4o","max_tokens":"many"}"#,
+            br#"{"model":"gpt-4o","stream_options":{"include_usage":false,"include_usage":false}}"#,
+            br#"{"model":"gpt-4o""#,
+            b"not json",
+        ] {
+            assert!(
+                json(Wire::OpenAiChat, bad, None, true).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+            // Passthrough: never refused.
+            assert!(json(Wire::OpenAiChat, bad, None, false).is_ok());
+        }
+        // An escaped key is the same key.
+        assert!(
+            json(
+                Wire::OpenAiChat,
+                br#"{"model":"a","mod\u0065l":"b"}"#,
+                None,
+                true
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn facts_of_chat_and_gemini() {
+        let f = json(
+            Wire::OpenAiChat,
+            br#"{"model":"gpt-4o","n":3,"max_completion_tokens":50,"stream":true,"stream_options":{"include_usage":false}}"#,
+            None,
+            true,
+        )
+        .unwrap();
+        assert_eq!(f.models, vec!["gpt-4o".to_owned()]);
+        assert_eq!(
+            (f.n, f.max_output, f.stream, f.include_usage),
+            (3, Some(50), true, Some(false))
+        );
+        let g = json(
+            Wire::GeminiGenerate,
+            br#"{"contents":[],"generationConfig":{"candidateCount":2,"maxOutputTokens":9}}"#,
+            Some("gemini-2.5-flash"),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            (g.model(), g.n, g.max_output),
+            (Some("gemini-2.5-flash"), 2, Some(9))
+        );
+    }
+
+    #[test]
+    fn batches_name_every_model() {
+        let a = json(
+            Wire::AnthropicBatch,
+            br#"{"requests":[{"custom_id":"a","params":{"model":"claude-haiku-4-5","max_tokens":10,"messages":[]}},{"custom_id":"b","params":{"model":"claude-opus-4-8","max_tokens":20,"messages":[]}}]}"#,
+            None,
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            a.models,
+            vec!["claude-haiku-4-5".to_owned(), "claude-opus-4-8".to_owned()]
+        );
+        assert_eq!(a.batch.len(), 2);
+        let file = b"{\"custom_id\":\"1\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"gpt-4o\",\"max_tokens\":5}}\n{\"custom_id\":\"2\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"o3\"}}\n";
+        let items = batch_file(file).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1].model, "o3");
+        assert!(batch_file(b"{\"body\":{}}").is_err());
+    }
+
+    #[tokio::test]
+    async fn forms_give_their_model_and_file_size() {
+        let body = "--X\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--X\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp3\"\r\nContent-Type: audio/mpeg\r\n\r\n0123456789\r\n--X--\r\n";
+        let f = multipart(
+            Wire::OpenAiTranscription,
+            "multipart/form-data; boundary=X",
+            bytes::Bytes::from(body),
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(f.model(), Some("whisper-1"));
+        assert_eq!(f.audio_bytes, Some(10));
+        let twice = body.replace(
+            "--X--",
+            "--X\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-2\r\n--X--",
+        );
+        assert!(
+            multipart(
+                Wire::OpenAiTranscription,
+                "multipart/form-data; boundary=X",
+                bytes::Bytes::from(twice),
+                true
+            )
+            .await
+            .is_err()
+        );
+    }
+}
