@@ -203,6 +203,9 @@ pub struct Endpoint {
     pub name: String,
     pub created_at: Millis,
     pub archived_at: Option<Millis>,
+    /// Whether the endpoint passes through the client's own provider keys and OAuth tokens;
+    /// `false`: Antix virtual keys only.
+    pub passthrough: bool,
 }
 
 /// Limits set on a virtual key. `None` and empty lists mean "no limit".
@@ -216,6 +219,10 @@ pub struct KeyLimits {
     /// Glob patterns (`*` wildcard) of models the key may call.
     pub allowed_models: Vec<String>,
     pub allowed_endpoints: Vec<EndpointId>,
+    /// May use APIs the gateway cannot meter (fine-tuning, vector stores, realtime sessions…)
+    /// although the key has a budget or a model allow-list: spend there is not counted.
+    #[serde(default)]
+    pub allow_unmetered: bool,
 }
 
 impl KeyLimits {
@@ -225,6 +232,16 @@ impl KeyLimits {
 
     pub fn allows_endpoint(&self, endpoint: EndpointId) -> bool {
         self.allowed_endpoints.is_empty() || self.allowed_endpoints.contains(&endpoint)
+    }
+
+    /// Whether every call must be metered or checked before it goes out: a budget, a model
+    /// allow-list or a token rate limit can only hold if the gateway knows what a call is.
+    pub fn limited(&self) -> bool {
+        self.budget_daily_nanos.is_some()
+            || self.budget_monthly_nanos.is_some()
+            || self.budget_total_nanos.is_some()
+            || self.tpm.is_some()
+            || !self.allowed_models.is_empty()
     }
 }
 

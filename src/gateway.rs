@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Services;
 use crate::domain::{self, Endpoint, Provider};
-use crate::providers::multi;
+use crate::providers::{Wire, multi};
 use crate::recorder::{PendingTrace, Recorder};
 
 pub mod admit;
@@ -133,13 +133,17 @@ impl Gateway {
             Ok((request, relay)) => {
                 let first_byte = self.services.settings.timeouts.first_byte;
                 let limit = self.services.settings.limits.max_request_body_bytes;
+                call.sent_unanswered = true;
                 let sent = upstream::send(request, first_byte, || {
                     call.request_body.exceeded(limit).then_some(limit)
                 })
                 .await;
                 match sent {
                     Ok(response) => relay::response(relay, response, call).await,
-                    Err(e) => relay::refusal(&e, family, call),
+                    Err(e) => {
+                        call.sent_unanswered = e.reached;
+                        relay::refusal(&e.error, family, call)
+                    }
                 }
             }
             Err(e) => relay::refusal(&e, family, call),
@@ -171,6 +175,9 @@ impl Gateway {
         call.key_hint = presented.presented.key_hint();
         let caller = caller::identify(&self.services, &presented.presented, endpoint).await?;
         call.key_id = caller.key().map(|k| k.id);
+        if caller.key().is_none() && !endpoint.passthrough {
+            return Err(GatewayError::PassthroughDisabled);
+        }
         if let Some(key) = caller.key()
             && !key.limits.allows_endpoint(endpoint.id)
         {
@@ -178,11 +185,19 @@ impl Gateway {
         }
 
         let capture_limit = settings.limits.max_stored_body_bytes as usize;
+        let path_model = target::path_model(&route.native_path);
         let mut request = inspect::read(
             parts,
             body,
-            settings.limits.max_request_body_bytes,
-            capture_limit,
+            &inspect::Reading {
+                // The API as the path tells it; `multi` may still pick another provider for
+                // the model, but not another kind of API.
+                wire: Wire::classify(family, &parts.method, &route.native_path),
+                path_model: path_model.as_deref(),
+                strict: caller.key().is_some_and(|k| k.limits.limited()),
+                limit: settings.limits.max_request_body_bytes,
+                capture_limit,
+            },
         )
         .await?;
         call.request_body = std::mem::take(&mut request.copy);
@@ -193,16 +208,15 @@ impl Gateway {
         call.model.clone_from(&target.model);
         call.is_stream = target.is_stream;
 
-        let mut grant = admit::admit(
-            &self.services,
-            &caller,
-            endpoint.org_id,
-            &target,
-            call.id,
-            request.json_len(),
-            request.peek.max_output(),
-        )
-        .await?;
+        let admitting = admit::Admitting {
+            org: endpoint.org_id,
+            target: &target,
+            method: &parts.method,
+            trace_id: call.id,
+        };
+        let grant = admit::admit(&self.services, &caller, &admitting, &mut request.facts).await;
+        call.facts = Some(Box::new(std::mem::take(&mut request.facts)));
+        let mut grant = grant?;
         call.reservation = grant.reservation.take();
         if let Some(c) = &grant.credential {
             call.secrets.push(c.secret.expose_secret().to_owned());
@@ -220,12 +234,42 @@ impl Gateway {
         let relay = relay::Relay {
             family,
             idle_timeout: settings.timeouts.idle,
-            capture_limit,
+            // A batch's results are read whole to settle it, up to the largest body taken in.
+            capture_limit: if target.wire.billing() == crate::providers::Billing::BatchResults {
+                capture_limit.max(settings.limits.max_request_body_bytes as usize)
+            } else {
+                capture_limit
+            },
             shutdown: self.cut.clone(),
             hide_usage: target.inject_usage,
             is_stream: target.is_stream,
+            batch_input: call
+                .facts
+                .as_deref()
+                .and_then(|f| self.batch_input(&target, f, endpoint, &caller)),
         };
         Ok((upstream, relay))
+    }
+}
+
+impl Gateway {
+    /// A batch input file uploaded with a virtual key: its requests are recorded when the
+    /// provider accepts it, so the batch that uses it can be checked and priced.
+    fn batch_input(
+        &self,
+        target: &target::Target,
+        facts: &crate::metering::Facts,
+        endpoint: &Endpoint,
+        caller: &caller::Caller,
+    ) -> Option<relay::BatchInput> {
+        (target.wire == Wire::OpenAiFileUpload && !facts.batch.is_empty()).then(|| {
+            relay::BatchInput {
+                store: self.services.store.clone(),
+                org: endpoint.org_id,
+                key: caller.key().map(|k| k.id),
+                items: facts.batch.clone(),
+            }
+        })
     }
 }
 

@@ -49,8 +49,10 @@ pub async fn once(services: &Services, now: Millis, stopping: &CancellationToken
             tracing::info!(removed, days, "deleted traces past retention");
         }
     }
+    settle_expired_batches(services, now).await;
     match store
         .sweep_limits(
+            now,
             now - crate::limits::RESERVATION_TTL_MS,
             now - MINUTE_WINDOWS_KEPT_MS,
         )
@@ -68,4 +70,27 @@ pub async fn once(services: &Services, now: Millis, stopping: &CancellationToken
     let _ = store
         .purge_login_failures(now - crate::accounts::LOGIN_WINDOW_MS)
         .await;
+}
+
+/// Batches whose results were never read back through the gateway are charged their estimate
+/// when their hold expires (a batch is never free), by a trace of their own.
+async fn settle_expired_batches(services: &Services, now: Millis) {
+    let store = &services.store;
+    let Ok(expired) = store.expired_batch_holds(now, 100).await else {
+        return;
+    };
+    if expired.is_empty() {
+        return;
+    }
+    let records: Vec<_> = expired
+        .iter()
+        .map(|h| crate::store::batches::expiry_trace(h, now))
+        .collect();
+    match store.insert_traces(&records).await {
+        Ok(n) => tracing::warn!(
+            batches = n,
+            "charged batches their estimate: their results were never read back"
+        ),
+        Err(e) => tracing::error!(error = %e, "could not settle expired batch holds"),
+    }
 }

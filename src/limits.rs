@@ -18,13 +18,9 @@ use chrono::{Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{DAY_MS, MINUTE_MS, Millis, TraceId, VirtualKey, VirtualKeyId, day_start};
-use crate::pricing::Catalog;
-use crate::usage::Usage;
 
 /// Reservations older than this are released by the sweep (no call runs this long).
 pub const RESERVATION_TTL_MS: Millis = 30 * MINUTE_MS;
-/// Output tokens assumed for the estimate when a request sets no maximum.
-pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -232,18 +228,17 @@ impl VirtualKey {
     }
 }
 
-/// A generous estimate of what a call will cost, for its reservation: the request's size as
-/// prompt tokens (about four bytes per token, an overestimate for JSON) plus the maximum output
-/// the request allows. `None` when the model has no price.
+/// The reservation of a single-choice chat call on `model` (see [`crate::metering::estimate`]
+/// for every API). `None` when the model has no price.
 pub fn estimate_cost(model: &str, request_bytes: usize, max_output: Option<u64>) -> Option<i64> {
-    let usage = Usage {
-        input_tokens: Some((request_bytes as u64).div_ceil(4)),
-        output_tokens: Some(max_output.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS)),
+    let facts = crate::metering::Facts {
+        models: vec![model.to_owned()],
+        request_bytes: request_bytes as u64,
+        max_output,
+        n: 1,
         ..Default::default()
     };
-    Catalog::builtin()
-        .cost(model, &usage)
-        .map(|c| c.total_nanos)
+    crate::metering::estimate(crate::providers::Wire::OpenAiChat, &facts).ok()
 }
 
 #[cfg(test)]

@@ -416,3 +416,91 @@ mod tests {
         );
     }
 }
+
+/// What a response says was produced, beyond tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Produced {
+    /// Images returned (OpenAI `data`, Imagen `predictions`).
+    pub images: Option<u64>,
+    /// Of the input tokens, those that were images (image models' `input_tokens_details`).
+    pub image_input_tokens: u64,
+    /// Seconds of audio transcribed (`usage.seconds`, `duration`), in milliseconds.
+    pub audio_ms: Option<u64>,
+    /// Token usage of an image or audio model, when it reports it.
+    pub usage: Usage,
+}
+
+/// Reads what an images or transcription response produced.
+pub fn produced(wire: Wire, body: &[u8]) -> Produced {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Produced::default();
+    };
+    let mut p = Produced::default();
+    let list_len = |k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_array)
+            .map(|a| a.len() as u64)
+    };
+    match wire {
+        Wire::OpenAiImages => {
+            p.images = list_len("data");
+            if let Some(u) = v.get("usage") {
+                p.usage = crate::providers::openai::usage(u).unwrap_or_default();
+                p.image_input_tokens = u
+                    .pointer("/input_tokens_details/image_tokens")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0);
+            }
+        }
+        Wire::GeminiPredict => p.images = list_len("predictions"),
+        Wire::OpenAiTranscription => {
+            let u = v.get("usage");
+            let seconds = u
+                .filter(|u| u.get("type").and_then(serde_json::Value::as_str) == Some("duration"))
+                .and_then(|u| u.get("seconds"))
+                .or_else(|| v.get("duration"))
+                .and_then(serde_json::Value::as_f64);
+            p.audio_ms = seconds.map(|s| (s.max(0.0) * 1000.0).round() as u64);
+            if let Some(u) =
+                u.filter(|u| u.get("type").and_then(serde_json::Value::as_str) == Some("tokens"))
+            {
+                p.usage = crate::providers::openai::usage(u).unwrap_or_default();
+            }
+        }
+        _ => {}
+    }
+    p
+}
+
+/// What a finished images, speech or transcription call costs, from the request's facts and
+/// the response; `None` when nothing billable came back.
+pub fn units_charge(wire: Wire, model: &str, facts: &Facts, body: &[u8]) -> Option<Cost> {
+    let catalog = Catalog::builtin();
+    match wire.billing() {
+        Billing::Images => {
+            let p = produced(wire, body);
+            if p.usage.is_reported() {
+                return image_tokens_cost(catalog, model, &p.usage, p.image_input_tokens);
+            }
+            let images = p.images.filter(|n| *n > 0)?;
+            catalog.units_cost(
+                model,
+                &Usage::default(),
+                &Units {
+                    images: Some(images),
+                    image_tier: image_price_tier(catalog, model, facts.image_tier.as_deref()),
+                    ..Units::default()
+                },
+            )
+        }
+        Billing::Speech => speech_cost(catalog, model, facts.characters.unwrap_or(0)),
+        Billing::Transcription => {
+            let p = produced(wire, body);
+            let ms = p
+                .audio_ms
+                .unwrap_or_else(|| facts.audio_bytes.unwrap_or(0) * 1000 / AUDIO_BYTES_PER_SECOND);
+            transcription_cost(catalog, model, ms, Some(&p.usage))
+        }
+        _ => None,
+    }
+}

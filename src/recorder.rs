@@ -55,6 +55,11 @@ pub struct TraceDraft {
     /// Redacted only when finalized, off the request path.
     pub request_headers: http::HeaderMap,
     pub request_body: CapturedBytes,
+    /// What the request said its cost depends on (model, output limit, choices, units).
+    pub facts: Option<Box<crate::metering::Facts>>,
+    /// The request reached the provider but no answer came back (a client that hung up, a
+    /// timeout): the provider may bill it, so it is charged its estimate.
+    pub sent_unanswered: bool,
     pub status: u16,
     pub response_headers: http::HeaderMap,
     pub response_body: CapturedBytes,

@@ -24,6 +24,20 @@ pub fn usd(nanos: i64) -> String {
     format!("{}${s}", if neg { "-" } else { "" })
 }
 
+/// Nano-USD as exact dollars for a form field (`1.234`, `0.000001`): what [`parse_usd`] reads
+/// back to the same amount, unlike the rounded [`usd`].
+pub fn usd_exact(nanos: i64) -> String {
+    let n = nanos.unsigned_abs();
+    let sign = if nanos < 0 { "-" } else { "" };
+    let frac = format!("{:09}", n % 1_000_000_000);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        format!("{sign}{}", n / 1_000_000_000)
+    } else {
+        format!("{sign}{}.{frac}", n / 1_000_000_000)
+    }
+}
+
 /// Exact dollars (as typed in a form) to nano-USD. Empty means "no limit".
 pub fn parse_usd(text: &str) -> Result<Option<i64>, String> {
     let t = text.trim().trim_start_matches('$').replace(',', "");
@@ -243,6 +257,13 @@ pub fn count(n: i64, singular: &str, plural: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn exact_dollars_round_trip() {
+        for n in [0, 1, 500_000_000, 1_234_000_000, 1_000_000_000_000, 123] {
+            assert_eq!(super::parse_usd(&super::usd_exact(n)), Ok(Some(n)), "{n}");
+        }
+    }
+
     #[test]
     fn counts_agree_with_their_noun() {
         assert_eq!(super::count(1, "call", "calls"), "1 call");

@@ -110,6 +110,8 @@ pub struct EndpointDetail {
     pub urls: EndpointUrls,
     pub can_manage: bool,
     pub can_duplicate: bool,
+    /// Accepts the client's own provider keys and OAuth tokens (else virtual keys only).
+    pub passthrough: bool,
     /// Whether the endpoint has agent sessions (the Activity tab is shown only then).
     pub has_sessions: bool,
 }
@@ -124,6 +126,8 @@ pub struct KeyLimitsView {
     pub tpm: Option<i64>,
     pub allowed_models: Vec<String>,
     pub allowed_endpoints: Vec<Uuid>,
+    /// May call APIs whose cost Antix cannot meter, despite its limits.
+    pub allow_unmetered: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -38,6 +38,7 @@ use futures_util::stream::{self, Stream};
 use serde_json::{Value, json};
 
 mod anthropic;
+mod apis;
 mod gemini;
 mod openai;
 
@@ -57,6 +58,8 @@ pub const SEEN_MAX: usize = 10_000;
 #[derive(Clone, Default)]
 pub struct MockState {
     pub stats: Arc<Stats>,
+    /// Files and batches, kept between calls.
+    apis: Arc<apis::Store>,
 }
 
 impl MockState {
@@ -105,8 +108,26 @@ pub fn router(state: MockState) -> Router {
         .route("/v1/responses", post(openai::responses))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(models))
+        .route("/v1/images/generations", post(apis::images))
+        .route("/v1/images/edits", post(apis::images))
+        .route("/v1/images/variations", post(apis::images))
+        .route("/v1/audio/speech", post(apis::speech))
+        .route("/v1/audio/transcriptions", post(apis::transcription))
+        .route("/v1/audio/translations", post(apis::transcription))
+        .route("/v1/files", post(apis::upload_file))
+        .route("/v1/files/{file}/content", get(apis::file_content))
+        .route("/v1/batches", post(apis::create_batch))
+        .route("/v1/batches/{batch}", get(apis::get_batch))
+        .route("/v1/responses/{id}", get(apis::get_response))
+        .route("/v1/fine_tuning/jobs", post(apis::fine_tuning))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count))
+        .route("/v1/messages/batches", post(apis::anthropic_batch))
+        .route(
+            "/v1/messages/batches/{batch}/results",
+            get(apis::anthropic_batch_results),
+        )
+        .route("/v1beta/batches/{batch}", get(apis::gemini_get_batch))
         .route("/v1beta/models", get(gemini::models))
         .route("/v1beta/models/{call}", post(gemini::call))
         .route("/v1/models/{call}", post(gemini::call))

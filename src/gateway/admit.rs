@@ -1,8 +1,12 @@
 //! Phase: admit. A passthrough caller (BYOK, OAuth) brings its own credential and goes through
-//! as it is. A virtual key spends the organization's credential, so its rules hold here: the
-//! model allow-list, the organization's credential for the target's provider, and the key's
-//! limits (the call counted against its rate limits, its estimated cost reserved against its
-//! budgets; see [`crate::limits`]). Fails closed: without the database, no limited call.
+//! as it is. A virtual key spends the organization's credential, so its rules hold here, on
+//! every API (see [`crate::providers::apis`]): a key with limits (a budget, a model allow-list,
+//! a token rate limit) may not call an API the gateway cannot meter unless an admin allowed it;
+//! every model the call names (the body's, the path's, each request of a batch, a form's) must
+//! be allowed; then the organization's credential for the target's provider, and the key's
+//! limits: the call counted against its rate limits, its estimated cost ([`crate::metering`])
+//! reserved against its budgets ([`crate::limits`]). Fails closed: without the database, no
+//! limited call.
 
 use super::GatewayError;
 use super::caller::Caller;
@@ -10,7 +14,9 @@ use super::target::Target;
 use crate::Services;
 use crate::credentials::{self, UpstreamCredential};
 use crate::domain::{self, OrgId, TraceId, VirtualKey};
-use crate::limits::{self, Reservation};
+use crate::limits::Reservation;
+use crate::metering::{self, EstimateError, Facts};
+use crate::providers::{Billing, Wire};
 
 /// What admission grants a call.
 #[derive(Debug, Default)]
@@ -21,25 +27,67 @@ pub struct Grant {
     pub reservation: Option<Reservation>,
 }
 
+/// The call being admitted.
+pub struct Admitting<'a> {
+    pub org: OrgId,
+    pub target: &'a Target,
+    pub method: &'a http::Method,
+    pub trace_id: TraceId,
+}
+
 pub async fn admit(
     services: &Services,
     caller: &Caller,
-    org: OrgId,
-    target: &Target,
-    trace_id: TraceId,
-    request_len: usize,
-    max_output: Option<u64>,
+    call: &Admitting<'_>,
+    facts: &mut Facts,
 ) -> Result<Grant, GatewayError> {
     let Some(key) = caller.key() else {
         return Ok(Grant::default());
     };
-    if let Some(m) = &target.model
-        && !key.limits.allows_model(m)
+    let target = call.target;
+    let limits = &key.limits;
+    let strict = limits.limited() && !limits.allow_unmetered;
+    let billing = target.wire.billing();
+    let api = || format!("{} {}", call.method, target.path);
+    if strict && billing == Billing::Unmetered {
+        return Err(GatewayError::UnmeteredApi(api()));
+    }
+    if target.wire == Wire::GeminiBatch && facts.batch_file.is_some() && strict {
+        return Err(GatewayError::UnmeteredApi(format!(
+            "{} (a batch whose requests are in a file)",
+            api()
+        )));
+    }
+    if target.wire == Wire::OpenAiBatch
+        && let Some(file) = facts.batch_file.clone()
     {
+        // An OpenAI batch names its requests by file: the one read when it was uploaded.
+        match services.store.batch_input(call.org, &file).await {
+            Ok(Some(items)) => {
+                for i in &items {
+                    if !facts.models.contains(&i.model) {
+                        facts.models.push(i.model.clone());
+                    }
+                }
+                facts.batch = items;
+            }
+            Ok(None) if strict => return Err(GatewayError::UnknownBatchInput(file)),
+            Ok(None) => {}
+            Err(_) => return Err(GatewayError::StoreUnavailable),
+        }
+    }
+    if limits.limited()
+        && billing.metered()
+        && billing != Billing::BatchCreate
+        && facts.models.is_empty()
+    {
+        return Err(GatewayError::ModelRequired);
+    }
+    if let Some(m) = facts.models.iter().find(|m| !limits.allows_model(m)) {
         return Err(GatewayError::ModelNotAllowed(m.clone()));
     }
-    let credential = credential(services, org, target).await?;
-    let reservation = reserve(services, key, trace_id, target, request_len, max_output).await?;
+    let credential = credential(services, call.org, target).await?;
+    let reservation = reserve(services, key, call, facts).await?;
     Ok(Grant {
         credential: Some(credential),
         reservation,
@@ -66,20 +114,19 @@ async fn credential(
 async fn reserve(
     services: &Services,
     key: &VirtualKey,
-    trace_id: TraceId,
-    target: &Target,
-    request_len: usize,
-    max_output: Option<u64>,
+    call: &Admitting<'_>,
+    facts: &Facts,
 ) -> Result<Option<Reservation>, GatewayError> {
     let now = domain::now_ms();
-    let amount = if key.has_budget() && target.wire.metered() {
-        let model = target.model.as_deref().unwrap_or("");
-        limits::estimate_cost(model, request_len, max_output)
-            .ok_or_else(|| GatewayError::UnpricedModel(model.to_owned()))?
+    let amount = if key.has_budget() {
+        metering::estimate(call.target.wire, facts).map_err(|e| match e {
+            EstimateError::Unpriced(m) => GatewayError::UnpricedModel(m),
+            EstimateError::NoModel => GatewayError::ModelRequired,
+        })?
     } else {
         0
     };
-    let Some(admission) = key.admission(trace_id, now, amount) else {
+    let Some(admission) = key.admission(call.trace_id, now, amount) else {
         return Ok(None);
     };
     match services.store.admit(&admission).await {

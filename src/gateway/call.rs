@@ -83,6 +83,8 @@ pub struct Call {
 
     // Read and inspect body.
     pub request_body: RequestCopy,
+    /// What the body says its cost depends on.
+    pub facts: Option<Box<crate::metering::Facts>>,
 
     // Choose target.
     pub provider: Option<Provider>,
@@ -93,6 +95,10 @@ pub struct Call {
     // Admit.
     /// The budget reservation held for this call, settled when its trace is written.
     pub reservation: Option<Reservation>,
+
+    // Call upstream.
+    /// The request went out, and no answer came (yet): the provider may bill it.
+    pub sent_unanswered: bool,
 
     // The upstream's answer, and what of it reached the client.
     pub status: u16,
@@ -153,6 +159,8 @@ impl Default for Call {
             key_id: None,
             key_hint: None,
             request_body: RequestCopy::default(),
+            facts: None,
+            sent_unanswered: false,
             provider: None,
             wire: None,
             model: None,
@@ -184,6 +192,8 @@ impl Recordable for Call {
             path: self.path,
             request_headers: self.request_headers,
             request_body: self.request_body.finish(),
+            facts: self.facts,
+            sent_unanswered: self.sent_unanswered,
             status: self.status,
             response_headers: self.response_headers,
             response_body: self.response_body,

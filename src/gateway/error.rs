@@ -49,6 +49,26 @@ pub enum GatewayError {
     NoModel,
     #[error("Unknown X-Antix-Provider `{0}`: use openai, anthropic or gemini.")]
     UnknownProviderHeader(String),
+    #[error(
+        "This virtual key may not call `{0}`: Antix cannot meter what it costs, and the key has a budget, a model allow-list or a token limit. An admin can allow unmetered APIs on the key in the Antix portal."
+    )]
+    UnmeteredApi(String),
+    #[error(
+        "The request body cannot be read with certainty ({0}). A virtual key with limits needs a body the gateway can check."
+    )]
+    UnreadableBody(String),
+    #[error(
+        "The request names no model; a virtual key with limits needs one to check and price the call."
+    )]
+    ModelRequired,
+    #[error(
+        "Batch input file `{0}` was not uploaded through Antix by this organization, so its requests cannot be checked or priced. Upload it through this endpoint with a virtual key first."
+    )]
+    UnknownBatchInput(String),
+    #[error(
+        "This endpoint accepts Antix virtual keys only: an admin turned off provider keys and OAuth tokens for it."
+    )]
+    PassthroughDisabled,
     #[error("Request body is larger than this gateway's limit of {0} bytes.")]
     BodyTooLarge(u64),
     #[error("Could not read the request body: {0}.")]
@@ -85,7 +105,9 @@ impl GatewayError {
             | GatewayError::UnroutableModel(_)
             | GatewayError::NoModel
             | GatewayError::UnknownProviderHeader(_)
-            | GatewayError::BadRequestBody(_) => 400,
+            | GatewayError::BadRequestBody(_)
+            | GatewayError::UnreadableBody(_)
+            | GatewayError::ModelRequired => 400,
             GatewayError::NoCredentials
             | GatewayError::MalformedCredentials
             | GatewayError::UnknownVirtualKey
@@ -94,7 +116,10 @@ impl GatewayError {
             GatewayError::WrongOrganization
             | GatewayError::ModelNotAllowed(_)
             | GatewayError::EndpointNotAllowed
-            | GatewayError::UnpricedModel(_) => 403,
+            | GatewayError::UnpricedModel(_)
+            | GatewayError::UnmeteredApi(_)
+            | GatewayError::UnknownBatchInput(_)
+            | GatewayError::PassthroughDisabled => 403,
             GatewayError::BodyTooLarge(_) => 413,
             GatewayError::RateLimited { .. } | GatewayError::BudgetExceeded { .. } => 429,
             GatewayError::StoreUnavailable | GatewayError::ShuttingDown => 503,

@@ -1,8 +1,12 @@
 //! Phase: read and inspect the request body. JSON is read whole (the gateway needs the model to
-//! route and the output limit to price a reservation, and a JSON request is small next to its
-//! response); anything else (audio and file uploads) streams upstream as it arrives, with a
-//! capped copy kept for the trace and the size limit enforced on the stream itself (a chunked
-//! body has no length to check up front).
+//! route, the output limit and choices to price a reservation, and a JSON request is small next
+//! to its response); so is a form a limited key sends to a metered API (the model and the file's
+//! size are in it). Anything else (uploads from passthrough keys) streams upstream as it
+//! arrives, with a capped copy kept for the trace and the size limit enforced on the stream
+//! itself (a chunked body has no length to check up front).
+//!
+//! What the body says is read once, into [`Facts`] ([`crate::metering::read`]); strictly for a
+//! key with limits, whose call is refused when its body cannot be read with certainty.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,112 +17,109 @@ use http_body_util::BodyExt;
 use super::call::RequestCopy;
 use super::{GatewayError, RequestBody};
 use crate::capture::Capture;
-
-/// What the JSON body says about routing, streaming and output size; everything else is skipped
-/// unparsed.
-#[derive(serde::Deserialize, Default)]
-pub struct Peek {
-    pub model: Option<String>,
-    pub stream: Option<bool>,
-    pub stream_options: Option<serde::de::IgnoredAny>,
-    max_tokens: Option<u64>,
-    max_completion_tokens: Option<u64>,
-    max_output_tokens: Option<u64>,
-    #[serde(rename = "generationConfig")]
-    generation_config: Option<GenerationConfig>,
-}
-
-#[derive(serde::Deserialize, Default)]
-struct GenerationConfig {
-    #[serde(rename = "maxOutputTokens")]
-    max_output_tokens: Option<u64>,
-}
-
-impl Peek {
-    /// The most output the request allows, whatever the API calls it.
-    pub fn max_output(&self) -> Option<u64> {
-        self.max_tokens
-            .or(self.max_completion_tokens)
-            .or(self.max_output_tokens)
-            .or(self
-                .generation_config
-                .as_ref()
-                .and_then(|g| g.max_output_tokens))
-    }
-}
+use crate::metering::{Facts, read};
+use crate::providers::{Billing, Wire};
 
 /// The body, ready to go upstream.
 pub enum Body {
-    /// Read whole: JSON (or an unlabelled small body).
-    Json(Bytes),
+    /// Read whole.
+    Whole(Bytes),
     /// Streaming through.
     Stream(reqwest::Body),
 }
 
 pub struct Inspected {
     pub body: Body,
-    pub peek: Peek,
+    pub facts: Facts,
     /// The copy the trace keeps.
     pub copy: RequestCopy,
+    /// A JSON body (the gateway may rewrite it, e.g. to ask for usage).
+    pub json: bool,
 }
 
-impl Inspected {
-    pub fn json(&self) -> Option<&Bytes> {
-        match &self.body {
-            Body::Json(b) => Some(b),
-            Body::Stream(_) => None,
-        }
-    }
-
-    /// The size of a body read whole (0 for a stream: its size is not known yet).
-    pub fn json_len(&self) -> usize {
-        self.json().map_or(0, Bytes::len)
-    }
+/// How to read a body.
+pub struct Reading<'a> {
+    /// The API, as far as the path tells before the body is read.
+    pub wire: Wire,
+    /// The model a Gemini path names.
+    pub path_model: Option<&'a str>,
+    /// A key with limits: refuse what cannot be read with certainty.
+    pub strict: bool,
+    pub limit: u64,
+    pub capture_limit: usize,
 }
 
-/// Reads (or starts streaming) the body, up to `limit` bytes, keeping `capture_limit` of it.
+/// Reads (or starts streaming) the body.
 pub async fn read(
     parts: &http::request::Parts,
     body: RequestBody,
-    limit: u64,
-    capture_limit: usize,
+    how: &Reading<'_>,
 ) -> Result<Inspected, GatewayError> {
-    if is_json(parts) {
-        let bytes = read_limited(body, limit).await?;
-        let peek = if bytes.is_empty() {
-            Peek::default()
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_default()
-        };
-        let copy = RequestCopy::Whole(Capture::of(&bytes, capture_limit));
-        Ok(Inspected {
-            body: Body::Json(bytes),
-            peek,
-            copy,
-        })
-    } else {
-        let (stream, capture) = capped_stream(body, limit, capture_limit);
-        Ok(Inspected {
-            body: Body::Stream(stream),
-            peek: Peek::default(),
-            copy: RequestCopy::Streaming(capture),
-        })
-    }
-}
-
-fn is_json(parts: &http::request::Parts) -> bool {
-    match parts
+    let content_type = parts
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-    {
-        Some(ct) => {
-            let ct = ct.to_ascii_lowercase();
-            ct.starts_with("application/json") || ct.contains("+json")
-        }
-        // SDKs always label JSON; an unlabelled small body (or none) is read whole too.
-        None => true,
+        .unwrap_or("");
+    let lower = content_type.to_ascii_lowercase();
+    // SDKs always label JSON; an unlabelled small body (or none) is read whole too.
+    let json = lower.is_empty() || lower.starts_with("application/json") || lower.contains("+json");
+    let form = lower.starts_with("multipart/form-data");
+    let metered_form = matches!(
+        how.wire.billing(),
+        Billing::Images | Billing::Transcription | Billing::FileUpload
+    );
+    if json {
+        let bytes = read_limited(body, how.limit).await?;
+        let facts = read::json(how.wire, &bytes, how.path_model, how.strict)
+            .map_err(|e| GatewayError::UnreadableBody(e.0))?;
+        let copy = RequestCopy::Whole(Capture::of(&bytes, how.capture_limit));
+        return Ok(Inspected {
+            body: Body::Whole(bytes),
+            facts,
+            copy,
+            json: true,
+        });
     }
+    // A metered form is read whole: its model and file size price the call. A file upload is
+    // read only for a key with limits (a batch's requests are checked on the way).
+    let buffered = metered_form && (how.strict || how.wire.billing() != Billing::FileUpload);
+    if form && buffered {
+        let bytes = read_limited(body, how.limit).await?;
+        let facts = read::multipart(how.wire, content_type, bytes.clone(), how.strict)
+            .await
+            .map_err(|e| GatewayError::UnreadableBody(e.0))?;
+        let copy = RequestCopy::Whole(Capture::of(&bytes, how.capture_limit));
+        return Ok(Inspected {
+            body: Body::Whole(bytes),
+            facts,
+            copy,
+            json: false,
+        });
+    }
+    if how.strict && how.wire.billing().metered() {
+        return Err(GatewayError::UnreadableBody(format!(
+            "a `{}` body is not what this API takes",
+            if content_type.is_empty() {
+                "unlabelled"
+            } else {
+                content_type
+            }
+        )));
+    }
+    let (stream, capture) = capped_stream(body, how.limit, how.capture_limit);
+    let mut facts = Facts {
+        n: 1,
+        ..Facts::default()
+    };
+    if let Some(m) = how.path_model {
+        facts.models.push(m.to_owned());
+    }
+    Ok(Inspected {
+        body: Body::Stream(stream),
+        facts,
+        copy: RequestCopy::Streaming(capture),
+        json: false,
+    })
 }
 
 async fn read_limited(body: RequestBody, limit: u64) -> Result<Bytes, GatewayError> {

@@ -27,11 +27,21 @@ pub struct Relay {
     /// The gateway asked for usage the client did not ask for: hide it again.
     pub hide_usage: bool,
     pub is_stream: bool,
+    /// A batch input file on its way: recorded before the client hears it was accepted.
+    pub batch_input: Option<BatchInput>,
+}
+
+/// The requests of a batch input file being uploaded with a virtual key.
+pub struct BatchInput {
+    pub store: crate::store::Store,
+    pub org: crate::domain::OrgId,
+    pub key: Option<crate::domain::VirtualKeyId>,
+    pub items: Vec<crate::metering::BatchItem>,
 }
 
 /// Relays the upstream's answer.
 pub async fn response(
-    relay: Relay,
+    mut relay: Relay,
     response: reqwest::Response,
     mut call: PendingTrace<Call>,
 ) -> http::Response<ProxyBody> {
@@ -39,9 +49,22 @@ pub async fn response(
     let upstream_headers = response.headers().clone();
     call.status = status.as_u16();
     call.response_headers = upstream_headers.clone();
+    call.sent_unanswered = false;
     let trace = trace_header(&call);
     if status.as_u16() >= 400 {
         return error(relay, response, status, &upstream_headers, call, trace).await;
+    }
+    if let Some(input) = relay.batch_input.take() {
+        return batch_input(
+            relay,
+            input,
+            response,
+            status,
+            &upstream_headers,
+            call,
+            trace,
+        )
+        .await;
     }
     let sse = upstream_headers
         .get(header::CONTENT_TYPE)
@@ -65,6 +88,47 @@ pub async fn response(
     let mut res = http::Response::new(ProxyBody::Traced(Box::new(body)));
     *res.status_mut() = status;
     *res.headers_mut() = out_headers;
+    res
+}
+
+/// The provider accepted a batch input file: its requests are recorded under the file's id
+/// before the client learns the id (so a batch created right after can find them). Should the
+/// database not take them, the batch is refused later rather than let through unchecked.
+async fn batch_input(
+    relay: Relay,
+    input: BatchInput,
+    response: reqwest::Response,
+    status: http::StatusCode,
+    upstream_headers: &http::HeaderMap,
+    mut call: PendingTrace<Call>,
+    trace: HeaderValue,
+) -> http::Response<ProxyBody> {
+    let (body, cut) = read_error_body(response, relay.idle_timeout).await;
+    let id = (!cut)
+        .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
+        .flatten()
+        .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned));
+    if let Some(id) = &id
+        && let Err(e) = input
+            .store
+            .put_batch_input(
+                input.org,
+                id,
+                input.key,
+                &input.items,
+                crate::domain::now_ms(),
+            )
+            .await
+    {
+        tracing::error!(error = %e, "could not record a batch input file; its batch will be refused");
+    }
+    let mut out_headers = headers::client_response_headers(upstream_headers, false);
+    out_headers.insert(TRACE_HEADER, trace);
+    let mut res = http::Response::new(ProxyBody::full(body.clone()));
+    *res.status_mut() = status;
+    *res.headers_mut() = out_headers;
+    call.response_body = Capture::of(&body, relay.capture_limit);
+    call.finish(Outcome::Ok, None);
     res
 }
 

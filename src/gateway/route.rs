@@ -107,8 +107,21 @@ fn check_native(native: &str) -> Result<(), &'static str> {
 }
 
 /// Adds the API version the SDKs leave out: OpenAI's SDK appends `/chat/completions` to the
-/// base URL with no `/v1`, the others include their version.
+/// base URL with no `/v1`, the others include their version. An encoded `:` (`%3A`) is decoded:
+/// Gemini reads `models/m%3AgenerateContent` as `models/m:generateContent`, and so must the
+/// gateway, or the call would be classified as something it is not.
 fn normalize(provider: ProviderPath, native: &str) -> String {
+    let decoded;
+    let native = if native.contains('%') {
+        decoded = native.replace("%3A", ":").replace("%3a", ":");
+        decoded.as_str()
+    } else {
+        native
+    };
+    // Gemini's file uploads live outside its versioned API root.
+    if native.starts_with("upload/") {
+        return format!("/{native}");
+    }
     let has_version = native == "v1"
         || native.starts_with("v1/")
         || native.starts_with("v1beta/")
@@ -161,6 +174,14 @@ mod tests {
                 "/v1/chat/completions",
             ),
             (format!("/v1/{EP}/multi/v1/messages"), "/v1/messages"),
+            (
+                format!("/v1/{EP}/gemini/v1beta/models/gemini-2.5-pro%3AgenerateContent"),
+                "/v1beta/models/gemini-2.5-pro:generateContent",
+            ),
+            (
+                format!("/v1/{EP}/gemini/upload/v1beta/files"),
+                "/upload/v1beta/files",
+            ),
         ] {
             let r = p(&path).unwrap();
             assert_eq!(r.native_path, native, "{path}");

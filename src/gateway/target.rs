@@ -33,8 +33,8 @@ pub fn choose(
     routes: &multi::Routes,
     request: &Inspected,
 ) -> Result<Target, GatewayError> {
-    let peek = &request.peek;
-    let model = gemini_path_model(&route.native_path).or_else(|| peek.model.clone());
+    let facts = &request.facts;
+    let model = facts.model().map(str::to_owned);
     let provider = match route.provider {
         ProviderPath::One(p) => p,
         ProviderPath::Multi => match parts.headers.get(PROVIDER_HEADER) {
@@ -60,11 +60,11 @@ pub fn choose(
         route.native_path.clone()
     };
     let wire = Wire::classify(family, &parts.method, &path);
-    let is_stream = peek.stream == Some(true) || path.ends_with(":streamGenerateContent");
-    let inject_usage = wire == Wire::OpenAiChat
-        && is_stream
-        && peek.stream_options.is_none()
-        && request.json().is_some();
+    let is_stream = facts.stream || path.ends_with(":streamGenerateContent");
+    // `include_usage: false` is asked over like an absent one: the client still gets the
+    // stream it asked for, and the gateway learns what the call cost.
+    let inject_usage =
+        wire == Wire::OpenAiChat && is_stream && facts.include_usage != Some(true) && request.json;
     Ok(Target {
         provider,
         path,
@@ -76,7 +76,7 @@ pub fn choose(
 }
 
 /// `/v1beta/models/{model}:method` → the model.
-fn gemini_path_model(path: &str) -> Option<String> {
+pub fn path_model(path: &str) -> Option<String> {
     let rest = path.split("/models/").nth(1)?;
     let model = rest.split(':').next()?;
     (!model.is_empty() && !model.contains('/')).then(|| model.to_owned())
@@ -89,10 +89,10 @@ mod tests {
     #[test]
     fn gemini_model_from_path() {
         assert_eq!(
-            gemini_path_model("/v1beta/models/gemini-2.5-pro:streamGenerateContent").as_deref(),
+            path_model("/v1beta/models/gemini-2.5-pro:streamGenerateContent").as_deref(),
             Some("gemini-2.5-pro")
         );
-        assert_eq!(gemini_path_model("/v1beta/models"), None);
-        assert_eq!(gemini_path_model("/v1/chat/completions"), None);
+        assert_eq!(path_model("/v1beta/models"), None);
+        assert_eq!(path_model("/v1/chat/completions"), None);
     }
 }

@@ -83,16 +83,23 @@ pub fn request(
         &clients.plain
     };
     let body = match body {
-        Body::Json(b) if target.inject_usage => {
+        Body::Whole(b) if target.inject_usage => {
             reqwest::Body::from(providers::openai::with_include_usage(&b).map_or(b, Bytes::from))
         }
-        Body::Json(b) => reqwest::Body::from(b),
+        Body::Whole(b) => reqwest::Body::from(b),
         Body::Stream(s) => s,
     };
     Ok(client
         .request(parts.method.clone(), url)
         .headers(up_headers)
         .body(body))
+}
+
+/// A failed send, and whether the request may have reached the provider (which may then bill
+/// it): only a connection that was never made is certain not to have.
+pub struct SendError {
+    pub error: GatewayError,
+    pub reached: bool,
 }
 
 /// Sends the request and waits for the answer's head, at most `first_byte`. `streamed_over`
@@ -102,19 +109,22 @@ pub async fn send(
     request: reqwest::RequestBuilder,
     first_byte: std::time::Duration,
     streamed_over: impl FnOnce() -> Option<u64>,
-) -> Result<reqwest::Response, GatewayError> {
+) -> Result<reqwest::Response, SendError> {
     match tokio::time::timeout(first_byte, request.send()).await {
-        Err(_) => Err(GatewayError::UpstreamTimeout),
+        Err(_) => Err(SendError {
+            error: GatewayError::UpstreamTimeout,
+            reached: true,
+        }),
         Ok(Err(e)) => {
-            if let Some(limit) = streamed_over() {
-                return Err(GatewayError::BodyTooLarge(limit));
-            }
-            if e.is_timeout() {
-                return Err(GatewayError::UpstreamTimeout);
-            }
-            Err(GatewayError::UpstreamUnreachable(
-                crate::egress::describe_error(&e),
-            ))
+            let reached = !e.is_connect();
+            let error = if let Some(limit) = streamed_over() {
+                GatewayError::BodyTooLarge(limit)
+            } else if e.is_timeout() {
+                GatewayError::UpstreamTimeout
+            } else {
+                GatewayError::UpstreamUnreachable(crate::egress::describe_error(&e))
+            };
+            Err(SendError { error, reached })
         }
         Ok(Ok(r)) => Ok(r),
     }

@@ -371,10 +371,24 @@ fn parse_responses_stream(events: &[SseEvent]) -> Parsed {
 }
 
 /// For a streaming chat request that did not ask for usage, the request body with
-/// `stream_options.include_usage` turned on, so the gateway learns the usage. The field is
-/// inserted as text after the opening brace (the body is otherwise forwarded byte for byte);
-/// only called when the body has no top-level `stream_options`.
+/// `stream_options.include_usage` turned on, so the gateway learns the usage. Without a
+/// `stream_options` field, it is inserted as text after the opening brace (the body is otherwise
+/// forwarded byte for byte); one that says `include_usage: false` is rewritten.
 pub fn with_include_usage(body: &[u8]) -> Option<Vec<u8>> {
+    if memchr::memmem::find(body, b"\"stream_options\"").is_some() {
+        let mut v: Value = serde_json::from_slice(body).ok()?;
+        let options = v
+            .as_object_mut()?
+            .entry("stream_options")
+            .or_insert(json!({}));
+        if !options.is_object() {
+            *options = json!({});
+        }
+        options
+            .as_object_mut()?
+            .insert("include_usage".into(), Value::Bool(true));
+        return serde_json::to_vec(&v).ok();
+    }
     let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
     if body[start] != b'{' {
         return None;

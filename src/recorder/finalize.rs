@@ -8,11 +8,14 @@ use serde_json::Value;
 
 use super::TraceDraft;
 use crate::domain::{AuthMode, Outcome};
+use crate::metering::{self, Facts};
 use crate::pricing::Catalog;
-use crate::providers::{self, Parsed, Wire};
+use crate::pricing::Cost;
+use crate::providers::{self, Billing, Parsed, Wire};
 use crate::redact;
 use crate::sessions;
 use crate::store::Store;
+use crate::store::batches::BatchEvent;
 use crate::store::compression::compress;
 use crate::store::traces::{TraceBodies, TraceRecord};
 use crate::usage::{Usage, UsageSource, estimate_tokens};
@@ -88,16 +91,29 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
         .unwrap_or_default();
     let (usage, source) = usage_of(&d, &parsed);
     let model = parsed.model.clone().or_else(|| d.requested_model.clone());
+    let Charged {
+        cost,
+        usage,
+        source,
+        batch,
+    } = charge(&d, model.as_deref(), usage, source);
     let metered = d.wire.is_some_and(Wire::metered);
-    let catalog = Catalog::builtin();
-    let cost = match (&model, metered, source) {
-        (Some(m), true, UsageSource::Provider | UsageSource::Estimated) => catalog.cost(m, &usage),
-        _ => None,
-    };
     let (cost_nanos, cost_detail) = match (&cost, metered) {
         (Some(c), _) => (Some(c.total_nanos), serde_json::to_string(c).ok()),
-        // Unmetered calls (listing models, counting tokens) cost nothing, exactly.
-        (None, false) if d.wire.is_some() && d.outcome != Outcome::Rejected => (Some(0), None),
+        // Free calls (listing models, counting tokens) cost nothing, exactly; a batch's cost is
+        // held until its results are read.
+        (None, false)
+            if d.wire.is_some_and(|w| w.billing() != Billing::Unmetered)
+                && d.outcome != Outcome::Rejected =>
+        {
+            (Some(0), None)
+        }
+        (None, true)
+            if d.wire.map(Wire::billing) == Some(Billing::BatchCreate)
+                && d.outcome != Outcome::Rejected =>
+        {
+            (Some(0), None)
+        }
         // Refused by the gateway, or answered with an error and no usage: nothing was billed.
         // (Left unknown, such calls would read as "no price known" on the Overview.)
         (None, true)
@@ -172,6 +188,7 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
             &d.response_body.bytes,
         ),
         session_preview: sessions.preview.clone(),
+        batch,
         request_bytes: d.request_body.total as i64,
         response_bytes: d.response_body.total as i64,
         bodies: TraceBodies {
@@ -188,7 +205,10 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
 }
 
 /// Usage as reported, or estimated when a metered call delivered output but no (complete)
-/// usage: a stream cut short, a client that hung up, a provider that sent none.
+/// usage: a stream cut short, a client that hung up, a provider that sent none. A call that
+/// reached the provider and got no answer (a hang-up, a timeout) or runs in the background is
+/// charged its estimate, never nothing; hidden reasoning is estimated at the output the request
+/// allowed.
 fn usage_of(d: &TraceDraft, parsed: &Parsed) -> (Usage, UsageSource) {
     let metered = d.wire.is_some_and(Wire::metered);
     if !metered {
@@ -204,6 +224,25 @@ fn usage_of(d: &TraceDraft, parsed: &Parsed) -> (Usage, UsageSource) {
     let complete = parsed.complete && d.outcome == Outcome::Ok;
     if parsed.usage.is_reported() && complete {
         return (parsed.usage, UsageSource::Provider);
+    }
+    let model = parsed.model.as_deref().or(d.requested_model.as_deref());
+    let bound = |facts: &Facts, model: &str| {
+        metering::token_bound(
+            Catalog::builtin(),
+            model,
+            facts.request_bytes,
+            facts.max_output,
+            facts.n,
+        )
+    };
+    let background = d.status < 400
+        && d.status != 0
+        && d.facts.as_deref().is_some_and(|f| f.background)
+        && !parsed.usage.is_reported();
+    if (d.sent_unanswered || background)
+        && let (Some(facts), Some(model)) = (d.facts.as_deref(), model)
+    {
+        return (bound(facts, model), UsageSource::Estimated);
     }
     let reached_upstream = d.status != 0 && d.status < 400 && d.outcome != Outcome::Rejected;
     if !reached_upstream {
@@ -225,8 +264,153 @@ fn usage_of(d: &TraceDraft, parsed: &Parsed) -> (Usage, UsageSource) {
         )));
     }
     let seen = estimate_tokens(&parsed.text);
-    u.output_tokens = Some(u.output_tokens.unwrap_or(0).max(seen));
+    let mut output = u.output_tokens.unwrap_or(0).max(seen);
+    // Reasoning happens before the visible text and is billed as output: a reasoning model's
+    // cut call is charged the output its request allowed.
+    if let (Some(facts), Some(model)) = (d.facts.as_deref(), model)
+        && metering::is_reasoning_model(model)
+    {
+        output = output.max(bound(facts, model).output_tokens.unwrap_or(0));
+    }
+    u.output_tokens = Some(output);
     (u, UsageSource::Estimated)
+}
+
+/// What a finished call is charged, and what it did to a batch.
+struct Charged {
+    cost: Option<Cost>,
+    usage: Usage,
+    source: UsageSource,
+    batch: Option<BatchEvent>,
+}
+
+fn charge(d: &TraceDraft, model: Option<&str>, usage: Usage, source: UsageSource) -> Charged {
+    let catalog = Catalog::builtin();
+    let mut out = Charged {
+        cost: None,
+        usage,
+        source,
+        batch: None,
+    };
+    let Some(wire) = d.wire else {
+        return out;
+    };
+    let ok = d.status != 0 && d.status < 400 && d.outcome != Outcome::Rejected;
+    let body = &d.response_body.bytes;
+    let facts = d.facts.as_deref();
+    match wire.billing() {
+        Billing::Tokens => {
+            out.cost = match (model, source) {
+                (Some(m), UsageSource::Provider | UsageSource::Estimated) => {
+                    catalog.cost(m, &usage)
+                }
+                _ => None,
+            };
+        }
+        Billing::Images | Billing::Speech | Billing::Transcription => {
+            if let (Some(m), Some(f)) = (model, facts) {
+                if ok {
+                    out.cost = metering::units_charge(wire, m, f, body);
+                    out.source = UsageSource::Provider;
+                    let p = metering::produced(wire, body);
+                    if p.usage.is_reported() {
+                        out.usage = p.usage;
+                    }
+                } else if d.sent_unanswered {
+                    out.cost = metering::estimate(wire, f)
+                        .ok()
+                        .and_then(|nanos| estimated(m, nanos));
+                    out.source = UsageSource::Estimated;
+                }
+            }
+        }
+        Billing::BatchCreate => {
+            if ok && let Some(id) = created_batch_id(wire, body) {
+                out.batch = Some(BatchEvent::Created {
+                    provider: wire.family().as_str().to_owned(),
+                    batch_id: id,
+                    estimate_nanos: facts
+                        .and_then(|f| metering::estimate(wire, f).ok())
+                        .unwrap_or(0),
+                });
+            }
+        }
+        Billing::BatchResults => {
+            if ok
+                && !d.response_body.truncated
+                && let Some(r) = metering::results::parse(wire, body)
+            {
+                out.usage = r.usage;
+                out.source = UsageSource::Provider;
+                out.cost = r.model.as_deref().and_then(|m| {
+                    let mut c = catalog.batch_cost(m, &Usage::default())?;
+                    c.total_nanos = r.cost_nanos;
+                    Some(c)
+                });
+                out.batch = Some(BatchEvent::Results {
+                    provider: wire.family().as_str().to_owned(),
+                    batch_id: batch_id_in_path(wire, &d.path),
+                    file_id: (wire == Wire::OpenAiFileContent)
+                        .then(|| file_id_in_path(&d.path))
+                        .flatten(),
+                });
+            }
+        }
+        Billing::Free if wire == Wire::OpenAiBatchStatus && ok => {
+            out.batch = openai_batch_output(body);
+        }
+        Billing::Free | Billing::FileUpload | Billing::Unmetered => {}
+    }
+    out
+}
+
+/// A cost known only as a total (an estimate), with the model's prices for reference.
+fn estimated(model: &str, nanos: i64) -> Option<Cost> {
+    let mut c = Catalog::builtin().cost(model, &Usage::default())?;
+    c.total_nanos = nanos;
+    c.units_nanos = nanos;
+    Some(c)
+}
+
+/// The id of a batch the provider just created: OpenAI's and Anthropic's `id`, Gemini's `name`.
+fn created_batch_id(wire: Wire, body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let id = match wire {
+        Wire::GeminiBatch => v.get("name")?.as_str()?.trim_start_matches("batches/"),
+        _ => v.get("id")?.as_str()?,
+    };
+    (!id.is_empty()).then(|| id.to_owned())
+}
+
+/// A finished OpenAI batch names its results file.
+fn openai_batch_output(body: &[u8]) -> Option<BatchEvent> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    Some(BatchEvent::Output {
+        provider: "openai".into(),
+        batch_id: v.get("id")?.as_str()?.to_owned(),
+        file_id: v.get("output_file_id")?.as_str()?.to_owned(),
+    })
+}
+
+/// `…/messages/batches/{id}/results` and `…/batches/{id}`: the batch id.
+fn batch_id_in_path(wire: Wire, path: &str) -> Option<String> {
+    let path = path.split('?').next().unwrap_or(path);
+    let mut segments = path.trim_end_matches('/').rsplit('/');
+    let id = match wire {
+        Wire::AnthropicBatchResults => segments.nth(1),
+        Wire::GeminiBatchStatus => segments.next(),
+        _ => None,
+    }?;
+    Some(id.to_owned())
+}
+
+/// `…/files/{id}/content`: the file id.
+fn file_id_in_path(path: &str) -> Option<String> {
+    let path = path.split('?').next().unwrap_or(path);
+    path.strip_suffix("/content")?
+        .rsplit('/')
+        .next()
+        .map(str::to_owned)
 }
 
 /// Removes every credential value the request carried from what is stored (request and

@@ -30,6 +30,8 @@ pub fn sample_draft(org: OrgId, endpoint: EndpointId) -> TraceDraft {
         path: "/v1/chat/completions".into(),
         request_headers: http::HeaderMap::new(),
         request_body: Capture::of(&request, 1 << 20),
+        facts: None,
+        sent_unanswered: false,
         status: 200,
         response_headers: http::HeaderMap::new(),
         response_body: Capture::of(&response, 1 << 20),

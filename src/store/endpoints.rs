@@ -14,6 +14,7 @@ struct EndpointRow {
     name: String,
     created_at: i64,
     archived_at: Option<i64>,
+    passthrough: bool,
 }
 
 impl TryFrom<EndpointRow> for Endpoint {
@@ -28,11 +29,12 @@ impl TryFrom<EndpointRow> for Endpoint {
             name: r.name,
             created_at: r.created_at,
             archived_at: r.archived_at,
+            passthrough: r.passthrough,
         })
     }
 }
 
-const COLUMNS: &str = "id, org_id, owner_id, scope, name, created_at, archived_at";
+const COLUMNS: &str = "id, org_id, owner_id, scope, name, created_at, archived_at, passthrough";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EndpointStats {
@@ -130,6 +132,7 @@ impl Store {
             name: new.name.to_owned(),
             created_at: now,
             archived_at: None,
+            passthrough: true,
         })
     }
 
@@ -208,6 +211,24 @@ impl Store {
             sqlx::query("UPDATE endpoints SET name = $2 WHERE id = $1")
                 .bind(id)
                 .bind(name)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        self.cache.endpoints.invalidate(&id);
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Whether the endpoint passes through the client's own keys and OAuth tokens, or takes
+    /// Antix virtual keys only.
+    pub async fn set_endpoint_passthrough(&self, id: EndpointId, passthrough: bool) -> Result<()> {
+        let n = dispatch_write!(self, |pool| {
+            sqlx::query("UPDATE endpoints SET passthrough = $2 WHERE id = $1")
+                .bind(id)
+                .bind(passthrough)
                 .execute(pool)
                 .await?
                 .rows_affected()

@@ -25,6 +25,7 @@ struct KeyRow {
     tpm_limit: Option<i64>,
     allowed_models: String,
     allowed_endpoints: String,
+    allow_unmetered: bool,
 }
 
 impl TryFrom<KeyRow> for VirtualKey {
@@ -52,6 +53,7 @@ impl TryFrom<KeyRow> for VirtualKey {
                 tpm: r.tpm_limit,
                 allowed_models,
                 allowed_endpoints,
+                allow_unmetered: r.allow_unmetered,
             },
         })
     }
@@ -59,7 +61,7 @@ impl TryFrom<KeyRow> for VirtualKey {
 
 const COLUMNS: &str = "id, org_id, created_by, name, display, created_at, expires_at, revoked_at, \
     last_used_at, budget_daily_nanos, budget_monthly_nanos, budget_total_nanos, rpm_limit, \
-    tpm_limit, allowed_models, allowed_endpoints";
+    tpm_limit, allowed_models, allowed_endpoints, allow_unmetered";
 
 pub struct NewVirtualKey<'a> {
     pub org: OrgId,
@@ -83,8 +85,8 @@ impl Store {
             sqlx::query(
                 "INSERT INTO virtual_keys (id, org_id, created_by, name, key_hash, display, created_at, \
                  expires_at, budget_daily_nanos, budget_monthly_nanos, budget_total_nanos, rpm_limit, \
-                 tpm_limit, allowed_models, allowed_endpoints) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 tpm_limit, allowed_models, allowed_endpoints, allow_unmetered) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(id)
             .bind(new.org)
@@ -101,6 +103,7 @@ impl Store {
             .bind(new.limits.tpm)
             .bind(json_list(&new.limits.allowed_models))
             .bind(json_list(&new.limits.allowed_endpoints))
+            .bind(new.limits.allow_unmetered)
             .execute(pool)
             .await?;
         });
@@ -169,7 +172,8 @@ impl Store {
             sqlx::query(
                 "UPDATE virtual_keys SET name = $3, expires_at = $4, budget_daily_nanos = $5, \
                  budget_monthly_nanos = $6, budget_total_nanos = $7, rpm_limit = $8, tpm_limit = $9, \
-                 allowed_models = $10, allowed_endpoints = $11 WHERE id = $1 AND org_id = $2",
+                 allowed_models = $10, allowed_endpoints = $11, allow_unmetered = $12 \
+                 WHERE id = $1 AND org_id = $2",
             )
             .bind(id)
             .bind(org)
@@ -182,6 +186,7 @@ impl Store {
             .bind(limits.tpm)
             .bind(json_list(&limits.allowed_models))
             .bind(json_list(&limits.allowed_endpoints))
+            .bind(limits.allow_unmetered)
             .execute(pool)
             .await?
             .rows_affected()

@@ -187,18 +187,23 @@ impl Store {
         Ok(s)
     }
 
-    /// Releases reservations of calls that never finished (their replica died), and forgets
-    /// minute counters no limit looks at any more. Returns the reservations released.
+    /// Releases reservations of calls that never finished (their replica died), and of holds
+    /// kept past their own expiry, and forgets minute counters no limit looks at any more.
+    /// Returns the reservations released.
     pub async fn sweep_limits(
         &self,
+        now: Millis,
         reservations_before: Millis,
         minutes_before: Millis,
     ) -> Result<u64> {
         let expired: Vec<(crate::domain::TraceId,)> = dispatch!(self, |pool| {
-            sqlx::query_as("SELECT id FROM key_reservations WHERE created_at < $1 LIMIT 1000")
-                .bind(reservations_before)
-                .fetch_all(pool)
-                .await?
+            sqlx::query_as(
+                "SELECT id FROM key_reservations WHERE (expires_at IS NULL AND created_at < $1)                  OR expires_at < $2 LIMIT 1000",
+            )
+            .bind(reservations_before)
+            .bind(now)
+            .fetch_all(pool)
+            .await?
         });
         let mut released = 0;
         dispatch_write!(self, |pool| {
@@ -291,14 +296,26 @@ macro_rules! apply_windows {
 /// cost to its key's day, month and total windows, and its tokens to its minute. A macro, like
 /// [`take_reservation!`], so it expands inside each backend's arm of the caller's dispatch.
 macro_rules! settle_body {
-    ($tx:expr, $inserted:expr) => {{
+    ($tx:expr, $inserted:expr, $releases:expr) => {{
         // Summed per key and window first: one upsert per window, not per call.
         let mut deltas = $crate::store::limits::WindowDeltas::new();
+        // Reservations of batch holds that a results reading settled.
+        for id in $releases {
+            if let Some(taken) = $crate::store::limits::take_reservation!($tx, *id) {
+                $crate::store::limits::add_release(&mut deltas, taken);
+            }
+        }
         for r in $inserted {
             let Some(key) = r.virtual_key_id else {
                 continue;
             };
+            // A created batch's reservation now belongs to its hold.
+            let held = matches!(
+                r.batch,
+                Some($crate::store::batches::BatchEvent::Created { .. })
+            );
             if let Some(res) = &r.reservation
+                && !held
                 && let Some(taken) = $crate::store::limits::take_reservation!($tx, res.id)
             {
                 $crate::store::limits::add_release(&mut deltas, taken);

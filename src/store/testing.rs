@@ -235,6 +235,7 @@ pub fn sample_record(
         reservation: None,
         search_text: String::new(),
         session_preview: None,
+        batch: None,
         bodies: TraceBodies {
             request_headers: "{}".into(),
             response_headers: "{}".into(),

@@ -71,6 +71,9 @@ pub struct TraceRecord {
     /// The session's first prompt, shown in the Activity tab's list.
     #[serde(default)]
     pub session_preview: Option<String>,
+    /// What the call did to a batch (created it, learned its results file, read its results).
+    #[serde(default)]
+    pub batch: Option<super::batches::BatchEvent>,
 }
 
 /// The summary columns of a trace, as listed in the portal.
@@ -419,8 +422,34 @@ impl Store {
         } else {
             SESSION_UPSERT_POSTGRES
         };
+        let now = crate::domain::now_ms();
         let inserted = dispatch_write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            // Batch holds first: whether a results reading is charged is decided here, in the
+            // transaction that records it. Only batch traces take this path.
+            let (free, releases) = if records.iter().any(|r| r.batch.is_some()) {
+                let tx_ref = &mut tx;
+                super::batches::apply_batch_events!(tx_ref, records, now)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            let adjusted: Vec<TraceRecord>;
+            let records = if free.is_empty() {
+                records
+            } else {
+                adjusted = records
+                    .iter()
+                    .map(|r| {
+                        let mut r = r.clone();
+                        if free.contains(&r.id) {
+                            r.cost_nanos = Some(0);
+                            r.cost_detail = None;
+                        }
+                        r
+                    })
+                    .collect();
+                &adjusted
+            };
             let mut inserted = 0;
             let mut fresh_all: Vec<&TraceRecord> = Vec::with_capacity(records.len());
             for chunk in records.chunks(ROWS_PER_STATEMENT) {
@@ -492,7 +521,7 @@ impl Store {
             // The shared counters last and once for the whole batch, each in key order: the
             // rows other transactions update too are locked briefly and always in one order.
             let tx_ref = &mut tx;
-            super::limits::settle_body!(tx_ref, &fresh_all);
+            super::limits::settle_body!(tx_ref, &fresh_all, &releases);
             apply_rollup!(tx_ref, rollup(&fresh_all));
             apply_sessions!(tx_ref, session_sql, sessions(&fresh_all));
             tx.commit().await?;

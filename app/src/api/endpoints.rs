@@ -145,6 +145,7 @@ pub async fn get_endpoint(id: Uuid) -> Result<EndpointDetail, ApiError> {
             can_manage: antix::access::can_manage_endpoint(&e, &user, &m)
                 && e.archived_at.is_none(),
             can_duplicate: antix::access::can_duplicate_endpoint(&e, &m),
+            passthrough: e.passthrough,
             has_sessions: s.store.has_sessions(e.id).await?,
         })
     })
@@ -165,6 +166,30 @@ pub async fn rename_endpoint(id: Uuid, name: String) -> Result<(), ApiError> {
         }
         let name = antix::domain::validate_name("name", &name)?;
         s.store.rename_endpoint(e.id, &name).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Whether the endpoint passes through callers' own provider keys and OAuth tokens, or takes
+/// Antix virtual keys only (then every call is billed to the organization, under its keys'
+/// limits). A checkbox form: present means "on".
+#[server(endpoint = "endpoint_auth")]
+pub async fn set_endpoint_auth(id: Uuid, passthrough: Option<String>) -> Result<(), ApiError> {
+    use super::ssr::*;
+    run(async {
+        let s = services()?;
+        let user = require_user(&s).await?;
+        let (e, m) = visible_endpoint(&s, &user, id).await?;
+        if !antix::access::can_manage_endpoint(&e, &user, &m) || e.archived_at.is_some() {
+            return Err(ApiError::Forbidden(
+                "Only the owner (or an admin, for org-shared endpoints) can change who may call it."
+                    .into(),
+            ));
+        }
+        s.store
+            .set_endpoint_passthrough(e.id, passthrough.is_some())
+            .await?;
         Ok(())
     })
     .await

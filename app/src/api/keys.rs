@@ -22,6 +22,9 @@ pub struct KeyForm {
     /// Comma-separated patterns, `*` as wildcard. Empty: every model.
     pub allowed_models: String,
     pub allowed_endpoints: Vec<Uuid>,
+    /// Let a limited key call APIs Antix cannot meter (their cost is not counted).
+    #[serde(default)]
+    pub allow_unmetered: bool,
 }
 
 #[server(endpoint = "keys", input = GetUrl)]
@@ -68,6 +71,7 @@ pub async fn list_keys() -> Result<KeysPage, ApiError> {
                     tpm: k.limits.tpm,
                     allowed_models: k.limits.allowed_models,
                     allowed_endpoints: k.limits.allowed_endpoints.iter().map(|e| e.0).collect(),
+                    allow_unmetered: k.limits.allow_unmetered,
                 },
                 spend: KeySpendView {
                     day_nanos: spend.day_nanos,
@@ -189,6 +193,7 @@ mod ssr_keys {
                 tpm,
                 allowed_models,
                 allowed_endpoints,
+                allow_unmetered: form.allow_unmetered,
             },
         ))
     }
@@ -260,6 +265,13 @@ pub async fn update_key(id: Uuid, form: KeyForm) -> Result<(), ApiError> {
         let (user, m) = org_context(&s).await?;
         let k = managed_key(&s, &user, &m, id).await?;
         let (name, expires, limits) = ssr_keys::validate(&s, &user, &m, &form).await?;
+        // Limits are the admins' promise about the organization's credential: a member sees
+        // their key's limits and may rename it, never lift them.
+        if m.role != antix::domain::Role::Admin && (limits != k.limits || expires != k.expires_at) {
+            return Err(ApiError::Forbidden(
+                "Only organization admins can change a key's limits or expiry.".into(),
+            ));
+        }
         s.store
             .update_virtual_key(m.org.id, k.id, &name, expires, &limits)
             .await?;

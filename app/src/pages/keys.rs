@@ -50,7 +50,7 @@ pub fn KeysPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match data.await {
                         Ok(page) => view! {
-                            {page.can_create.then(|| view! { <KeyEditor endpoints=page.endpoints.clone() create=create update=update editing=None /> })}
+                            {page.can_create.then(|| view! { <KeyEditor endpoints=page.endpoints.clone() create=create update=update editing=None is_admin=page.is_admin /> })}
                             <KeyTable page=page update=update revoke=revoke />
                         }
                             .into_any(),
@@ -75,8 +75,7 @@ pub fn KeysPage() -> impl IntoView {
 }
 
 fn nanos_text(n: Option<i64>) -> String {
-    n.map(|n| format::usd(n).trim_start_matches('$').to_owned())
-        .unwrap_or_default()
+    n.map(format::usd_exact).unwrap_or_default()
 }
 
 /// The create form, or (with `editing`) the edit form of one key.
@@ -86,7 +85,10 @@ fn KeyEditor(
     create: ServerAction<CreateKey>,
     update: ServerAction<UpdateKey>,
     editing: Option<KeySummary>,
+    is_admin: bool,
 ) -> impl IntoView {
+    // A member sees their key's limits but only an admin changes them (or a key's expiry).
+    let locked = editing.is_some() && !is_admin;
     let initial = editing
         .as_ref()
         .map(|k| KeyForm {
@@ -102,6 +104,7 @@ fn KeyEditor(
             tpm: k.limits.tpm.map(|n| n.to_string()).unwrap_or_default(),
             allowed_models: k.limits.allowed_models.join(", "),
             allowed_endpoints: k.limits.allowed_endpoints.clone(),
+            allow_unmetered: k.limits.allow_unmetered,
         })
         .unwrap_or_default();
     let form = RwSignal::new(initial);
@@ -150,6 +153,7 @@ fn KeyEditor(
                     id=id
                     class=INPUT
                     placeholder=placeholder
+                    disabled=locked && field != "name"
                     prop:value=move || get(&form.read())
                     on:input=move |ev| form.update(|f| set(f, event_target_value(&ev)))
                 />
@@ -184,7 +188,28 @@ fn KeyEditor(
                         {text("Requests per minute", "rpm", "no limit", |f| f.rpm.clone(), |f, v| f.rpm = v)}
                         {text("Tokens per minute", "tpm", "no limit", |f| f.tpm.clone(), |f, v| f.tpm = v)}
                     </div>
-                    <fieldset class="space-y-1">
+                    {locked.then(|| view! {
+                        <p class="text-sm text-slate-600" data-testid="limits-read-only">
+                            "Only organization admins change a key's limits and expiry; you can rename it."
+                        </p>
+                    })}
+                    <label class="flex items-start gap-2 text-sm">
+                        <input
+                            type="checkbox"
+                            class="mt-1"
+                            data-testid="allow-unmetered"
+                            disabled=locked
+                            prop:checked=move || form.read().allow_unmetered
+                            on:change=move |ev| form.update(|f| f.allow_unmetered = event_target_checked(&ev))
+                        />
+                        <span>
+                            <span class="font-medium text-slate-700">"Allow APIs Antix cannot meter"</span>
+                            <span class="block text-xs text-slate-500">
+                                "Fine-tuning jobs, vector stores, realtime sessions and other APIs whose cost Antix cannot tell. With a budget, model list or token limit set, the key is refused these unless you allow them here; what they cost is then not counted against its budget."
+                            </span>
+                        </span>
+                    </label>
+                    <fieldset class="space-y-1" disabled=locked>
                         <legend class="text-sm font-medium text-slate-700">"Allowed endpoints (none checked: all)"</legend>
                         <div class="flex flex-wrap gap-x-4 gap-y-1">
                             {endpoints.clone().into_iter().map(|e| {
@@ -218,7 +243,7 @@ fn KeyEditor(
                     }) />
                     <div class="flex gap-2">
                         <button type="submit" class=BTN_PRIMARY disabled=move || pending.get()>
-                            {if edit_id.is_some() { "Save limits" } else { "Create key" }}
+                            {if locked { "Save name" } else if edit_id.is_some() { "Save limits" } else { "Create key" }}
                         </button>
                     </div>
                 </form>
@@ -240,7 +265,14 @@ fn limit_summary(k: &KeySummary) -> String {
         parts.push(format!("models: {}", l.allowed_models.join(", ")));
     }
     if !l.allowed_endpoints.is_empty() {
-        parts.push(format!("{} endpoint(s)", l.allowed_endpoints.len()));
+        parts.push(format::count(
+            l.allowed_endpoints.len() as i64,
+            "endpoint",
+            "endpoints",
+        ));
+    }
+    if l.allow_unmetered {
+        parts.push("unmetered APIs allowed".into());
     }
     if parts.is_empty() {
         "—".into()
@@ -261,6 +293,7 @@ fn KeyTable(
 ) -> impl IntoView {
     let editing = RwSignal::new(None::<Uuid>);
     let endpoints = page.endpoints.clone();
+    let is_admin = page.is_admin;
     let create_dummy = ServerAction::<CreateKey>::new();
     if page.keys.is_empty() {
         return view! { <p class=format!("{CARD} p-6 text-sm text-slate-500")>"No keys yet."</p> }
@@ -333,7 +366,7 @@ fn KeyTable(
         </div>
         {move || editing.get().and_then(|id| keys.iter().find(|k| k.id == id).cloned()).map(|k| view! {
             <div class="space-y-2">
-                <KeyEditor endpoints=endpoints.clone() create=create_dummy update=update editing=Some(k) />
+                <KeyEditor endpoints=endpoints.clone() create=create_dummy update=update editing=Some(k) is_admin=is_admin />
                 <button type="button" class=BTN_SECONDARY on:click=move |_| editing.set(None)>"Close"</button>
             </div>
         })}

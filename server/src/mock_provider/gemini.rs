@@ -47,6 +47,8 @@ pub async fn call(
         + b.cache_read;
     match method.as_str() {
         "countTokens" => json_after(&b, json!({"totalTokens": prompt})).await,
+        "batchGenerateContent" => super::apis::gemini_batch(&s, &model, &req).await,
+        "predict" => super::apis::imagen(&b, &req).await,
         "embedContent" => json_after(&b, json!({"embedding": {"values": [0.1, 0.2, 0.3, 0.4]}})).await,
         "batchEmbedContents" => {
             let n = req["requests"].as_array().map_or(1, Vec::len);

@@ -148,6 +148,10 @@ pub async fn responses(State(s): State<MockState>, headers: HeaderMap, body: Byt
         })
     };
     let final_usage = if b.no_usage { Value::Null } else { usage };
+    if req["background"].as_bool() == Some(true) {
+        // Runs later: no output and no usage yet (retrieve it with GET /v1/responses/{id}).
+        return json_after(&b, response("queued", json!([]), Value::Null)).await;
+    }
     if req["stream"].as_bool() != Some(true) {
         return json_after(
             &b,

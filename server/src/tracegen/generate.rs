@@ -424,6 +424,7 @@ impl Generator {
             reservation: None,
             search_text,
             session_preview,
+            batch: None,
             bodies: TraceBodies {
                 request_headers:
                     r#"{"content-type":"application/json","authorization":"<redacted>"}"#.into(),

@@ -51,6 +51,16 @@ impl Mock {
         format!("http://{}", self.addr)
     }
 
+    /// Requests the mock received, whatever their route.
+    pub fn seen_count(&self) -> usize {
+        let seen = self.state.seen();
+        if seen.is_empty() {
+            0
+        } else {
+            seen.lines().count()
+        }
+    }
+
     pub fn stat(&self, name: &str) -> u64 {
         use std::sync::atomic::Ordering::Relaxed;
         let s = &self.state.stats;

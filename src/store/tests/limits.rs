@@ -179,8 +179,8 @@ store_test!(settlement_is_exactly_once_and_sweeps_release, |db| {
         .unwrap();
     let res = db.store.admit(&a).await.unwrap().unwrap().unwrap();
     // A call that never finished: the sweep gives its reservation back, once.
-    assert_eq!(db.store.sweep_limits(now + 1, 0).await.unwrap(), 1);
-    assert_eq!(db.store.sweep_limits(now + 1, 0).await.unwrap(), 0);
+    assert_eq!(db.store.sweep_limits(now + 1, now + 1, 0).await.unwrap(), 1);
+    assert_eq!(db.store.sweep_limits(now + 1, now + 1, 0).await.unwrap(), 0);
     // Its trace arrives late after all (a spool replay): charged, but not released twice.
     let r = charged(&o, &e, &key, Some(res), 250_000, now);
     assert_eq!(

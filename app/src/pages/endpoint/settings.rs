@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
 use super::use_endpoint;
-use crate::api::endpoints::{ArchiveEndpoint, DuplicateEndpoint, RenameEndpoint};
+use crate::api::endpoints::{ArchiveEndpoint, DuplicateEndpoint, RenameEndpoint, SetEndpointAuth};
 use crate::api::error::{field_error, form_error};
 use crate::components::ui::{BTN_DANGER, BTN_PRIMARY, BTN_SECONDARY, CARD, ErrorBanner, INPUT};
 use crate::components::{FieldError, FormError};
@@ -27,6 +27,7 @@ fn SettingsBody(e: crate::model::EndpointDetail) -> impl IntoView {
     let rename = ServerAction::<RenameEndpoint>::new();
     let duplicate = ServerAction::<DuplicateEndpoint>::new();
     let archive = ServerAction::<ArchiveEndpoint>::new();
+    let auth = ServerAction::<SetEndpointAuth>::new();
     let navigate = use_navigate();
     // Reload the page after a change so the header shows it (and the proxy state is fresh).
     Effect::new(move |_| {
@@ -44,6 +45,8 @@ fn SettingsBody(e: crate::model::EndpointDetail) -> impl IntoView {
             navigate(&format!("/endpoints/{id}"), Default::default());
         }
     });
+    let auth_result = auth.value();
+    let passthrough = RwSignal::new(e.passthrough);
     let rename_result = rename.value();
     let archive_result = archive.value();
     let typed = RwSignal::new(String::new());
@@ -67,6 +70,35 @@ fn SettingsBody(e: crate::model::EndpointDetail) -> impl IntoView {
                 {(!e.can_manage && !archived).then(|| view! {
                     <p class="text-xs text-slate-500">"Only the owner (or an admin, for org-shared endpoints) can change this endpoint."</p>
                 })}
+            </section>
+            <section class=format!("{CARD} space-y-3 p-5")>
+                <h2 class="font-semibold">"Who may call it"</h2>
+                <ActionForm action=auth attr:class="space-y-3" attr:novalidate=true attr:data-testid="auth-form">
+                    <input type="hidden" name="id" value=e.id.to_string() />
+                    <label class="flex items-start gap-2 text-sm">
+                        <input
+                            type="checkbox"
+                            name="passthrough"
+                            value="on"
+                            class="mt-1"
+                            data-testid="passthrough"
+                            prop:checked=move || passthrough.get()
+                            on:change=move |ev| passthrough.set(event_target_checked(&ev))
+                            disabled=!e.can_manage || archived
+                        />
+                        <span>
+                            <span class="font-medium text-slate-700">"Also accept provider keys and OAuth tokens"</span>
+                            <span class="block text-xs text-slate-500">
+                                "Callers may bring their own OpenAI, Anthropic or Gemini key, or a Claude Code subscription token, passed through to the provider. Turned off, the endpoint takes Antix virtual keys only: every call is billed to the organization under the key's limits, and anything else gets 403."
+                            </span>
+                        </span>
+                    </label>
+                    <button type="submit" class=BTN_PRIMARY disabled=!e.can_manage || archived data-testid="save-auth">"Save"</button>
+                    {move || matches!(auth_result.get(), Some(Ok(()))).then(|| view! {
+                        <span class="ml-3 text-sm text-green-700" data-testid="auth-saved">"Saved."</span>
+                    })}
+                </ActionForm>
+                <FormError error=Signal::derive(move || form_error(&auth_result.get())) />
             </section>
             <section class=format!("{CARD} space-y-3 p-5")>
                 <h2 class="font-semibold">"Duplicate as Org Endpoint"</h2>
