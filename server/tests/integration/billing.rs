@@ -48,8 +48,6 @@ enum Key {
 enum Expect {
     /// Forwarded, and charged a cost above zero.
     Metered,
-    /// Forwarded; a batch whose estimate is held until its results are read.
-    Held,
     /// Forwarded; costs nothing by nature.
     Free,
     /// Forwarded for a key without limits; its cost is unknown to the gateway.
@@ -282,6 +280,17 @@ async fn every_path_is_metered_free_or_refused() {
         ),
         (get("openai", "/v1/models"), Free, Free, Free),
         (
+            form(
+                "openai",
+                "/v1/files",
+                vec![("purpose", "assistants".into())],
+                Some(("file", b"notes".to_vec())),
+            ),
+            Free,
+            Free,
+            Free,
+        ),
+        (
             post(
                 "anthropic",
                 "/v1/messages",
@@ -392,7 +401,7 @@ async fn every_path_is_metered_free_or_refused() {
                 ),
                 Free => assert_eq!(t.cost_nanos, Some(0), "{what}"),
                 Unpriced => assert_eq!(t.cost_nanos, None, "{what}"),
-                Held | Refused(_) => {}
+                Refused(_) => {}
             }
         }
     }
