@@ -506,3 +506,48 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Strict reading as a property: when it accepts a body, the model it read is the one the
+    //! provider will use (a JSON parser keeps the last of duplicate keys), and the choices it
+    //! priced are the ones asked for.
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec!["gpt-4o-mini", "gpt-4o", "o3", "claude-haiku-4-5"])
+                .prop_map(|m| format!(r#""model":"{m}""#)),
+            Just(r#""model":null"#.to_owned()),
+            Just(r#""model":["gpt-4o"]"#.to_owned()),
+            Just(r#""model":7"#.to_owned()),
+            (0u64..5).prop_map(|n| format!(r#""n":{n}"#)),
+            Just(r#""n":"3""#.to_owned()),
+            Just(r#""stream":true"#.to_owned()),
+            Just(r#""stream_options":{"include_usage":false}"#.to_owned()),
+            Just(r#""stream_options":{"include_usage":"no"}"#.to_owned()),
+            (1u64..100_000).prop_map(|n| format!(r#""max_tokens":{n}"#)),
+            Just(r#""max_tokens":-1"#.to_owned()),
+            Just(r#""messages":[{"role":"user","content":"hi"}]"#.to_owned()),
+            Just(r#""mod\u0065l":"gpt-4o""#.to_owned()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn what_strict_reading_accepts_is_what_the_provider_reads(fields in prop::collection::vec(field(), 0..6)) {
+            let body = format!("{{{}}}", fields.join(","));
+            let Ok(facts) = json(Wire::OpenAiChat, body.as_bytes(), None, true) else {
+                return Ok(());
+            };
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let provider_model = v.get("model").and_then(|m| m.as_str());
+            prop_assert_eq!(facts.model(), provider_model);
+            let n = v.get("n").and_then(serde_json::Value::as_u64).unwrap_or(1).max(1);
+            prop_assert_eq!(facts.n, n);
+            prop_assert_eq!(facts.include_usage, v.pointer("/stream_options/include_usage").and_then(serde_json::Value::as_bool));
+        }
+    }
+}
