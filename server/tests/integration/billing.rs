@@ -618,3 +618,123 @@ async fn uncertain_bodies_are_refused_for_limited_keys_only() {
         }
     }
 }
+
+/// A call that reached the provider and got no answer (the client hung up while waiting, or the
+/// first-byte timeout fired) may still be billed by the provider: it is charged its estimate,
+/// visible as estimated, and the budget sees it. A call that never connected costs nothing.
+#[tokio::test]
+async fn hang_ups_and_timeouts_are_charged_their_estimate() {
+    let f = crate::common::fixture_with(|env| {
+        env.insert("ANTIX_FIRST_BYTE_TIMEOUT_MS".into(), "400".into());
+    })
+    .await;
+    let budget = key_with(
+        &f,
+        KeyLimits {
+            budget_total_nanos: Some(10_000_000_000),
+            ..Default::default()
+        },
+    )
+    .await;
+    let url = format!("{}/v1/chat/completions", f.base("openai"));
+    // The client gives up before the answer's head.
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let err = impatient
+        .post(&url)
+        .bearer_auth(&budget)
+        .header("x-mock", "ttft_ms=300")
+        .json(&chat("gpt-4o"))
+        .send()
+        .await;
+    assert!(err.is_err());
+    let t = f.trace().await;
+    assert_eq!(t.outcome, "client_disconnected");
+    assert_eq!(t.usage_source, "estimated");
+    // 4 bytes a token in, the request's 20 output tokens: at gpt-4o's prices.
+    assert!(t.cost_nanos.unwrap() > 20 * 10_000, "{t:?}");
+    assert!(t.cost_estimated);
+    // The provider never answers in time.
+    let res = f
+        .app
+        .client
+        .post(&url)
+        .bearer_auth(&budget)
+        .header("x-mock", "hang")
+        .json(&chat("gpt-4o"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 504);
+    let traces = f.traces(2).await;
+    let timeout = traces.iter().find(|t| t.outcome == "timeout").unwrap();
+    assert!(timeout.cost_nanos.unwrap() > 0);
+    let key_id = timeout.virtual_key_id.unwrap();
+    let spent = f
+        .app
+        .services
+        .store
+        .key_spend(key_id, antix::domain::now_ms())
+        .await
+        .unwrap()
+        .total_nanos;
+    assert_eq!(
+        spent,
+        traces.iter().map(|t| t.cost_nanos.unwrap()).sum::<i64>()
+    );
+}
+
+/// An endpoint an admin set to virtual keys only refuses the client's own keys and OAuth
+/// tokens in the provider's shape, and still serves virtual keys.
+#[tokio::test]
+async fn endpoints_can_take_virtual_keys_only() {
+    let f = fixture().await;
+    f.app
+        .services
+        .store
+        .set_endpoint_passthrough(f.endpoint.id, false)
+        .await
+        .unwrap();
+    let url = format!("{}/v1/messages", f.base("anthropic"));
+    let body = json!({"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+    for (name, value) in [
+        ("x-api-key", "sk-ant-api03-own-key".to_owned()),
+        (
+            "authorization",
+            "Bearer sk-ant-oat01-subscription".to_owned(),
+        ),
+    ] {
+        let before = f.mock.seen_count();
+        let res = f
+            .app
+            .client
+            .post(&url)
+            .header(name, value)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["type"], "error");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("virtual keys only")
+        );
+        assert_eq!(f.mock.seen_count(), before);
+    }
+    let res = f
+        .app
+        .client
+        .post(&url)
+        .header("x-api-key", &f.vk)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}

@@ -209,10 +209,15 @@ async fn endpoints_of_others_are_not_found_and_member_actions_are_refused() {
         )
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = bob
+        .post("endpoint_auth", &[("id", w.acme_shared.to_string())])
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "a member turned passthrough off");
     for id in [w.ada_personal, w.evil_shared] {
         for (f, extra) in [
             ("rename_endpoint", ("name", "x")),
             ("archive_endpoint", ("confirm", "x")),
+            ("endpoint_auth", ("passthrough", "on")),
         ] {
             let (st, _) = bob
                 .post(f, &[("id", id.to_string()), (extra.0, extra.1.into())])
@@ -333,6 +338,39 @@ async fn keys_credentials_and_members_are_admin_work_within_one_org() {
     let (st, body) = bob.json("create_key", form(vec![w.acme_shared])).await;
     assert_eq!(st, StatusCode::OK, "{body}");
     assert!(body.contains("sk-vk-"));
+
+    // Limits are admin work: an admin sets them on bob's key; bob may rename it, not lift them.
+    let bob_key: uuid::Uuid = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let limited = |name: &str, budget: &str, unmetered: bool| {
+        json!({"id": bob_key, "form": {"name": name, "expires": "", "budget_daily": "", "budget_monthly": "",
+            "budget_total": budget, "rpm": "", "tpm": "", "allowed_models": "gpt-4o-mini",
+            "allowed_endpoints": [w.acme_shared], "allow_unmetered": unmetered}})
+    };
+    let (st, b) = ada.json("update_key", limited("mine", "1.25", false)).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    for attempt in [
+        limited("mine", "1000", false),
+        limited("mine", "", false),
+        limited("mine", "1.25", true),
+        json!({"id": bob_key, "form": {"name": "mine", "expires": "", "budget_daily": "", "budget_monthly": "",
+            "budget_total": "1.25", "rpm": "", "tpm": "", "allowed_models": "", "allowed_endpoints": [w.acme_shared]}}),
+    ] {
+        let (st, b) = bob.json("update_key", attempt).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
+    }
+    let (st, b) = bob
+        .json("update_key", limited("renamed", "1.25", false))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (_, keys) = bob.get("keys", &[]).await;
+    assert!(
+        keys.contains("renamed") && keys.contains("1250000000"),
+        "{keys}"
+    );
 
     // Credentials, invitations, roles, removal, settings: admins only.
     let admin_only: Vec<(&str, Vec<(&str, String)>)> = vec![
