@@ -126,22 +126,38 @@ pub async fn images(State(s): State<MockState>, headers: HeaderMap, body: Bytes)
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/"));
-    let (model, n, prompt) = if is_form {
+    let (model, n, prompt, quality, size) = if is_form {
         let (f, _) = form(&headers, &body);
+        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
         (
             f.get("model").cloned().unwrap_or_else(|| "dall-e-2".into()),
             f.get("n").and_then(|n| n.parse().ok()).unwrap_or(1u64),
-            f.get("prompt").cloned().unwrap_or_default(),
+            get("prompt"),
+            get("quality"),
+            get("size"),
         )
     } else {
         let Ok(v) = parse_body(&body) else {
             return bad("mock: invalid JSON");
         };
+        let get = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
         (
             v["model"].as_str().unwrap_or("dall-e-2").to_owned(),
             v["n"].as_u64().unwrap_or(1),
-            v["prompt"].as_str().unwrap_or_default().to_owned(),
+            get("prompt"),
+            get("quality"),
+            get("size"),
         )
+    };
+    // OpenAI's published image tokens per quality and size.
+    let square = size.is_empty() || size == "1024x1024" || size == "auto";
+    let per_image: u64 = match (quality.as_str(), square) {
+        ("low", true) => 272,
+        ("low", false) => 408,
+        ("medium", true) => 1056,
+        ("medium", false) => 1584,
+        (_, true) => 4160,
+        (_, false) => 6240,
     };
     let data: Vec<Value> = (0..n)
         .map(|_| json!({"b64_json": "iVBORw0KGgo=", "revised_prompt": prompt}))
@@ -150,7 +166,7 @@ pub async fn images(State(s): State<MockState>, headers: HeaderMap, body: Bytes)
     if model.starts_with("gpt-image") {
         let text = count_tokens(&prompt);
         out["usage"] = json!({
-            "input_tokens": text, "output_tokens": 1056 * n, "total_tokens": text + 1056 * n,
+            "input_tokens": text, "output_tokens": per_image * n, "total_tokens": text + per_image * n,
             "input_tokens_details": {"text_tokens": text, "image_tokens": 0}
         });
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use antix::domain::KeyLimits;
 use serde_json::{Value, json};
 
-use crate::common::{Fixture, fixture_with, spawn_app_with, spawn_mock};
+use crate::common::{Fixture, TestApp, fixture_with, spawn_app_with, spawn_mock};
 
 async fn key_with(f: &Fixture, limits: KeyLimits) -> String {
     use secrecy::ExposeSecret;
@@ -392,4 +392,326 @@ async fn revocation_and_archival_reach_another_replica_within_seconds() {
         revoke_seen.as_millis(),
         started.elapsed().as_millis()
     );
+}
+
+/// One metered route for the budget races: provider, path, body, and how the gateway reads it.
+struct Route {
+    provider: &'static str,
+    path: &'static str,
+    wire: antix::providers::Wire,
+    body: RouteBody,
+}
+
+enum RouteBody {
+    Json(Value),
+    Form(&'static str, Vec<u8>),
+}
+
+fn metered_routes() -> Vec<Route> {
+    use antix::providers::Wire;
+    let j = RouteBody::Json;
+    vec![
+        Route {
+            provider: "openai",
+            path: "/v1/chat/completions",
+            wire: Wire::OpenAiChat,
+            body: j(chat("gpt-4o")),
+        },
+        Route {
+            provider: "openai",
+            path: "/v1/responses",
+            wire: Wire::OpenAiResponses,
+            body: j(
+                json!({"model": "gpt-4.1", "input": "count to three", "max_output_tokens": 16}),
+            ),
+        },
+        Route {
+            provider: "openai",
+            path: "/v1/embeddings",
+            wire: Wire::OpenAiEmbeddings,
+            body: j(json!({"model": "text-embedding-3-large", "input": "a sentence to embed"})),
+        },
+        Route {
+            provider: "openai",
+            path: "/v1/images/generations",
+            wire: Wire::OpenAiImages,
+            body: j(
+                json!({"model": "gpt-image-1", "prompt": "a cat", "size": "1024x1024", "quality": "low"}),
+            ),
+        },
+        Route {
+            provider: "openai",
+            path: "/v1/audio/speech",
+            wire: Wire::OpenAiSpeech,
+            body: j(
+                json!({"model": "tts-1", "voice": "alloy", "input": "Hello there, this is a test of speech."}),
+            ),
+        },
+        Route {
+            provider: "openai",
+            path: "/v1/audio/transcriptions",
+            wire: Wire::OpenAiTranscription,
+            body: RouteBody::Form("whisper-1", vec![1u8; 48_000]),
+        },
+        Route {
+            provider: "anthropic",
+            path: "/v1/messages",
+            wire: Wire::AnthropicMessages,
+            body: j(
+                json!({"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "count to three"}]}),
+            ),
+        },
+        Route {
+            provider: "gemini",
+            path: "/v1beta/models/gemini-2.5-flash:generateContent",
+            wire: Wire::GeminiGenerate,
+            body: j(
+                json!({"contents": [{"parts": [{"text": "count to three"}]}], "generationConfig": {"maxOutputTokens": 16}}),
+            ),
+        },
+        Route {
+            provider: "gemini",
+            path: "/v1beta/models/imagen-3.0-generate-001:predict",
+            wire: Wire::GeminiPredict,
+            body: j(json!({"instances": [{"prompt": "a cat"}], "parameters": {"sampleCount": 1}})),
+        },
+    ]
+}
+
+fn send_route(
+    app: &TestApp,
+    endpoint: antix::domain::EndpointId,
+    key: &str,
+    r: &Route,
+) -> reqwest::RequestBuilder {
+    let url = app.url(&format!("/v1/{endpoint}/{}{}", r.provider, r.path));
+    let req = match r.provider {
+        "anthropic" => app.client.post(url).header("x-api-key", key),
+        "gemini" => app.client.post(url).header("x-goog-api-key", key),
+        _ => app.client.post(url).bearer_auth(key),
+    };
+    match &r.body {
+        RouteBody::Json(v) => req.json(v),
+        RouteBody::Form(model, file) => req.multipart(
+            reqwest::multipart::Form::new()
+                .text("model", model.to_string())
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(file.clone()).file_name("a.mp3"),
+                ),
+        ),
+    }
+}
+
+/// The reservation the gateway holds for one call of `r` (read the way the gateway reads it).
+async fn hold_of(r: &Route) -> i64 {
+    use antix::metering::read;
+    let path_model = antix::gateway::target::path_model(r.path);
+    let facts = match &r.body {
+        RouteBody::Json(v) => read::json(
+            r.wire,
+            &serde_json::to_vec(v).unwrap(),
+            path_model.as_deref(),
+            true,
+        )
+        .unwrap(),
+        RouteBody::Form(model, file) => antix::metering::Facts {
+            models: vec![model.to_string()],
+            audio_bytes: Some(file.len() as u64),
+            n: 1,
+            ..Default::default()
+        },
+    };
+    antix::metering::estimate(r.wire, &facts).unwrap()
+}
+
+/// Races on every metered route: many concurrent calls, half through each of two gateways on
+/// one database, against a budget of three calls' reservations. Admitted calls are each charged
+/// once, and the budget is overshot by at most one reservation.
+async fn budgets_hold_on_every_route(
+    a: &TestApp,
+    b: &TestApp,
+    org: antix::domain::OrgId,
+    admin: antix::domain::UserId,
+    endpoint: antix::domain::EndpointId,
+) {
+    use secrecy::ExposeSecret;
+    let s = &a.services;
+    for r in metered_routes() {
+        let hold = hold_of(&r).await;
+        let budget = 3 * hold;
+        let key = antix::virtual_keys::issue(
+            &s.store,
+            &s.keys,
+            org,
+            admin,
+            "race",
+            None,
+            &KeyLimits {
+                budget_total_nanos: Some(budget),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let key_id = key.key.id;
+        let secret = key.secret.expose_secret().to_owned();
+        let calls: Vec<_> = (0..24)
+            .map(|i| {
+                let app = if i % 2 == 0 { a } else { b };
+                let req = send_route(app, endpoint, &secret, &r);
+                tokio::spawn(async move { req.send().await.unwrap().status().as_u16() })
+            })
+            .collect();
+        let (mut ok, mut refused) = (0i64, 0);
+        for c in calls {
+            match c.await.unwrap() {
+                200 => ok += 1,
+                429 => refused += 1,
+                other => panic!("{}: unexpected status {other}", r.path),
+            }
+        }
+        assert!(
+            ok >= 3 && refused > 0,
+            "{}: ok {ok}, refused {refused}",
+            r.path
+        );
+        // Every admitted call's trace written (on both gateways), its cost charged once.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let (spend, charged) = loop {
+            let rows = s
+                .store
+                .list_traces(
+                    endpoint,
+                    &antix::store::observe::TraceFilter {
+                        key: Some(key_id),
+                        errors: Some(false),
+                        ..Default::default()
+                    },
+                    None,
+                    500,
+                )
+                .await
+                .unwrap()
+                .rows;
+            let charged: i64 = rows.iter().map(|t| t.cost_nanos.unwrap_or(0)).sum();
+            let spend = s
+                .store
+                .key_spend(key_id, antix::domain::now_ms())
+                .await
+                .unwrap()
+                .total_nanos;
+            if (rows.len() as i64 == ok && spend == charged) || std::time::Instant::now() > deadline
+            {
+                assert_eq!(rows.len() as i64, ok, "{}", r.path);
+                break (spend, charged);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!(
+            spend, charged,
+            "{}: every admitted call charged once",
+            r.path
+        );
+        assert!(charged > 0, "{}", r.path);
+        assert!(
+            spend <= budget + hold,
+            "{}: spend {spend} overshot budget {budget} by more than one hold {hold}",
+            r.path
+        );
+        eprintln!(
+            "{}: {ok} admitted, {refused} refused; spend {spend} of budget {budget} (hold {hold})",
+            r.path
+        );
+    }
+}
+
+#[tokio::test]
+async fn budgets_hold_on_every_metered_route_on_sqlite() {
+    let f = fixture_with(|_| {}).await;
+    let db_url = f.app.services.settings.database_url.as_str().to_owned();
+    let mock_url = f.mock.url();
+    let other = spawn_app_with(|e| {
+        e.insert("DATABASE_URL".into(), db_url.clone());
+        for var in [
+            "ANTIX_UPSTREAM_OPENAI",
+            "ANTIX_UPSTREAM_ANTHROPIC",
+            "ANTIX_UPSTREAM_GEMINI",
+        ] {
+            e.insert(var.into(), mock_url.clone());
+        }
+    })
+    .await;
+    budgets_hold_on_every_route(&f.app, &other, f.org.id, f.admin.id, f.endpoint.id).await;
+}
+
+#[tokio::test]
+async fn budgets_hold_on_every_metered_route_across_two_gateways_on_postgres() {
+    let Some(db) = antix::store::testing::postgres_or_skip(
+        "limits::budgets_hold_on_every_metered_route_across_two_gateways_on_postgres",
+    )
+    .await
+    .unwrap() else {
+        return;
+    };
+    let schema = db.schema.clone().unwrap();
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    let pg_url = format!(
+        "{}{sep}options=-c%20search_path%3D{schema}%2Cpublic",
+        db.url
+    );
+    let mock = spawn_mock().await;
+    let env = |e: &mut BTreeMap<String, String>| {
+        e.insert("DATABASE_URL".into(), pg_url.clone());
+        for var in [
+            "ANTIX_UPSTREAM_OPENAI",
+            "ANTIX_UPSTREAM_ANTHROPIC",
+            "ANTIX_UPSTREAM_GEMINI",
+        ] {
+            e.insert(var.into(), mock.url());
+        }
+    };
+    let a = spawn_app_with(env).await;
+    let b = spawn_app_with(env).await;
+    let s = &a.services;
+    let (admin, org) = s
+        .store
+        .create_first_admin(&antix::store::accounts::NewAdmin {
+            email: "ada@example.com",
+            name: "Ada",
+            password_hash: "x",
+            org_name: "Acme",
+        })
+        .await
+        .unwrap();
+    let endpoint = s
+        .store
+        .create_endpoint(&antix::store::endpoints::NewEndpoint {
+            org: org.id,
+            owner: admin.id,
+            scope: antix::domain::Scope::OrgShared,
+            name: "pg",
+        })
+        .await
+        .unwrap();
+    for p in antix::domain::Provider::ALL {
+        antix::credentials::set(
+            &s.store,
+            &s.keys,
+            &antix::credentials::CredentialInput {
+                org: org.id,
+                provider: *p,
+                secret: &secrecy::SecretString::from("sk-org-secret-0000"),
+                base_url: None,
+                by: admin.id,
+                at: 0,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    budgets_hold_on_every_route(&a, &b, org.id, admin.id, endpoint.id).await;
+    drop(a);
+    drop(b);
+    db.cleanup().await;
 }
