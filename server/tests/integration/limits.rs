@@ -394,6 +394,11 @@ async fn revocation_and_archival_reach_another_replica_within_seconds() {
     );
 }
 
+#[expect(clippy::print_stderr, reason = "the figures are the test's report")]
+fn report(line: &str) {
+    eprintln!("{line}");
+}
+
 /// One metered route for the budget races: provider, path, body, and how the gateway reads it.
 struct Route {
     provider: &'static str,
@@ -619,10 +624,10 @@ async fn budgets_hold_on_every_route(
             "{}: spend {spend} overshot budget {budget} by more than one hold {hold}",
             r.path
         );
-        eprintln!(
+        report(&format!(
             "{}: {ok} admitted, {refused} refused; spend {spend} of budget {budget} (hold {hold})",
             r.path
-        );
+        ));
     }
 }
 
