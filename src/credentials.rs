@@ -26,7 +26,7 @@ impl std::fmt::Debug for UpstreamCredential {
     }
 }
 
-fn aad(org: OrgId, provider: Provider) -> Vec<u8> {
+pub(crate) fn aad(org: OrgId, provider: Provider) -> Vec<u8> {
     format!("antix/provider_credentials/v1|{org}|{}", provider.as_str()).into_bytes()
 }
 
@@ -44,6 +44,8 @@ pub enum CredentialError {
     Crypto(#[from] CryptoError),
     #[error("stored base URL is invalid: {0}")]
     BadBaseUrl(String),
+    #[error(transparent)]
+    Keyring(#[from] Box<crate::keyring::KeyringError>),
 }
 
 /// A credential to store, before encryption.
@@ -67,6 +69,7 @@ pub async fn set(store: &Store, keys: &Keys, c: &CredentialInput<'_>) -> Result<
             base_url: c.base_url,
             updated_by: c.by,
             at: c.at,
+            key_id: keys.key_id(),
         })
         .await
 }
@@ -79,9 +82,28 @@ pub async fn get(
     provider: Provider,
 ) -> Result<Option<UpstreamCredential>, CredentialError> {
     match store.credential(org, provider).await? {
-        Some(row) => open(keys, &row, org, provider).map(Some),
+        Some(row) => open_or_learn(store, keys, &row, org, provider)
+            .await
+            .map(Some),
         None => Ok(None),
     }
+}
+
+/// Opens a credential; one made with a master key this server has not learned yet (a rotation
+/// started elsewhere) sends it to the keyring first.
+async fn open_or_learn(
+    store: &Store,
+    keys: &Keys,
+    row: &StoredCredential,
+    org: OrgId,
+    provider: Provider,
+) -> Result<UpstreamCredential, CredentialError> {
+    if let Some(id) = row.key_id.as_deref()
+        && !keys.knows(id)
+    {
+        crate::keyring::learn(store, keys).await.map_err(Box::new)?;
+    }
+    open(keys, row, org, provider)
 }
 
 /// [`get`] through the store's hot-path cache (the proxy's lookup). Decrypting is cheap next to
@@ -93,7 +115,9 @@ pub async fn get_cached(
     provider: Provider,
 ) -> Result<Option<UpstreamCredential>, CredentialError> {
     match store.credential_cached(org, provider).await? {
-        Some(row) => open(keys, &row, org, provider).map(Some),
+        Some(row) => open_or_learn(store, keys, &row, org, provider)
+            .await
+            .map(Some),
         None => Ok(None),
     }
 }
@@ -104,7 +128,7 @@ fn open(
     org: OrgId,
     provider: Provider,
 ) -> Result<UpstreamCredential, CredentialError> {
-    let plain = keys.decrypt(&row.ciphertext, &aad(org, provider))?;
+    let plain = keys.decrypt_by(row.key_id.as_deref(), &row.ciphertext, &aad(org, provider))?;
     let secret = String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)?;
     let base_url = row
         .base_url

@@ -25,6 +25,15 @@ const LABEL_CREDENTIALS: &[u8] = b"antix/credentials/v1";
 const LABEL_TOKEN_PEPPER: &[u8] = b"antix/token-pepper/v1";
 const LABEL_SESSION: &[u8] = b"antix/session/v1";
 const LABEL_CSRF: &[u8] = b"antix/csrf/v1";
+/// Wraps other keys (the next master key during a rotation, the instance's lookup keys).
+const LABEL_WRAP: &[u8] = b"antix/wrap/v1";
+/// A master key's public name: which key a ciphertext was made with.
+const LABEL_KEY_ID: &[u8] = b"antix/key-id/v1";
+
+/// The lookup keys that must outlive a master key: rotating the master must not invalidate every
+/// virtual key (stored as hashes under the pepper), portal session or invitation link. They are
+/// derived from the first master key an instance had, then kept wrapped under the current one.
+pub const INSTANCE_SECRETS: [&str; 3] = ["token_pepper", "session", "csrf"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
@@ -34,6 +43,10 @@ pub enum CryptoError {
     Decrypt,
     #[error("password hashing failed: {0}")]
     Hash(String),
+    #[error(
+        "data was encrypted with master key {0}, which this server does not know: finish the master key rotation (`antix admin rotate-master-key`) or start the server with that key"
+    )]
+    UnknownKey(String),
 }
 
 /// The root secret. Never logged, never serialized.
@@ -116,11 +129,45 @@ impl MasterKey {
 
     pub fn keys(&self) -> Keys {
         Keys {
+            id: self.id(),
             credentials: SecretBox::new(Box::new(self.derive(LABEL_CREDENTIALS))),
+            wrap: SecretBox::new(Box::new(self.derive(LABEL_WRAP))),
             token_pepper: SecretBox::new(Box::new(self.derive(LABEL_TOKEN_PEPPER))),
             session: SecretBox::new(Box::new(self.derive(LABEL_SESSION))),
             csrf: SecretBox::new(Box::new(self.derive(LABEL_CSRF))),
+            others: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// The key's public name (16 hex digits of an HMAC of it): safe to store beside what it
+    /// encrypted, reveals nothing about it.
+    pub fn id(&self) -> String {
+        let k = self.derive(LABEL_KEY_ID);
+        k[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The key as text (base64), for the one time a new key is shown or written.
+    pub fn to_text(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.0.expose_secret())
+    }
+
+    /// Writes the key to `path` (mode 0600), failing if the file exists.
+    pub fn write_new(&self, path: &Path) -> std::io::Result<()> {
+        write_private(path, &self.to_text())
+    }
+
+    /// Reads a key file written by [`MasterKey::write_new`] or by hand.
+    pub fn read(path: &Path) -> Result<Self, CryptoError> {
+        let err = |message: String| CryptoError::KeyFile {
+            path: path.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        Self::parse(&text).map_err(err)
+    }
+
+    fn bytes(&self) -> &[u8; KEY_LEN] {
+        self.0.expose_secret()
     }
 }
 
@@ -145,10 +192,21 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Purpose-separated keys derived from the master key.
 pub struct Keys {
+    /// The master key's id: new ciphertexts are made with it.
+    id: String,
     credentials: SecretBox<[u8; KEY_LEN]>,
+    wrap: SecretBox<[u8; KEY_LEN]>,
     token_pepper: SecretBox<[u8; KEY_LEN]>,
     session: SecretBox<[u8; KEY_LEN]>,
     csrf: SecretBox<[u8; KEY_LEN]>,
+    /// Other master keys learned (the next one, during a rotation), by id.
+    others: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<OtherKeys>>>,
+}
+
+/// What this server needs of another master key: its credential and wrapping keys.
+struct OtherKeys {
+    credentials: SecretBox<[u8; KEY_LEN]>,
+    wrap: SecretBox<[u8; KEY_LEN]>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -161,6 +219,107 @@ impl std::fmt::Debug for Keys {
 pub type TokenHash = [u8; 32];
 
 impl Keys {
+    /// The id of the master key these keys come from.
+    pub fn key_id(&self) -> &str {
+        &self.id
+    }
+
+    /// Encrypts another key under this master's wrapping key (`label` binds it to its purpose).
+    pub fn wrap(&self, secret: &[u8; KEY_LEN], label: &str) -> Vec<u8> {
+        seal(self.wrap.expose_secret(), secret, label.as_bytes())
+    }
+
+    pub fn unwrap(&self, blob: &[u8], label: &str) -> Result<[u8; KEY_LEN], CryptoError> {
+        open(self.wrap.expose_secret(), blob, label.as_bytes())?
+            .try_into()
+            .map_err(|_| CryptoError::Decrypt)
+    }
+
+    /// Wraps another master key (the next one, in a rotation) under this one.
+    pub fn wrap_master(&self, other: &MasterKey) -> Vec<u8> {
+        self.wrap(other.bytes(), &format!("master/{}", other.id()))
+    }
+
+    /// Learns another master key wrapped under this one: ciphertexts made with it can then be
+    /// read here.
+    pub fn learn_master(&self, id: &str, wrapped: &[u8]) -> Result<(), CryptoError> {
+        let bytes = self.unwrap(wrapped, &format!("master/{id}"))?;
+        let other = MasterKey(SecretBox::new(Box::new(bytes)));
+        if other.id() != id {
+            return Err(CryptoError::Decrypt);
+        }
+        let keys = OtherKeys {
+            credentials: SecretBox::new(Box::new(other.derive(LABEL_CREDENTIALS))),
+            wrap: SecretBox::new(Box::new(other.derive(LABEL_WRAP))),
+        };
+        self.others
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.to_owned(), std::sync::Arc::new(keys));
+        Ok(())
+    }
+
+    fn other(&self, id: &str) -> Result<std::sync::Arc<OtherKeys>, CryptoError> {
+        self.others
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| CryptoError::UnknownKey(id.to_owned()))
+    }
+
+    /// Unwraps a key wrapped under master key `key_id` (this one, or one it learned).
+    pub fn unwrap_by(
+        &self,
+        key_id: &str,
+        blob: &[u8],
+        label: &str,
+    ) -> Result<[u8; KEY_LEN], CryptoError> {
+        if key_id == self.id {
+            return self.unwrap(blob, label);
+        }
+        open(
+            self.other(key_id)?.wrap.expose_secret(),
+            blob,
+            label.as_bytes(),
+        )?
+        .try_into()
+        .map_err(|_| CryptoError::Decrypt)
+    }
+
+    /// Whether ciphertexts of master key `id` can be read here.
+    pub fn knows(&self, id: &str) -> bool {
+        id == self.id
+            || self
+                .others
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains_key(id)
+    }
+
+    /// The instance secrets as they are derived from this master key (used once, when an
+    /// instance first records them).
+    pub fn derived_instance_secret(&self, purpose: &str) -> Option<[u8; KEY_LEN]> {
+        match purpose {
+            "token_pepper" => Some(*self.token_pepper.expose_secret()),
+            "session" => Some(*self.session.expose_secret()),
+            "csrf" => Some(*self.csrf.expose_secret()),
+            _ => None,
+        }
+    }
+
+    /// These keys with the instance's own lookup secrets in place of the derived ones.
+    pub fn with_instance_secret(mut self, purpose: &str, secret: [u8; KEY_LEN]) -> Self {
+        let slot = match purpose {
+            "token_pepper" => &mut self.token_pepper,
+            "session" => &mut self.session,
+            "csrf" => &mut self.csrf,
+            _ => return self,
+        };
+        *slot = SecretBox::new(Box::new(secret));
+        self
+    }
+
     /// HMAC-SHA256 of a token under the pepper. Tokens carry ≥ 190 bits of entropy, so a fast
     /// keyed hash is enough; a slow hash would only add latency to every proxied request.
     pub fn token_hash(&self, token: &str) -> TokenHash {
@@ -192,33 +351,58 @@ impl Keys {
     /// tenant, so a ciphertext copied into another row or organization fails to decrypt.
     /// Output: 12-byte random nonce followed by the ciphertext and tag.
     pub fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
-        let cipher = Aes256Gcm::new(self.credentials.expose_secret().into());
-        let mut nonce = [0u8; 12];
-        OsRng.fill_bytes(&mut nonce);
-        let mut out = nonce.to_vec();
-        // Encryption with a valid key and nonce only fails for inputs over 64 GiB.
-        if let Ok(ct) = cipher.encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        ) {
-            out.extend_from_slice(&ct);
-        }
-        out
+        seal(self.credentials.expose_secret(), plaintext, aad)
     }
 
+    /// Decrypts a credential made with this master key.
     pub fn decrypt(&self, blob: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        if blob.len() < 12 + 16 {
-            return Err(CryptoError::Decrypt);
-        }
-        let (nonce, ct) = blob.split_at(12);
-        let cipher = Aes256Gcm::new(self.credentials.expose_secret().into());
-        cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
-            .map_err(|_| CryptoError::Decrypt)
+        open(self.credentials.expose_secret(), blob, aad)
     }
+
+    /// Decrypts a credential made with master key `key_id` (this one, or one it learned; `None`:
+    /// made before key ids were recorded, so with this one).
+    pub fn decrypt_by(
+        &self,
+        key_id: Option<&str>,
+        blob: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        match key_id {
+            None => self.decrypt(blob, aad),
+            Some(id) if id == self.id => self.decrypt(blob, aad),
+            Some(id) => open(self.other(id)?.credentials.expose_secret(), blob, aad),
+        }
+    }
+}
+
+/// AES-256-GCM: a 12-byte random nonce, then the ciphertext and tag.
+fn seal(key: &[u8; KEY_LEN], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+    let cipher = Aes256Gcm::new(key.into());
+    let mut nonce = [0u8; 12];
+    OsRng.fill_bytes(&mut nonce);
+    let mut out = nonce.to_vec();
+    // Encryption with a valid key and nonce only fails for inputs over 64 GiB.
+    if let Ok(ct) = cipher.encrypt(
+        Nonce::from_slice(&nonce),
+        Payload {
+            msg: plaintext,
+            aad,
+        },
+    ) {
+        out.extend_from_slice(&ct);
+    }
+    out
+}
+
+fn open(key: &[u8; KEY_LEN], blob: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    if blob.len() < 12 + 16 {
+        return Err(CryptoError::Decrypt);
+    }
+    let (nonce, ct) = blob.split_at(12);
+    let cipher = Aes256Gcm::new(key.into());
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
+        .map_err(|_| CryptoError::Decrypt)
 }
 
 /// argon2id at OWASP's recommended minimum (m = 19 MiB, t = 2, p = 1).

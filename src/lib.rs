@@ -31,6 +31,7 @@ pub mod domain;
 pub mod egress;
 pub mod gateway;
 pub mod housekeeping;
+pub mod keyring;
 pub mod limits;
 pub mod metering;
 pub mod overview;

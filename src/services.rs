@@ -30,6 +30,8 @@ pub enum StartError {
     MasterKey(String),
     #[error(transparent)]
     KeyFile(#[from] CryptoError),
+    #[error("master key: {0}")]
+    Keyring(crate::keyring::KeyringError),
     #[error("DATABASE_URL ({url}): {source}")]
     Store {
         url: String,
@@ -61,10 +63,13 @@ impl Services {
                 url: settings.database_url.redacted(),
                 source,
             })?;
+        let keys = crate::keyring::load(&store, &master)
+            .await
+            .map_err(StartError::Keyring)?;
         Ok((
             Services {
                 store,
-                keys: Arc::new(master.keys()),
+                keys: Arc::new(keys),
                 settings: Arc::new(settings),
             },
             StartNotes {

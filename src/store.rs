@@ -29,6 +29,7 @@ pub mod cache;
 pub mod compression;
 pub mod credentials;
 pub mod endpoints;
+pub mod keyring;
 pub mod keys;
 pub mod limits;
 pub mod members;

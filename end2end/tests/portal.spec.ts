@@ -201,6 +201,47 @@ test("invitations, roles, and what members may not do", async ({ page, browser }
   await again.goto(inviteUrl);
   await expect(again.getByTestId("invite-invalid")).toContainText("already been used");
 
+  // Limits are admin work: with members allowed to issue keys, Bob issues one for the shared
+  // endpoint; the admin sets its budget; Bob sees the limits, may rename the key, not lift them.
+  await page.goto("/members");
+  await page.getByLabel("Members may issue virtual keys for their own endpoints").check();
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await expect(page.getByText("Saved.")).toBeVisible();
+  await bob.goto("/keys");
+  await untilHydrated(
+    bob,
+    () => bob.getByTestId("toggle-create-key").click(),
+    () => expect(bob.getByTestId("key-form")).toBeVisible(),
+  );
+  await bob.getByLabel("Name", { exact: true }).fill("bob-key");
+  await bob.getByTestId("key-form").getByLabel(/Team shared/).check();
+  await bob.getByRole("button", { name: "Create key" }).click();
+  await expect(bob.getByTestId("new-key")).toHaveText(/^sk-vk-/);
+  await bob.getByRole("button", { name: "Done" }).click();
+  await page.goto("/keys");
+  await untilHydrated(
+    page,
+    () => page.getByTestId("key-row").filter({ hasText: "bob-key" }).getByRole("button", { name: "Edit" }).click(),
+    () => expect(page.getByRole("button", { name: "Save limits" })).toBeVisible(),
+  );
+  await page.getByLabel("Lifetime budget, USD").fill("5");
+  await page.getByRole("button", { name: "Save limits" }).click();
+  await expect(page.getByTestId("key-row").filter({ hasText: "bob-key" }).getByTestId("budget-line")).toContainText("$5.00");
+  await bob.reload();
+  await untilHydrated(
+    bob,
+    () => bob.getByTestId("key-row").filter({ hasText: "bob-key" }).getByRole("button", { name: "Edit" }).click(),
+    () => expect(bob.getByTestId("limits-read-only")).toBeVisible(),
+  );
+  await expect(bob.getByLabel("Lifetime budget, USD")).toBeDisabled();
+  await expect(bob.getByLabel("Lifetime budget, USD")).toHaveValue("5");
+  await expect(bob.getByTestId("allow-unmetered")).toBeDisabled();
+  await bob.getByLabel("Name", { exact: true }).last().fill("bob-renamed");
+  await bob.getByRole("button", { name: "Save name" }).click();
+  await expect(bob.getByTestId("key-row").filter({ hasText: "bob-renamed" })).toBeVisible();
+  await expect(bob.getByTestId("key-row").filter({ hasText: "bob-renamed" }).getByTestId("budget-line")).toContainText("$5.00");
+  await shot(bob, info, "member-key-read-only");
+
   // The admin promotes Bob; now he may share.
   await page.reload();
   await hydrated(page);
@@ -214,4 +255,28 @@ test("invitations, roles, and what members may not do", async ({ page, browser }
   await bob.reload();
   await expect(bob.getByTestId("scope-org-shared")).toBeEnabled();
   await shot(page, info, "members");
+});
+
+test("an endpoint can take virtual keys only", async ({ page }, info) => {
+  await login(page);
+  await createEndpoint(page, "Keys only", "org_shared");
+  const base = await page.getByTestId("url-openai").getByTestId("url").innerText();
+  expect(openaiChat(base, "sk-proj-byok-own-key").status).toBe(200);
+  await page.getByRole("link", { name: "Settings" }).click();
+  const box = page.getByTestId("passthrough");
+  await expect(box).toBeChecked();
+  await box.uncheck();
+  await page.getByTestId("save-auth").click();
+  await expect(page.getByTestId("auth-saved")).toBeVisible();
+  await shot(page, info, "endpoint-keys-only");
+  const refused = openaiChat(base, "sk-proj-byok-own-key");
+  expect(refused.status).toBe(403);
+  expect(refused.message).toContain("virtual keys only");
+  // The setting shows as saved after a reload, and turning it back on lets own keys through.
+  await page.reload();
+  await expect(page.getByTestId("passthrough")).not.toBeChecked();
+  await page.getByTestId("passthrough").check();
+  await page.getByTestId("save-auth").click();
+  await expect(page.getByTestId("auth-saved")).toBeVisible();
+  expect(openaiChat(base, "sk-proj-byok-own-key").status).toBe(200);
 });

@@ -86,6 +86,12 @@ pub enum AdminCommand {
         #[arg(long, default_value = "Administrator")]
         name: String,
     },
+    /// Re-encrypt every stored provider credential under a new master key, without downtime:
+    /// servers running with the current key keep working throughout. The new key is written to
+    /// `<data_dir>/master.key.next` first, so an interrupted run resumes with it. With the key
+    /// in `<data_dir>/master.key`, the files are swapped at the end; with `ANTIX_MASTER_KEY`,
+    /// the new key is printed once, to be set on every server.
+    RotateMasterKey,
 }
 
 #[derive(Subcommand)]
@@ -213,6 +219,68 @@ async fn actor(services: &Services, a: &Actor) -> anyhow::Result<(User, Membersh
     }
     .ok_or_else(|| anyhow::anyhow!("--org: {email} is not a member of that organization"))?;
     Ok((user, m))
+}
+
+pub async fn rotate_master_key(settings: Settings) -> anyhow::Result<()> {
+    let data_dir = settings.data_dir.clone();
+    let from_env = settings.master_key.is_some();
+    let services = start(settings).await?;
+    let next_path = data_dir.join("master.key.next");
+    let (new, resumed) = if next_path.exists() {
+        (antix::crypto::MasterKey::read(&next_path)?, true)
+    } else {
+        let k = antix::crypto::MasterKey::generate();
+        k.write_new(&next_path)?;
+        (k, false)
+    };
+    let old_id = services.keys.key_id().to_owned();
+    let new_id = new.keys().key_id().to_owned();
+    if new_id == old_id {
+        anyhow::bail!("master.key.next holds the current key: nothing to rotate (remove it)");
+    }
+    say(&format!(
+        "{} rotation from key {old_id} to key {new_id}",
+        if resumed {
+            "Resuming the"
+        } else {
+            "Starting the"
+        }
+    ));
+    let r = antix::keyring::rotate(&services.store, &services.keys, &new, None).await?;
+    if r.remaining > 0 {
+        anyhow::bail!(
+            "{} credentials moved, {} changed while moving: run the command again",
+            r.moved,
+            r.remaining
+        );
+    }
+    say(&format!(
+        "{} credentials re-encrypted; virtual keys, sessions and invitations unchanged",
+        r.moved
+    ));
+    if from_env {
+        let kept = data_dir.join(format!("master.key.{new_id}"));
+        std::fs::rename(&next_path, &kept)?;
+        say(
+            "Set ANTIX_MASTER_KEY to this key on every server and restart them (the old key keeps working until you do):",
+        );
+        say(&new.to_text());
+        say(&format!(
+            "(also in {}: delete it once it is in place)",
+            kept.display()
+        ));
+    } else {
+        let current = data_dir.join("master.key");
+        let retired = data_dir.join(format!("master.key.{old_id}.retired"));
+        std::fs::rename(&current, &retired)?;
+        std::fs::rename(&next_path, &current)?;
+        say(&format!(
+            "{} now holds the new key; the old one is kept as {} until you delete it. Restart the servers.",
+            current.display(),
+            retired.display()
+        ));
+    }
+    Ok(())
 }
 
 pub async fn admin_create(

@@ -45,6 +45,9 @@ fn main() -> ExitCode {
             Command::Admin {
                 command: AdminCommand::Create { email, org, name },
             } => cli::admin_create(settings, &email, &org, &name).await,
+            Command::Admin {
+                command: AdminCommand::RotateMasterKey,
+            } => cli::rotate_master_key(settings).await,
             Command::Endpoint {
                 command:
                     EndpointCommand::Create {

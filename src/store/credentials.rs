@@ -16,6 +16,8 @@ pub struct StoredCredential {
     pub base_url: Option<String>,
     pub updated_by: UserId,
     pub updated_at: i64,
+    /// The master key the ciphertext was made with (`None`: the instance's first).
+    pub key_id: Option<String>,
 }
 
 pub struct NewCredential<'a> {
@@ -26,10 +28,11 @@ pub struct NewCredential<'a> {
     pub base_url: Option<&'a str>,
     pub updated_by: UserId,
     pub at: Millis,
+    pub key_id: &'a str,
 }
 
-const COLUMNS: &str =
-    "org_id, provider, ciphertext, key_version, last4, base_url, updated_by, updated_at";
+pub(crate) const COLUMNS: &str =
+    "org_id, provider, ciphertext, key_version, last4, base_url, updated_by, updated_at, key_id";
 
 impl Store {
     /// Sets (or replaces) the organization's credential for a provider.
@@ -37,11 +40,11 @@ impl Store {
         dispatch_write!(self, |pool| {
             sqlx::query(
                 "INSERT INTO provider_credentials (org_id, provider, ciphertext, key_version, last4, \
-                 base_url, updated_by, updated_at) VALUES ($1, $2, $3, 1, $4, $5, $6, $7) \
+                 base_url, updated_by, updated_at, key_id) VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8) \
                  ON CONFLICT (org_id, provider) DO UPDATE SET ciphertext = excluded.ciphertext, \
                  key_version = excluded.key_version, last4 = excluded.last4, \
                  base_url = excluded.base_url, updated_by = excluded.updated_by, \
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at, key_id = excluded.key_id",
             )
             .bind(c.org)
             .bind(c.provider.as_str())
@@ -50,6 +53,7 @@ impl Store {
             .bind(c.base_url)
             .bind(c.updated_by)
             .bind(c.at)
+            .bind(c.key_id)
             .execute(pool)
             .await?;
         });

@@ -59,6 +59,7 @@ store_test!(credentials_are_sealed_to_their_row, |db| {
         base_url: None,
         updated_by: u.id,
         at: 2,
+        key_id: keys.key_id(),
     })
     .await
     .unwrap();
@@ -76,3 +77,107 @@ store_test!(credentials_are_sealed_to_their_row, |db| {
     assert!(s.delete_credential(o.id, Provider::OpenAi).await.unwrap());
     assert_eq!(s.list_credentials(beta.id).await.unwrap().len(), 1);
 });
+
+store_test!(
+    master_key_rotation_moves_every_credential_and_keeps_lookups,
+    |db| {
+        use crate::crypto::MasterKey;
+        use crate::domain::Provider;
+        use secrecy::SecretString;
+        let s = &db.store;
+        let (u, o) = admin(s).await;
+        let a = MasterKey::generate();
+        let keys_a = crate::keyring::load(s, &a).await.unwrap();
+        let mut orgs = vec![o.id];
+        for i in 0..4 {
+            orgs.push(
+                s.create_organization(&format!("org {i}"), u.id)
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        for (i, org) in orgs.iter().enumerate() {
+            crate::credentials::set(
+                s,
+                &keys_a,
+                &crate::credentials::CredentialInput {
+                    org: *org,
+                    provider: Provider::OpenAi,
+                    secret: &SecretString::from(format!("sk-secret-{i}-canary")),
+                    base_url: None,
+                    by: u.id,
+                    at: 1,
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let issued =
+            crate::virtual_keys::issue(s, &keys_a, o.id, u.id, "k", None, &Default::default())
+                .await
+                .unwrap();
+        use secrecy::ExposeSecret;
+        let vk = issued.secret.expose_secret().to_owned();
+        let read_all = |keys: std::sync::Arc<crate::crypto::Keys>| {
+            let orgs = orgs.clone();
+            async move {
+                let mut out = Vec::new();
+                for org in orgs {
+                    let c = crate::credentials::get(s, &keys, org, Provider::OpenAi)
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    out.push(c.secret.expose_secret().to_owned());
+                }
+                out
+            }
+        };
+        let before = read_all(std::sync::Arc::new(
+            crate::keyring::load(s, &a).await.unwrap(),
+        ))
+        .await;
+
+        // Interrupted after two rows.
+        let b = MasterKey::generate();
+        let r = crate::keyring::rotate(s, &keys_a, &b, Some(2))
+            .await
+            .unwrap();
+        assert_eq!((r.moved, r.remaining), (2, 3));
+        // A server still on the old key reads everything (it learns the new key from the store).
+        let still_a = std::sync::Arc::new(crate::keyring::load(s, &a).await.unwrap());
+        assert_eq!(read_all(still_a.clone()).await, before);
+        // A server started with the new key before the rotation is done is told so.
+        let early = crate::keyring::load(s, &b).await.unwrap_err();
+        assert!(early.to_string().contains("rotate-master-key"), "{early}");
+
+        // Resumed: the rest moves, and the lookup secrets follow.
+        let r = crate::keyring::rotate(s, &keys_a, &b, None).await.unwrap();
+        assert_eq!((r.moved, r.remaining), (3, 0));
+        assert!(
+            s.credentials_not_on(b.keys().key_id(), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let keys_b = std::sync::Arc::new(crate::keyring::load(s, &b).await.unwrap());
+        assert_eq!(read_all(keys_b.clone()).await, before);
+        // Virtual keys, hashed under the instance's pepper, are still found.
+        assert_eq!(keys_b.token_hash(&vk), keys_a.token_hash(&vk));
+        assert!(
+            s.virtual_key_by_hash(&keys_b.token_hash(&vk))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // The old key alone no longer decrypts anything, but a server still on it keeps working.
+        let aad = crate::credentials::aad(o.id, Provider::OpenAi);
+        let moved = s.credential(o.id, Provider::OpenAi).await.unwrap().unwrap();
+        assert!(keys_a.decrypt(&moved.ciphertext, &aad).is_err());
+        let late_a = std::sync::Arc::new(crate::keyring::load(s, &a).await.unwrap());
+        assert_eq!(read_all(late_a).await, before);
+        // Running it again changes nothing.
+        let r = crate::keyring::rotate(s, &keys_a, &b, None).await.unwrap();
+        assert_eq!((r.moved, r.remaining), (0, 0));
+    }
+);
