@@ -1,13 +1,23 @@
 //! Capped copies of bodies for the trace. The proxy forwards every byte; the trace keeps at
 //! most `limit` bytes of each body plus its true size. Shared vocabulary of the gateway (which
 //! captures) and the recorder (which stores), so it sits below both.
+//!
+//! A cut capture also keeps the body's last [`TAIL`] bytes: providers report usage at the end
+//! (the last stream event, the end of a JSON body), and a response larger than the capture must
+//! still be charged what the provider says it cost.
 
 use bytes::{Bytes, BytesMut};
+
+/// How much of the end of a cut body is kept for reading usage.
+pub const TAIL: usize = 64 * 1024;
 
 /// A capped copy of a body being streamed, plus its true size.
 #[derive(Debug, Clone, Default)]
 pub struct Capture {
     buf: BytesMut,
+    /// The latest bytes past the limit: between `TAIL` and `2 * TAIL` of them, trimmed in
+    /// amortized steps.
+    tail: BytesMut,
     limit: usize,
     pub total: u64,
     pub truncated: bool,
@@ -17,6 +27,7 @@ impl Capture {
     pub fn new(limit: usize) -> Self {
         Capture {
             buf: BytesMut::new(),
+            tail: BytesMut::new(),
             limit,
             total: 0,
             truncated: false,
@@ -26,10 +37,18 @@ impl Capture {
     pub fn push(&mut self, chunk: &[u8]) {
         self.total += chunk.len() as u64;
         let room = self.limit.saturating_sub(self.buf.len());
+        let kept = chunk.len().min(room);
+        self.buf.extend_from_slice(&chunk[..kept]);
         if chunk.len() > room {
             self.truncated = true;
+            let rest = &chunk[kept..];
+            let rest = &rest[rest.len().saturating_sub(TAIL)..];
+            if self.tail.len() + rest.len() > 2 * TAIL {
+                let drop = (self.tail.len() + rest.len()).saturating_sub(TAIL);
+                let _ = self.tail.split_to(drop.min(self.tail.len()));
+            }
+            self.tail.extend_from_slice(rest);
         }
-        self.buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
 
     /// A capture of a body already in memory. Shares the buffer when the whole body is kept;
@@ -40,18 +59,29 @@ impl Capture {
         } else {
             Bytes::copy_from_slice(&body[..limit])
         };
+        let truncated = body.len() > limit;
+        let tail = truncated.then(|| {
+            let from = body.len().saturating_sub(TAIL).max(limit);
+            Bytes::copy_from_slice(&body[from..])
+        });
         CapturedBytes {
             bytes,
             total: body.len() as u64,
-            truncated: body.len() > limit,
+            truncated,
+            tail,
         }
     }
 
     pub fn finish(self) -> CapturedBytes {
+        let tail = self.truncated.then(|| {
+            let t = self.tail.freeze();
+            t.slice(t.len().saturating_sub(TAIL)..)
+        });
         CapturedBytes {
             bytes: self.buf.freeze(),
             total: self.total,
             truncated: self.truncated,
+            tail,
         }
     }
 }
@@ -62,6 +92,8 @@ pub struct CapturedBytes {
     pub bytes: Bytes,
     pub total: u64,
     pub truncated: bool,
+    /// When cut: the body's last bytes (up to [`TAIL`]) not already in `bytes`.
+    pub tail: Option<Bytes>,
 }
 
 #[cfg(test)]
@@ -93,5 +125,29 @@ mod tests {
         assert_ne!(cb.bytes.as_ptr(), big.as_ptr());
         let whole = Capture::of(&big, 2 << 20);
         assert_eq!(whole.bytes.as_ptr(), big.as_ptr());
+    }
+
+    #[test]
+    fn a_cut_capture_keeps_the_end_of_the_body() {
+        let body: Vec<u8> = (0..(300 * 1024)).map(|i| (i % 251) as u8).collect();
+        let whole = Capture::of(&Bytes::from(body.clone()), 1000);
+        assert_eq!(whole.tail.as_deref(), Some(&body[body.len() - TAIL..]));
+        // Streamed in uneven chunks, the same tail.
+        let mut c = Capture::new(1000);
+        for chunk in body.chunks(7777) {
+            c.push(chunk);
+        }
+        let streamed = c.finish();
+        assert_eq!(streamed.tail, whole.tail);
+        assert_eq!(&streamed.bytes[..], &body[..1000]);
+        // Just past the limit: the tail is what did not fit, nothing twice.
+        let mut c = Capture::new(10);
+        c.push(b"0123456789abc");
+        assert_eq!(c.finish().tail.as_deref(), Some(&b"abc"[..]));
+        assert!(
+            Capture::of(&Bytes::from_static(b"short"), 10)
+                .tail
+                .is_none()
+        );
     }
 }

@@ -126,6 +126,8 @@ pub enum Denied {
         period: Period,
         budget_nanos: i64,
         spent_nanos: i64,
+        /// The refused call's own estimate.
+        needed_nanos: i64,
         resets_at: Option<Millis>,
     },
 }
@@ -155,12 +157,31 @@ impl Denied {
                 period,
                 budget_nanos,
                 spent_nanos,
+                needed_nanos,
                 resets_at,
             } => {
                 let reset = match resets_at {
                     Some(t) => format!("it resets at {}", when(*t)),
                     None => "an admin can raise it in the Antix portal".to_owned(),
                 };
+                let left = budget_nanos.saturating_sub(*spent_nanos);
+                if *needed_nanos > *budget_nanos {
+                    return format!(
+                        "This call may cost up to {} (its estimate), more than this virtual key's whole {} budget of {}; send a smaller request or a lower max_tokens, or an admin can raise the budget in the Antix portal.",
+                        crate::pricing::format_usd(*needed_nanos),
+                        period.label().to_lowercase(),
+                        crate::pricing::format_usd(*budget_nanos),
+                    );
+                }
+                if *needed_nanos > 0 && left > 0 {
+                    return format!(
+                        "This call may cost up to {} (its estimate), more than the {} left of this virtual key's {} budget of {}; send a smaller request or a lower max_tokens, or {reset}.",
+                        crate::pricing::format_usd(*needed_nanos),
+                        crate::pricing::format_usd(left),
+                        period.label().to_lowercase(),
+                        crate::pricing::format_usd(*budget_nanos),
+                    );
+                }
                 format!(
                     "{} budget of {} for this virtual key is used up ({} spent or held by calls in flight); {reset}.",
                     period.label(),
@@ -297,6 +318,7 @@ mod tests {
             period: Period::Day,
             budget_nanos: 5_000_000_000,
             spent_nanos: 5_010_000_000,
+            needed_nanos: 0,
             resets_at: Some(w.next_day),
         };
         let m = d.message();

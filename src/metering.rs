@@ -117,7 +117,7 @@ pub fn estimate(wire: Wire, facts: &Facts) -> Result<i64, EstimateError> {
         Billing::Images => image_bound(catalog, model, facts),
         Billing::Speech => speech_cost(catalog, model, facts.characters.unwrap_or(0)),
         Billing::Transcription => {
-            let ms = facts.audio_bytes.unwrap_or(0) * 1000 / AUDIO_BYTES_PER_SECOND;
+            let ms = facts.audio_bytes.unwrap_or(0).saturating_mul(1000) / AUDIO_BYTES_PER_SECOND;
             transcription_cost(catalog, model, ms, None)
         }
         _ => catalog.cost(
@@ -190,7 +190,7 @@ fn image_bound(catalog: &Catalog, model: &str, facts: &Facts) -> Option<Cost> {
         model,
         &Usage {
             input_tokens: Some(facts.request_bytes.div_ceil(4)),
-            output_tokens: Some(TOKENS_PER_IMAGE * n),
+            output_tokens: Some(TOKENS_PER_IMAGE.saturating_mul(n)),
             ..Default::default()
         },
         0,
@@ -274,7 +274,7 @@ pub fn speech_cost(catalog: &Catalog, model: &str, characters: u64) -> Option<Co
             model,
             &usage,
             &Units {
-                audio_ms: Some(characters * 1000 / CHARACTERS_PER_SECOND),
+                audio_ms: Some(characters.saturating_mul(1000) / CHARACTERS_PER_SECOND),
                 ..Units::default()
             },
         )
@@ -496,9 +496,9 @@ pub fn units_charge(wire: Wire, model: &str, facts: &Facts, body: &[u8]) -> Opti
         Billing::Speech => speech_cost(catalog, model, facts.characters.unwrap_or(0)),
         Billing::Transcription => {
             let p = produced(wire, body);
-            let ms = p
-                .audio_ms
-                .unwrap_or_else(|| facts.audio_bytes.unwrap_or(0) * 1000 / AUDIO_BYTES_PER_SECOND);
+            let ms = p.audio_ms.unwrap_or_else(|| {
+                facts.audio_bytes.unwrap_or(0).saturating_mul(1000) / AUDIO_BYTES_PER_SECOND
+            });
             transcription_cost(catalog, model, ms, Some(&p.usage))
         }
         _ => None,

@@ -214,6 +214,44 @@ pub fn parse_response(wire: Wire, streamed: bool, body: &[u8]) -> Parsed {
     }
 }
 
+/// The usage reported at the end of a body whose beginning was not kept (see
+/// [`crate::capture::TAIL`]), read the way the wire's own parser reads it.
+pub fn usage_in_tail(wire: Wire, tail: &[u8]) -> Option<Usage> {
+    let body = usage_body_in_tail(wire, tail)?;
+    let u = parse_response(wire, false, &body).usage;
+    u.is_reported().then_some(u)
+}
+
+/// The last `"usage"` object (`"usageMetadata"` for Gemini) in the end of a body, as a minimal
+/// response body of the wire's own shape (`{"usage": {…}}`). Inside a JSON string a quote is
+/// always escaped, so generated text cannot fake the key.
+pub fn usage_body_in_tail(wire: Wire, tail: &[u8]) -> Option<Vec<u8>> {
+    let key: &[u8] = match wire.family() {
+        Provider::Gemini => b"\"usageMetadata\"",
+        Provider::OpenAi | Provider::Anthropic => b"\"usage\"",
+    };
+    let finder = memchr::memmem::FinderRev::new(key);
+    let mut end = tail.len();
+    while let Some(at) = finder.rfind(&tail[..end]) {
+        end = at;
+        let rest = tail[at + key.len()..].trim_ascii_start();
+        let Some(rest) = rest.strip_prefix(b":") else {
+            continue;
+        };
+        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<Value>();
+        let Some(Ok(v @ Value::Object(_))) = values.next() else {
+            continue;
+        };
+        let mut wrapped = serde_json::Map::new();
+        wrapped.insert(
+            std::str::from_utf8(&key[1..key.len() - 1]).ok()?.to_owned(),
+            v,
+        );
+        return serde_json::to_vec(&Value::Object(wrapped)).ok();
+    }
+    None
+}
+
 /// Status code and message of an error the gateway itself answers with, in the provider's own
 /// JSON shape, so SDKs raise their usual exception with a readable message.
 pub fn error_body(family: Provider, status: u16, message: &str) -> Bytes {
@@ -251,6 +289,42 @@ pub(crate) fn string(v: &Value, key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_is_read_from_the_end_of_a_cut_body() {
+        let filler = "x\\\"usage\\\": {\\\"prompt_tokens\\\": 1}".repeat(50);
+        // A chat completion: the text mentions "usage" (escaped), the real object is last.
+        let chat = format!(
+            r#"...{filler}"}}, "finish_reason": "stop"}}], "usage": {{"prompt_tokens": 12, "completion_tokens": 3400}}}}"#
+        );
+        let u = usage_in_tail(Wire::OpenAiChat, chat.as_bytes()).unwrap();
+        assert_eq!((u.input_tokens, u.output_tokens), (Some(12), Some(3400)));
+        // A Responses stream cut into the middle of `response.completed`.
+        let responses = r#"tput_text","text":"…"}]}],"usage":{"input_tokens":9,"output_tokens":70000,"output_tokens_details":{"reasoning_tokens":100}}}}
+
+"#;
+        let u = usage_in_tail(Wire::OpenAiResponses, responses.as_bytes()).unwrap();
+        assert_eq!(
+            (u.input_tokens, u.output_tokens, u.reasoning_tokens),
+            (Some(9), Some(70000), Some(100))
+        );
+        // Anthropic's last message_delta carries the output count.
+        let anthropic = "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":5000}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        let u = usage_in_tail(Wire::AnthropicMessages, anthropic.as_bytes()).unwrap();
+        assert_eq!(u.output_tokens, Some(5000));
+        let gemini = r#"t"}]}}],"usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 900, "totalTokenCount": 904}}]"#;
+        let u = usage_in_tail(Wire::GeminiGenerate, gemini.as_bytes()).unwrap();
+        assert_eq!((u.input_tokens, u.output_tokens), (Some(4), Some(900)));
+        // A tail cut inside the usage object itself reads as nothing.
+        assert!(
+            usage_in_tail(
+                Wire::OpenAiChat,
+                br#"{"prompt_tokens": 12, "completion_tokens": 3400}}"#
+            )
+            .is_none()
+        );
+        assert!(usage_in_tail(Wire::OpenAiChat, b"").is_none());
+    }
 
     #[test]
     fn classify_paths() {

@@ -3,6 +3,7 @@
 //! Lines; Gemini returns the responses inline in the finished batch.
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use crate::pricing::Catalog;
@@ -58,7 +59,17 @@ pub fn parse(wire: Wire, body: &[u8]) -> Option<BatchUsage> {
     }
 }
 
-fn json_lines(body: &[u8], line: fn(&[u8]) -> Option<(String, Usage)>) -> Option<BatchUsage> {
+/// What one line of a results file says.
+enum Line {
+    /// A request the provider billed: its model and usage.
+    Billed(String, Usage),
+    /// A request that failed, was cancelled or expired: not billed.
+    Unbilled,
+}
+
+/// A results file: every non-blank line must read as a result (else it is some other file and
+/// settles nothing). A succeeded request without readable usage counts as unpriced.
+fn json_lines(body: &[u8], line: fn(&[u8]) -> Option<Line>) -> Option<BatchUsage> {
     let mut out = BatchUsage::default();
     let mut lines = 0;
     for l in body.split(|b| *b == b'\n') {
@@ -66,45 +77,85 @@ fn json_lines(body: &[u8], line: fn(&[u8]) -> Option<(String, Usage)>) -> Option
             continue;
         }
         lines += 1;
-        if let Some((model, usage)) = line(l) {
-            out.add(&model, &usage);
+        match line(l)? {
+            Line::Billed(model, usage) => out.add(&model, &usage),
+            Line::Unbilled => {}
         }
     }
-    (lines > 0 && out.requests > 0).then_some(out)
+    (lines > 0).then_some(out)
 }
 
-fn openai_line(l: &[u8]) -> Option<(String, Usage)> {
+fn openai_line(l: &[u8]) -> Option<Line> {
     #[derive(Deserialize)]
-    struct Line {
+    struct ResultLine {
+        #[serde(rename = "custom_id")]
+        _custom_id: IgnoredAny,
         response: Option<Response>,
+        error: Option<Value>,
     }
     #[derive(Deserialize)]
     struct Response {
+        status_code: Option<u16>,
         body: Option<Value>,
     }
-    let body = serde_json::from_slice::<Line>(l).ok()?.response?.body?;
-    let model = body.get("model")?.as_str()?.to_owned();
-    Some((model, openai::usage(body.get("usage")?)?))
+    let line = serde_json::from_slice::<ResultLine>(l).ok()?;
+    match line.response {
+        Some(Response {
+            status_code: Some(400..),
+            ..
+        })
+        | Some(Response { body: None, .. }) => Some(Line::Unbilled),
+        Some(Response {
+            body: Some(body), ..
+        }) => Some(billed(
+            body.get("model").and_then(Value::as_str),
+            body.get("usage").and_then(openai::usage),
+        )),
+        // An error line; a line with neither is not a result (a batch input line).
+        None => line.error.filter(|e| !e.is_null()).map(|_| Line::Unbilled),
+    }
 }
 
-fn anthropic_line(l: &[u8]) -> Option<(String, Usage)> {
+fn anthropic_line(l: &[u8]) -> Option<Line> {
     #[derive(Deserialize)]
-    struct Line {
+    struct ResultLine {
+        #[serde(rename = "custom_id")]
+        _custom_id: IgnoredAny,
         result: Value,
     }
-    let r = serde_json::from_slice::<Line>(l).ok()?.result;
-    if r.get("type")?.as_str()? != "succeeded" {
-        return None;
+    let r = serde_json::from_slice::<ResultLine>(l).ok()?.result;
+    match r.get("type")?.as_str()? {
+        "succeeded" => {
+            let message = r.get("message");
+            Some(billed(
+                message.and_then(|m| m.get("model")).and_then(Value::as_str),
+                message
+                    .and_then(|m| m.get("usage"))
+                    .and_then(anthropic::usage),
+            ))
+        }
+        "errored" | "canceled" | "expired" => Some(Line::Unbilled),
+        _ => None,
     }
-    let message = r.get("message")?;
-    let model = message.get("model")?.as_str()?.to_owned();
-    Some((model, anthropic::usage(message.get("usage")?)?))
+}
+
+/// A billed line; one whose model or usage cannot be read is priced as unknown (an empty model
+/// name has no price), so the batch does not settle on a partial cost.
+fn billed(model: Option<&str>, usage: Option<Usage>) -> Line {
+    match (model, usage) {
+        (Some(m), Some(u)) => Line::Billed(m.to_owned(), u),
+        _ => Line::Billed(String::new(), Usage::default()),
+    }
 }
 
 fn gemini_batch(body: &[u8]) -> Option<BatchUsage> {
     let v: Value = serde_json::from_slice(body).ok()?;
     if v.get("done").and_then(Value::as_bool) != Some(true) {
         return None;
+    }
+    // A batch that failed as a whole produced nothing to bill.
+    if v.get("error").is_some() && v.get("response").is_none() {
+        return Some(BatchUsage::default());
     }
     let responses = v
         .pointer("/response/inlinedResponses/inlinedResponses")
@@ -118,11 +169,12 @@ fn gemini_batch(body: &[u8]) -> Option<BatchUsage> {
             .get("modelVersion")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if let Some(u) = resp.get("usageMetadata").and_then(gemini::usage) {
-            out.add(model, &u);
+        match resp.get("usageMetadata").and_then(gemini::usage) {
+            Some(u) => out.add(model, &u),
+            None => out.add("", &Usage::default()),
         }
     }
-    (out.requests > 0).then_some(out)
+    Some(out)
 }
 
 #[cfg(test)]
@@ -149,5 +201,26 @@ mod tests {
             .is_none()
         );
         assert!(parse(Wire::OpenAiFileContent, b"some,csv,file\n").is_none());
+        // A JSONL file that is not results (a batch input file) settles nothing either.
+        assert!(parse(Wire::OpenAiFileContent, b"{\"custom_id\":\"1\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{}}\n").is_none());
+    }
+
+    #[test]
+    fn batches_that_billed_nothing_settle_at_zero_and_unreadable_ones_do_not_settle() {
+        let cancelled = b"{\"custom_id\":\"a\",\"result\":{\"type\":\"canceled\"}}\n{\"custom_id\":\"b\",\"result\":{\"type\":\"expired\"}}\n";
+        let a = parse(Wire::AnthropicBatchResults, cancelled).unwrap();
+        assert_eq!((a.requests, a.cost_nanos, a.unpriced), (0, 0, false));
+        let failed =
+            br#"{"name":"batches/1","done":true,"error":{"code":13,"message":"internal"}}"#;
+        assert_eq!(parse(Wire::GeminiBatchStatus, failed).unwrap().requests, 0);
+        // A succeeded request with no usage, or a model without a price: the cost is not known.
+        let no_usage = b"{\"custom_id\":\"1\",\"response\":{\"status_code\":200,\"body\":{\"model\":\"gpt-4o\"}}}\n";
+        assert!(parse(Wire::OpenAiFileContent, no_usage).unwrap().unpriced);
+        let unpriced = b"{\"custom_id\":\"a\",\"result\":{\"type\":\"succeeded\",\"message\":{\"model\":\"claude-from-the-future\",\"usage\":{\"input_tokens\":10,\"output_tokens\":2}}}}\n";
+        assert!(
+            parse(Wire::AnthropicBatchResults, unpriced)
+                .unwrap()
+                .unpriced
+        );
     }
 }

@@ -84,11 +84,7 @@ pub fn finalize(draft: TraceDraft) -> TraceRecord {
 
 fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRecord {
     scrub(&mut d);
-    let parsed = d
-        .wire
-        .filter(|_| !d.response_body.bytes.is_empty())
-        .map(|w| providers::parse_response(w, d.is_stream, &d.response_body.bytes))
-        .unwrap_or_default();
+    let parsed = parse_response(&d);
     let (usage, source) = usage_of(&d, &parsed);
     let model = parsed.model.clone().or_else(|| d.requested_model.clone());
     let Charged {
@@ -114,6 +110,8 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
         {
             (Some(0), None)
         }
+        // Results in which no request was billed (all failed, cancelled or expired).
+        (None, true) if matches!(batch, Some(BatchEvent::Results { .. })) => (Some(0), None),
         // Refused by the gateway, or answered with an error and no usage: nothing was billed.
         // (Left unknown, such calls would read as "no price known" on the Overview.)
         (None, true)
@@ -204,6 +202,27 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
     }
 }
 
+/// The response as parsed, with the usage reported at the end of a body too large to keep whole
+/// (read from the capture's tail).
+fn parse_response(d: &TraceDraft) -> Parsed {
+    let Some(wire) = d
+        .wire
+        .filter(|_| !d.response_body.bytes.is_empty() || d.response_body.tail.is_some())
+    else {
+        return Parsed::default();
+    };
+    let mut parsed = providers::parse_response(wire, d.is_stream, &d.response_body.bytes);
+    if let Some(tail) = d.response_body.tail.as_deref()
+        && let Some(u) = providers::usage_in_tail(wire, tail)
+    {
+        parsed.usage.merge(&u);
+        // The body was received to its end (when the outcome says so) and its last usage read:
+        // as good as a complete parse for billing.
+        parsed.complete = true;
+    }
+    parsed
+}
+
 /// Usage as reported, or estimated when a metered call delivered output but no (complete)
 /// usage: a stream cut short, a client that hung up, a provider that sent none. A call that
 /// reached the provider and got no answer (a hang-up, a timeout) or runs in the background is
@@ -259,16 +278,19 @@ fn usage_of(d: &TraceDraft, parsed: &Parsed) -> (Usage, UsageSource) {
     // else the request's size; at least the output text seen.
     let mut u = parsed.usage;
     if u.input_tokens.is_none() {
-        u.input_tokens = Some(estimate_tokens(&String::from_utf8_lossy(
-            &d.request_body.bytes,
-        )));
+        u.input_tokens = Some(if d.request_body.truncated {
+            d.request_body.total.div_ceil(4)
+        } else {
+            estimate_tokens(&String::from_utf8_lossy(&d.request_body.bytes))
+        });
     }
     let seen = estimate_tokens(&parsed.text);
     let mut output = u.output_tokens.unwrap_or(0).max(seen);
     // Reasoning happens before the visible text and is billed as output: a reasoning model's
-    // cut call is charged the output its request allowed.
+    // cut call is charged the output its request allowed. So is an answer too large to keep
+    // whose end reported no usage: the text seen is only its beginning.
     if let (Some(facts), Some(model)) = (d.facts.as_deref(), model)
-        && metering::is_reasoning_model(model)
+        && (metering::is_reasoning_model(model) || d.response_body.truncated)
     {
         output = output.max(bound(facts, model).output_tokens.unwrap_or(0));
     }
@@ -301,20 +323,42 @@ fn charge(d: &TraceDraft, model: Option<&str>, usage: Usage, source: UsageSource
     match wire.billing() {
         Billing::Tokens => {
             out.cost = match (model, source) {
-                (Some(m), UsageSource::Provider | UsageSource::Estimated) => {
-                    catalog.cost(m, &usage)
-                }
+                // A model name the provider answers with but the catalog does not know (a new
+                // snapshot) is priced as the model the request named.
+                (Some(m), UsageSource::Provider | UsageSource::Estimated) => catalog
+                    .cost(m, &usage)
+                    .or_else(|| catalog.cost(d.requested_model.as_deref()?, &usage)),
                 _ => None,
             };
         }
         Billing::Images | Billing::Speech | Billing::Transcription => {
             if let (Some(m), Some(f)) = (model, facts) {
                 if ok {
-                    out.cost = metering::units_charge(wire, m, f, body);
+                    // gpt-image reports its token usage after the (large) images.
+                    let tail_usage = d
+                        .response_body
+                        .tail
+                        .as_deref()
+                        .filter(|_| wire.billing() == Billing::Images)
+                        .and_then(|t| providers::usage_body_in_tail(wire, t));
+                    let body = tail_usage.as_deref().unwrap_or(body);
+                    out.cost = metering::units_charge(wire, m, f, body).or_else(|| {
+                        d.requested_model
+                            .as_deref()
+                            .and_then(|r| metering::units_charge(wire, r, f, body))
+                    });
                     out.source = UsageSource::Provider;
                     let p = metering::produced(wire, body);
                     if p.usage.is_reported() {
                         out.usage = p.usage;
+                    }
+                    // An answer the gateway could not read (cut, unexpected shape) is charged
+                    // what the request could cost: a metered call is never free.
+                    if out.cost.is_none() {
+                        out.cost = metering::estimate(wire, f)
+                            .ok()
+                            .and_then(|nanos| estimated(m, nanos));
+                        out.source = UsageSource::Estimated;
                     }
                 } else if d.sent_unanswered {
                     out.cost = metering::estimate(wire, f)
@@ -336,9 +380,13 @@ fn charge(d: &TraceDraft, model: Option<&str>, usage: Usage, source: UsageSource
             }
         }
         Billing::BatchResults => {
+            // Settles a batch only from its whole results, received to the end, every line
+            // priced: otherwise the hold stays, and is charged its estimate when it expires.
             if ok
+                && d.outcome == Outcome::Ok
                 && !d.response_body.truncated
                 && let Some(r) = metering::results::parse(wire, body)
+                && !r.unpriced
             {
                 out.usage = r.usage;
                 out.source = UsageSource::Provider;
@@ -357,7 +405,7 @@ fn charge(d: &TraceDraft, model: Option<&str>, usage: Usage, source: UsageSource
             }
         }
         Billing::Free if wire == Wire::OpenAiBatchStatus && ok => {
-            out.batch = openai_batch_output(body);
+            out.batch = openai_batch_status(body);
         }
         Billing::Free | Billing::FileUpload | Billing::Unmetered => {}
     }
@@ -382,13 +430,29 @@ fn created_batch_id(wire: Wire, body: &[u8]) -> Option<String> {
     (!id.is_empty()).then(|| id.to_owned())
 }
 
-/// A finished OpenAI batch names its results file.
-fn openai_batch_output(body: &[u8]) -> Option<BatchEvent> {
+/// A finished OpenAI batch names its results file; one that ended with no request completed
+/// (failed, cancelled, expired) billed nothing and settles at once.
+fn openai_batch_status(body: &[u8]) -> Option<BatchEvent> {
     let v: Value = serde_json::from_slice(body).ok()?;
-    Some(BatchEvent::Output {
+    let batch_id = v.get("id")?.as_str()?.to_owned();
+    if let Some(file_id) = v.get("output_file_id").and_then(Value::as_str) {
+        return Some(BatchEvent::Output {
+            provider: "openai".into(),
+            batch_id,
+            file_id: file_id.to_owned(),
+        });
+    }
+    let ended = matches!(
+        v.get("status").and_then(Value::as_str),
+        Some("failed" | "cancelled" | "expired")
+    );
+    let completed = v
+        .pointer("/request_counts/completed")
+        .and_then(Value::as_u64);
+    (ended && completed == Some(0)).then(|| BatchEvent::Results {
         provider: "openai".into(),
-        batch_id: v.get("id")?.as_str()?.to_owned(),
-        file_id: v.get("output_file_id")?.as_str()?.to_owned(),
+        batch_id: Some(batch_id),
+        file_id: None,
     })
 }
 
@@ -503,7 +567,7 @@ fn truncate(s: &str, max: usize) -> String {
 /// drops the bodies (the counters record that it happened).
 pub fn keep_usage_drop_bodies(d: &mut TraceDraft) {
     if let Some(w) = d.wire {
-        let parsed = providers::parse_response(w, d.is_stream, &d.response_body.bytes);
+        let parsed = parse_response(d);
         let (usage, _) = usage_of(d, &parsed);
         d.requested_model = parsed.model.or(d.requested_model.take());
         // Keep a tiny synthetic body that carries the usage in this wire's own format.
@@ -513,6 +577,7 @@ pub fn keep_usage_drop_bodies(d: &mut TraceDraft) {
         d.response_body.bytes = bytes::Bytes::new();
     }
     d.response_body.truncated = true;
+    d.response_body.tail = None;
     d.request_body.bytes = bytes::Bytes::new();
     d.request_body.truncated = true;
 }
@@ -535,4 +600,108 @@ fn usage_stub(w: Wire, u: &Usage) -> Vec<u8> {
             "cachedContentTokenCount": u.cache_read_tokens}}),
     };
     serde_json::to_vec(&v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Capture;
+    use crate::domain::{EndpointId, OrgId};
+    use crate::recorder::testing::sample_draft;
+    use bytes::Bytes;
+
+    fn draft(wire: Wire, stream: bool, response: String, capture: usize) -> TraceDraft {
+        let mut d = sample_draft(OrgId::new_v4(), EndpointId::new_v4());
+        d.wire = Some(wire);
+        d.is_stream = stream;
+        d.response_body = Capture::of(&Bytes::from(response), capture);
+        d.facts = Some(Box::new(Facts {
+            models: vec!["gpt-4o".into()],
+            request_bytes: 60,
+            max_output: Some(500),
+            n: 1,
+            ..Default::default()
+        }));
+        d
+    }
+
+    fn priced(model: &str, input: u64, output: u64) -> i64 {
+        let u = Usage {
+            input_tokens: Some(input),
+            output_tokens: Some(output),
+            ..Default::default()
+        };
+        Catalog::builtin().cost(model, &u).unwrap().total_nanos
+    }
+
+    #[test]
+    fn an_answer_larger_than_the_capture_is_charged_its_reported_usage() {
+        let text = "word ".repeat(100_000);
+        let body = format!(
+            r#"{{"id":"c1","model":"gpt-4o","choices":[{{"index":0,"message":{{"role":"assistant","content":"{text}"}}}}],"usage":{{"prompt_tokens":12,"completion_tokens":123456}}}}"#
+        );
+        let r = finalize(draft(Wire::OpenAiChat, false, body, 4096));
+        assert!(r.bodies.response_truncated);
+        assert_eq!(r.usage_source, UsageSource::Provider);
+        assert_eq!(r.usage.output_tokens, Some(123456));
+        assert_eq!(r.cost_nanos, Some(priced("gpt-4o", 12, 123456)));
+
+        let chunk = |i: usize| {
+            format!(
+                "data: {{\"id\":\"c\",\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"w{i} \"}}}}]}}\n\n"
+            )
+        };
+        let sse: String = (0..20_000).map(chunk).collect::<String>()
+            + "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":20000}}\n\ndata: [DONE]\n\n";
+        let r = finalize(draft(Wire::OpenAiChat, true, sse, 4096));
+        assert_eq!(r.usage_source, UsageSource::Provider);
+        assert_eq!(r.cost_nanos, Some(priced("gpt-4o", 7, 20000)));
+    }
+
+    #[test]
+    fn a_cut_answer_without_usage_is_charged_at_least_what_the_request_allowed() {
+        let chunk = |i: usize| {
+            format!(
+                "data: {{\"id\":\"c\",\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"w{i} \"}}}}]}}\n\n"
+            )
+        };
+        let sse: String = (0..20_000).map(chunk).collect::<String>() + "data: [DONE]\n\n";
+        let r = finalize(draft(Wire::OpenAiChat, true, sse, 4096));
+        assert_eq!(r.usage_source, UsageSource::Estimated);
+        assert!(r.usage.output_tokens.unwrap() >= 500, "{:?}", r.usage);
+        assert!(r.cost_nanos.unwrap() >= priced("gpt-4o", 0, 500));
+    }
+
+    #[test]
+    fn a_model_the_catalog_does_not_know_is_priced_as_the_one_requested() {
+        let body = r#"{"id":"c1","model":"gpt-4o-2031-01-01-preview","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":30}}"#;
+        let r = finalize(draft(Wire::OpenAiChat, false, body.into(), 1 << 20));
+        assert_eq!(r.cost_nanos, Some(priced("gpt-4o", 12, 30)));
+    }
+
+    #[test]
+    fn an_image_answer_the_gateway_cannot_read_is_charged_its_estimate() {
+        let mut d = draft(
+            Wire::OpenAiImages,
+            false,
+            format!(
+                r#"{{"created":1,"data":[{{"b64_json":"{}"#,
+                "A".repeat(100_000)
+            ),
+            4096,
+        );
+        d.requested_model = Some("gpt-image-1".into());
+        let facts = Facts {
+            models: vec!["gpt-image-1".into()],
+            n: 2,
+            image_tier: Some("high/1024x1024".into()),
+            ..Default::default()
+        };
+        let expected = metering::estimate(Wire::OpenAiImages, &facts).unwrap();
+        d.facts = Some(Box::new(facts));
+        let r = finalize(d);
+        assert!(expected > 0);
+        assert_eq!(r.cost_nanos, Some(expected));
+        assert_eq!(r.usage_source, UsageSource::Estimated);
+    }
 }

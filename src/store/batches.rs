@@ -174,38 +174,71 @@ macro_rules! apply_batch_events {
                     batch_id,
                     file_id,
                 } => {
-                    // Claimed once; a replay of the claiming trace claims again, harmlessly.
+                    let batch = batch_id.as_deref().unwrap_or("");
+                    let file = file_id.as_deref().unwrap_or("");
+                    // Claimed once, by the caller that holds it (the key that created the batch,
+                    // or no key for one created without): reading another key's results must not
+                    // release that key's hold. A replay of the claiming trace claims again,
+                    // harmlessly.
                     let claimed: Option<(Option<$crate::domain::TraceId>,)> = sqlx::query_as(
                         "UPDATE batch_holds SET settled_at = $5, settled_by = $6 \
                          WHERE org_id = $1 AND provider = $2 \
                          AND (batch_id = $3 OR (output_file IS NOT NULL AND output_file = $4)) \
+                         AND key_id IS NOT DISTINCT FROM $7 \
                          AND (settled_at IS NULL OR settled_by = $6) \
                          RETURNING reservation_id",
                     )
                     .bind(r.org_id)
                     .bind(provider)
-                    .bind(batch_id.as_deref().unwrap_or(""))
-                    .bind(file_id.as_deref().unwrap_or(""))
+                    .bind(batch)
+                    .bind(file)
                     .bind($now)
                     .bind(r.id)
+                    .bind(r.virtual_key_id)
                     .fetch_optional(&mut **$tx)
                     .await?;
                     match claimed {
                         Some((reservation,)) => releases.extend(reservation),
                         None => {
-                            // A batch held here and settled already costs nothing more.
                             let known: Option<i64> = sqlx::query_scalar(
-                                "SELECT 1 FROM batch_holds WHERE org_id = $1 AND provider = $2 \
+                                "SELECT CAST(1 AS BIGINT) FROM batch_holds WHERE org_id = $1 AND provider = $2 \
                                  AND (batch_id = $3 OR (output_file IS NOT NULL AND output_file = $4))",
                             )
                             .bind(r.org_id)
                             .bind(provider)
-                            .bind(batch_id.as_deref().unwrap_or(""))
-                            .bind(file_id.as_deref().unwrap_or(""))
+                            .bind(batch)
+                            .bind(file)
                             .fetch_optional(&mut **$tx)
                             .await?;
                             if known.is_some() {
+                                // Settled already, or held by another caller (who settles it, or
+                                // is charged its estimate when the hold expires): no charge here.
                                 free.push(r.id);
+                            } else {
+                                // A batch the gateway did not see created: this reading is charged,
+                                // and recorded as settled so that reading it again is not.
+                                let id = if batch.is_empty() {
+                                    format!("file:{file}")
+                                } else {
+                                    batch.to_owned()
+                                };
+                                sqlx::query(
+                                    "INSERT INTO batch_holds (org_id, provider, batch_id, endpoint_id, \
+                                     key_id, estimate_nanos, output_file, created_at, expires_at, \
+                                     settled_at, settled_by) \
+                                     VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $7, $7, $8) \
+                                     ON CONFLICT (org_id, provider, batch_id) DO NOTHING",
+                                )
+                                .bind(r.org_id)
+                                .bind(provider)
+                                .bind(id)
+                                .bind(r.endpoint_id)
+                                .bind(r.virtual_key_id)
+                                .bind(file_id.as_deref())
+                                .bind($now)
+                                .bind(r.id)
+                                .execute(&mut **$tx)
+                                .await?;
                             }
                         }
                     }

@@ -24,6 +24,21 @@ impl Store {
         a: &Admission,
     ) -> Result<std::result::Result<Option<Reservation>, Denied>> {
         let w = a.windows;
+        // A call whose estimate alone exceeds a budget can never fit: refuse it without touching
+        // the counters (and without sums near i64::MAX reaching the database).
+        if let Some(&(period, budget)) = a.budgets.iter().find(|(_, b)| a.reserve_nanos > *b) {
+            return Ok(Err(Denied::Budget {
+                period,
+                budget_nanos: budget,
+                spent_nanos: 0,
+                needed_nanos: a.reserve_nanos,
+                resets_at: match period {
+                    Period::Day => Some(w.next_day),
+                    Period::Month => Some(w.next_month),
+                    Period::Total => None,
+                },
+            }));
+        }
         dispatch_write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             if a.rpm.is_some() || a.tpm.is_some() {
@@ -101,11 +116,13 @@ impl Store {
                     .iter()
                     .find(|(p, _)| *p == period)
                     .map(|(_, b)| *b);
-                // Admitted while spend plus what calls in flight hold is below the budget.
+                // Admitted while spend, what calls in flight hold and this call's own estimate
+                // fit in the budget: concurrent calls cannot together go past it (only a call
+                // that costs more than its estimate can).
                 let admitted = sqlx::query(
                     "UPDATE key_windows SET reserved_nanos = reserved_nanos + $4 \
                      WHERE key_id = $1 AND kind = $2 AND window_start = $3 \
-                     AND spent_nanos + reserved_nanos < COALESCE($5, spent_nanos + reserved_nanos + 1)",
+                     AND spent_nanos + reserved_nanos + $4 <= COALESCE($5, spent_nanos + reserved_nanos + $4)",
                 )
                 .bind(a.key_id)
                 .bind(period.as_str())
@@ -129,6 +146,7 @@ impl Store {
                         period,
                         budget_nanos: budget.unwrap_or(0),
                         spent_nanos: used,
+                        needed_nanos: a.reserve_nanos,
                         resets_at,
                     }));
                 }

@@ -199,8 +199,9 @@ store_test!(settlement_is_exactly_once_and_sweeps_release, |db| {
     );
     let spend = db.store.key_spend(key.id, now).await.unwrap();
     assert_eq!(spend.day_nanos, 250_000);
-    // Nothing is still held: 750,000 of budget left admits calls until it is spent.
-    for _ in 0..3 {
+    // Nothing is still held: the 750,000 left admit two calls estimated at 300,000; a third
+    // would not fit (a call is admitted only when its estimate fits beside what is held).
+    for _ in 0..2 {
         let a = key
             .admission(crate::domain::TraceId::new_v7(), now, 300_000)
             .unwrap();
@@ -209,5 +210,22 @@ store_test!(settlement_is_exactly_once_and_sweeps_release, |db| {
     let a = key
         .admission(crate::domain::TraceId::new_v7(), now, 300_000)
         .unwrap();
-    assert!(db.store.admit(&a).await.unwrap().is_err());
+    let d = db.store.admit(&a).await.unwrap().unwrap_err();
+    assert!(
+        d.message().contains("more than the $0.00015 left"),
+        "{}",
+        d.message()
+    );
+    // An estimate larger than the whole budget is refused outright, even near i64::MAX.
+    for estimate in [1_000_001, i64::MAX] {
+        let a = key
+            .admission(crate::domain::TraceId::new_v7(), now, estimate)
+            .unwrap();
+        let d = db.store.admit(&a).await.unwrap().unwrap_err();
+        assert!(
+            d.message().contains("whole daily budget of $0.001"),
+            "{}",
+            d.message()
+        );
+    }
 });
