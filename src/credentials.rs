@@ -59,7 +59,12 @@ pub struct CredentialInput<'a> {
 }
 
 pub async fn set(store: &Store, keys: &Keys, c: &CredentialInput<'_>) -> Result<(), StoreError> {
-    let ciphertext = keys.encrypt(c.secret.expose_secret().as_bytes(), &aad(c.org, c.provider));
+    // A rotation may have started since this server did: encrypt with the key it moves to.
+    if let Err(e) = crate::keyring::learn(store, keys).await {
+        tracing::warn!(error = %e, "could not read the keyring");
+    }
+    let (ciphertext, key_id) =
+        keys.encrypt_newest(c.secret.expose_secret().as_bytes(), &aad(c.org, c.provider));
     store
         .put_credential(&NewCredential {
             org: c.org,
@@ -69,7 +74,7 @@ pub async fn set(store: &Store, keys: &Keys, c: &CredentialInput<'_>) -> Result<
             base_url: c.base_url,
             updated_by: c.by,
             at: c.at,
-            key_id: keys.key_id(),
+            key_id: &key_id,
         })
         .await
 }
@@ -101,7 +106,9 @@ async fn open_or_learn(
     if let Some(id) = row.key_id.as_deref()
         && !keys.knows(id)
     {
-        crate::keyring::learn(store, keys).await.map_err(Box::new)?;
+        crate::keyring::learn_throttled(store, keys)
+            .await
+            .map_err(Box::new)?;
     }
     open(keys, row, org, provider)
 }

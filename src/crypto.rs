@@ -136,6 +136,8 @@ impl MasterKey {
             session: SecretBox::new(Box::new(self.derive(LABEL_SESSION))),
             csrf: SecretBox::new(Box::new(self.derive(LABEL_CSRF))),
             others: std::sync::Mutex::new(std::collections::HashMap::new()),
+            newest: std::sync::Mutex::new(None),
+            last_learn_ms: std::sync::atomic::AtomicI64::new(0),
         }
     }
 
@@ -201,6 +203,12 @@ pub struct Keys {
     csrf: SecretBox<[u8; KEY_LEN]>,
     /// Other master keys learned (the next one, during a rotation), by id.
     others: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<OtherKeys>>>,
+    /// The newest master key learned (the end of the rotation chain from this one): credentials
+    /// written here are encrypted with it, so servers already on it can read them.
+    newest: std::sync::Mutex<Option<String>>,
+    /// When the keyring was last read for an unknown key id (ms), so a row no key here can read
+    /// does not send every request to the database.
+    pub(crate) last_learn_ms: std::sync::atomic::AtomicI64,
 }
 
 /// What this server needs of another master key: its credential and wrapping keys.
@@ -243,7 +251,14 @@ impl Keys {
     /// Learns another master key wrapped under this one: ciphertexts made with it can then be
     /// read here.
     pub fn learn_master(&self, id: &str, wrapped: &[u8]) -> Result<(), CryptoError> {
-        let bytes = self.unwrap(wrapped, &format!("master/{id}"))?;
+        let own = self.id.clone();
+        self.learn_master_by(&own, id, wrapped)
+    }
+
+    /// Learns master key `id` wrapped under `by` (this one, or one learned before: rotations
+    /// chain, A to B then B to C).
+    pub fn learn_master_by(&self, by: &str, id: &str, wrapped: &[u8]) -> Result<(), CryptoError> {
+        let bytes = self.unwrap_by(by, wrapped, &format!("master/{id}"))?;
         let other = MasterKey(SecretBox::new(Box::new(bytes)));
         if other.id() != id {
             return Err(CryptoError::Decrypt);
@@ -352,6 +367,31 @@ impl Keys {
     /// Output: 12-byte random nonce followed by the ciphertext and tag.
     pub fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
         seal(self.credentials.expose_secret(), plaintext, aad)
+    }
+
+    /// Marks `id` (learned) as the newest master key.
+    pub fn set_newest(&self, id: Option<String>) {
+        *self
+            .newest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = id;
+    }
+
+    /// Encrypts a credential for storage with the newest master key known here (the next one
+    /// while a rotation runs, so a credential saved on a server still on the old key is not
+    /// left behind), and that key's id.
+    pub fn encrypt_newest(&self, plaintext: &[u8], aad: &[u8]) -> (Vec<u8>, String) {
+        let newest = self
+            .newest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(id) = newest
+            && let Ok(other) = self.other(&id)
+        {
+            return (seal(other.credentials.expose_secret(), plaintext, aad), id);
+        }
+        (self.encrypt(plaintext, aad), self.id.clone())
     }
 
     /// Decrypts a credential made with this master key.

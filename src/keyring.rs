@@ -49,14 +49,74 @@ pub async fn load(store: &Store, master: &MasterKey) -> Result<Keys, KeyringErro
     Ok(keys)
 }
 
-/// Learns the master keys wrapped under this server's (a rotation started elsewhere).
+/// Learns the master keys wrapped under this server's, and those wrapped under them (rotations
+/// chain), and notes the newest, which new credentials are encrypted with.
 pub async fn learn(store: &Store, keys: &Keys) -> Result<(), KeyringError> {
-    for (id, wrapped, by) in store.keyring_entries().await? {
-        if by == keys.key_id() && !keys.knows(&id) {
-            keys.learn_master(&id, &wrapped)?;
+    keys.last_learn_ms
+        .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+    let entries = store.keyring_entries().await?;
+    loop {
+        let mut learned = false;
+        for (id, wrapped, by) in &entries {
+            if keys.knows(by) && !keys.knows(id) {
+                keys.learn_master_by(by, id, wrapped)?;
+                learned = true;
+            }
+        }
+        if !learned {
+            break;
         }
     }
+    // The end of the chain from this key: each step is a key wrapped under the previous one.
+    let mut newest = keys.key_id().to_owned();
+    let mut seen = vec![newest.clone()];
+    while let Some((id, _, _)) = entries
+        .iter()
+        .find(|(id, _, by)| *by == newest && keys.knows(id) && !seen.contains(id))
+    {
+        newest = id.clone();
+        seen.push(newest.clone());
+    }
+    keys.set_newest((newest != keys.key_id()).then_some(newest));
     Ok(())
+}
+
+/// [`learn`], at most once every few seconds: for a row made with a key no server here knows,
+/// which would otherwise send every request that reads it to the database.
+pub async fn learn_throttled(store: &Store, keys: &Keys) -> Result<(), KeyringError> {
+    const EVERY_MS: i64 = 5_000;
+    let last = keys
+        .last_learn_ms
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if now_ms() - last < EVERY_MS {
+        return Ok(());
+    }
+    learn(store, keys).await
+}
+
+/// Forgets the master keys no credential or lookup secret uses any more, once a rotation is
+/// done and every server runs on the new key: the new key stays wrapped under the old one
+/// until then, so whoever holds the old key could read it from the database.
+pub async fn forget_retired(store: &Store, keys: &Keys) -> Result<u64, KeyringError> {
+    if !rotation_done(store, keys).await? {
+        return Ok(0);
+    }
+    Ok(store.delete_keyring_entries().await?)
+}
+
+/// Whether every credential and lookup secret is on this server's key.
+pub async fn rotation_done(store: &Store, keys: &Keys) -> Result<bool, KeyringError> {
+    if !store.credentials_not_on(keys.key_id(), 1).await?.is_empty() {
+        return Ok(false);
+    }
+    for purpose in INSTANCE_SECRETS {
+        if let Some((key_id, _)) = store.instance_secret(purpose).await?
+            && key_id != keys.key_id()
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// What a rotation did.

@@ -46,6 +46,8 @@ pub struct Facts {
     pub stream: bool,
     /// `stream_options.include_usage`, when the request says.
     pub include_usage: Option<bool>,
+    /// The body has `stream_options` (in whatever spelling: a key may be written with escapes).
+    pub stream_options: bool,
     /// A Responses call that runs in the background (its usage arrives later, elsewhere).
     pub background: bool,
     /// Images: the `quality/WxH` tier asked for (`high/1024x1024`; `auto` when unsaid).
@@ -60,6 +62,9 @@ pub struct Facts {
     pub batch_file: Option<String>,
     /// A file upload's purpose (`batch`, …).
     pub purpose: Option<String>,
+    /// What in the request the provider bills at prices the gateway does not have (a tool it
+    /// runs, a pricier service tier): refused for keys with limits, like an unmetered API.
+    pub unpriced_feature: Option<String>,
 }
 
 /// One request of a batch.

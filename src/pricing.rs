@@ -125,6 +125,41 @@ pub struct Units {
     /// Priced at the Batch API's price.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub batch: bool,
+    /// Searches billed per use ([`tool_fee_nanos`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_uses: Option<crate::usage::ToolUses>,
+}
+
+/// Per-use prices of server-side tools, in nano-USD, as the providers publish them: OpenAI and
+/// Anthropic web search $10 per 1,000 searches, OpenAI file search $2.50 per 1,000 calls, Gemini
+/// grounding with Google Search $35 per 1,000 grounded prompts.
+pub const WEB_SEARCH_NANOS: i64 = 10_000_000;
+pub const FILE_SEARCH_NANOS: i64 = 2_500_000;
+pub const GROUNDED_PROMPT_NANOS: i64 = 35_000_000;
+
+/// What a call's server-side tool uses cost.
+pub fn tool_fee_nanos(t: &crate::usage::ToolUses) -> i64 {
+    let n = |count: u64, each: i64| {
+        i64::try_from(count)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(each)
+    };
+    n(t.web_searches, WEB_SEARCH_NANOS)
+        .saturating_add(n(t.file_searches, FILE_SEARCH_NANOS))
+        .saturating_add(n(t.grounded_prompts, GROUNDED_PROMPT_NANOS))
+}
+
+impl Cost {
+    /// Adds what the call's server-side tool uses cost.
+    pub fn add_tool_uses(&mut self, t: &crate::usage::ToolUses) {
+        let fee = tool_fee_nanos(t);
+        if fee == 0 {
+            return;
+        }
+        self.total_nanos = self.total_nanos.saturating_add(fee);
+        self.units_nanos = self.units_nanos.saturating_add(fee);
+        self.units.get_or_insert_with(Units::default).tool_uses = Some(*t);
+    }
 }
 
 /// A call's cost, with the parts and the prices used (shown in the observation drawer).

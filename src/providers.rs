@@ -24,7 +24,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 pub use crate::domain::Provider;
-use crate::usage::Usage;
+use crate::usage::{ToolUses, Usage};
 pub use apis::Billing;
 
 pub mod anthropic;
@@ -200,6 +200,8 @@ pub struct Parsed {
     pub text: String,
     /// An error message carried in the body or in a stream's error event.
     pub error: Option<String>,
+    /// Server-side tools the provider ran (and bills per use).
+    pub tool_uses: ToolUses,
     /// Whether the terminal event of a stream was seen (`[DONE]`, `message_stop`, …); always
     /// true for a complete non-streamed JSON body.
     pub complete: bool,

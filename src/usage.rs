@@ -54,6 +54,23 @@ impl Usage {
     }
 }
 
+/// Server-side tools a provider bills per use, beside the tokens (searches it ran for the model).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolUses {
+    /// OpenAI `web_search_call`s, Anthropic `server_tool_use.web_search_requests`.
+    pub web_searches: u64,
+    /// OpenAI `file_search_call`s.
+    pub file_searches: u64,
+    /// Gemini answers grounded with Google Search (billed per prompt).
+    pub grounded_prompts: u64,
+}
+
+impl ToolUses {
+    pub fn any(&self) -> bool {
+        *self != ToolUses::default()
+    }
+}
+
 /// Where a trace's token counts came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

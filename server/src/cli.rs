@@ -92,6 +92,9 @@ pub enum AdminCommand {
     /// in `<data_dir>/master.key`, the files are swapped at the end; with `ANTIX_MASTER_KEY`,
     /// the new key is printed once, to be set on every server.
     RotateMasterKey,
+    /// After a rotation, once every server runs on the new key: delete the new key's copy
+    /// wrapped under the old one, so the old key (kept in backups, say) opens nothing any more.
+    ForgetRetiredKeys,
 }
 
 #[derive(Subcommand)]
@@ -280,6 +283,23 @@ pub async fn rotate_master_key(settings: Settings) -> anyhow::Result<()> {
             retired.display()
         ));
     }
+    say("Once every server runs on the new key: antix admin forget-retired-keys");
+    Ok(())
+}
+
+pub async fn forget_retired_keys(settings: Settings) -> anyhow::Result<()> {
+    let services = start(settings).await?;
+    let n = antix::keyring::forget_retired(&services.store, &services.keys).await?;
+    if n == 0 && !antix::keyring::rotation_done(&services.store, &services.keys).await? {
+        anyhow::bail!(
+            "this server's key is not the one every credential uses: finish the rotation (antix admin rotate-master-key) and run this with the new key"
+        );
+    }
+    say(&format!(
+        "{} retired master {} forgotten",
+        n,
+        if n == 1 { "key" } else { "keys" }
+    ));
     Ok(())
 }
 

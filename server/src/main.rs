@@ -48,6 +48,9 @@ fn main() -> ExitCode {
             Command::Admin {
                 command: AdminCommand::RotateMasterKey,
             } => cli::rotate_master_key(settings).await,
+            Command::Admin {
+                command: AdminCommand::ForgetRetiredKeys,
+            } => cli::forget_retired_keys(settings).await,
             Command::Endpoint {
                 command:
                     EndpointCommand::Create {

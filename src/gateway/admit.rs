@@ -52,6 +52,12 @@ pub async fn admit(
     if strict && billing == Billing::Unmetered {
         return Err(GatewayError::UnmeteredApi(api()));
     }
+    if strict && let Some(feature) = &facts.unpriced_feature {
+        return Err(GatewayError::UnmeteredApi(format!(
+            "{} with {feature}",
+            api()
+        )));
+    }
     if target.wire == Wire::GeminiBatch && facts.batch_file.is_some() && strict {
         return Err(GatewayError::UnmeteredApi(format!(
             "{} (a batch whose requests are in a file)",

@@ -138,12 +138,19 @@ fn basic_virtual_key(value: &str) -> Option<String> {
     find_virtual_key(&String::from_utf8_lossy(&decoded)).map(str::to_owned)
 }
 
-/// The value of the `key` query parameter, if any.
+/// The value of the `key` query parameter, if any (its name percent-decoded, as the provider
+/// reads it: `%6Bey` is `key`).
 pub fn query_key(query: Option<&str>) -> Option<String> {
     query?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        CREDENTIAL_PARAMS.contains(&k).then(|| decode_param(v))
+        is_credential_param(k).then(|| decode_param(v))
     })
+}
+
+/// Whether a raw query parameter name is a credential parameter's.
+pub fn is_credential_param(raw_name: &str) -> bool {
+    CREDENTIAL_PARAMS.contains(&raw_name)
+        || CREDENTIAL_PARAMS.contains(&decode_param(raw_name).as_str())
 }
 
 fn decode_param(v: &str) -> String {
@@ -153,12 +160,11 @@ fn decode_param(v: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A virtual key in any query parameter's value.
+/// A virtual key anywhere in the query: a parameter's value, its name, a bare `?sk-vk-…`.
 pub fn query_virtual_key(query: Option<&str>) -> Option<String> {
-    query?.split('&').find_map(|pair| {
-        let (_, v) = pair.split_once('=')?;
-        find_virtual_key(&decode_param(v)).map(str::to_owned)
-    })
+    query?
+        .split('&')
+        .find_map(|pair| find_virtual_key(&decode_param(pair)).map(str::to_owned))
 }
 
 pub fn classify(headers: &HeaderMap, query: Option<&str>) -> Credentials {
@@ -198,7 +204,9 @@ pub fn classify(headers: &HeaderMap, query: Option<&str>) -> Credentials {
     let mut anywhere: Option<String> = None;
     let mut key_carriers = Vec::new();
     for (name, value) in headers {
-        let Ok(text) = value.to_str() else { continue };
+        // Bytes, not text: a header with one non-ASCII byte must not hide a key beside it.
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let text = text.as_ref();
         if let Some(k) = find_virtual_key(text)
             .map(str::to_owned)
             .or_else(|| basic_virtual_key(text))
@@ -389,6 +397,10 @@ mod tests {
             ),
             (h(&[]), Some("api_key=sk-vk-abc"), "sk-vk-abc"),
             (h(&[]), Some("alt=sse&token=x%20sk-vk-abc"), "sk-vk-abc"),
+            // A bare key, a key as a parameter's name.
+            (h(&[]), Some("alt=sse&sk-vk-bare"), "sk-vk-bare"),
+            (h(&[]), Some("sk-vk-name=1"), "sk-vk-name"),
+            (h(&[]), Some("sk%2Dvk%2Dencoded"), "sk-vk-encoded"),
         ] {
             let c = classify(&headers, query);
             assert_eq!(
@@ -401,6 +413,23 @@ mod tests {
                 assert!(!c.key_carriers.is_empty());
             }
         }
+        // A header that is not valid text does not hide a key.
+        let mut odd = HeaderMap::new();
+        odd.insert(
+            "x-note",
+            http::HeaderValue::from_bytes(b"\xff\xfe sk-vk-hidden").unwrap(),
+        );
+        let c = classify(&odd, None);
+        assert_eq!(c.presented, Presented::VirtualKey("sk-vk-hidden".into()));
+        assert_eq!(
+            c.key_carriers,
+            vec![http::HeaderName::from_static("x-note")]
+        );
+        // A percent-encoded credential parameter name is the parameter.
+        assert_eq!(
+            query_key(Some("%6Bey=AIza-byok")).as_deref(),
+            Some("AIza-byok")
+        );
         // Not keys: a word that merely contains the letters, a bare prefix.
         for v in ["task-vk-abc", "Bearer sk-vk-", "risk-antix-x"] {
             assert_ne!(

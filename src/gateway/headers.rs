@@ -94,7 +94,7 @@ pub fn strip_credential_params(query: &str) -> Option<String> {
         .split('&')
         .filter(|pair| {
             let k = pair.split_once('=').map_or(*pair, |(k, _)| k);
-            !super::caller::CREDENTIAL_PARAMS.contains(&k)
+            !super::caller::is_credential_param(k)
                 && !pair.is_empty()
                 && super::caller::query_virtual_key(Some(pair)).is_none()
         })
@@ -164,5 +164,17 @@ mod tests {
             Some("alt=sse")
         );
         assert_eq!(strip_credential_params("key=sk-vk-1"), None);
+        for q in [
+            "alt=sse&sk-vk-bare",
+            "alt=sse&sk-vk-name=1",
+            "alt=sse&%6Bey=AIza",
+            "alt=sse&x=sk%2Dvk%2D1",
+        ] {
+            assert_eq!(
+                strip_credential_params(q).as_deref(),
+                Some("alt=sse"),
+                "{q}"
+            );
+        }
     }
 }

@@ -24,6 +24,8 @@ pub struct Target {
     /// An OpenAI chat stream that did not ask for usage: the gateway asks for it upstream (it
     /// is the only way to know what the call cost) and removes it from what the client sees.
     pub inject_usage: bool,
+    /// The body already has `stream_options` (so injecting rewrites it, never adds a second).
+    pub stream_options: bool,
 }
 
 pub fn choose(
@@ -72,6 +74,7 @@ pub fn choose(
         model,
         is_stream,
         inject_usage,
+        stream_options: facts.stream_options,
     })
 }
 

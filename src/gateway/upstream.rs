@@ -83,9 +83,9 @@ pub fn request(
         &clients.plain
     };
     let body = match body {
-        Body::Whole(b) if target.inject_usage => {
-            reqwest::Body::from(providers::openai::with_include_usage(&b).map_or(b, Bytes::from))
-        }
+        Body::Whole(b) if target.inject_usage => reqwest::Body::from(
+            providers::openai::with_include_usage(&b, target.stream_options).map_or(b, Bytes::from),
+        ),
         Body::Whole(b) => reqwest::Body::from(b),
         Body::Stream(s) => s,
     };

@@ -29,11 +29,41 @@ struct Common {
     max_completion_tokens: Option<u64>,
     max_output_tokens: Option<u64>,
     n: Option<u64>,
-    #[serde(rename = "generationConfig")]
+    /// OpenAI's legacy completions: `best_of` candidates are generated (and billed), `n` of
+    /// them returned.
+    best_of: Option<u64>,
+    // Gemini's JSON accepts each field in camelCase and in the proto's snake_case.
+    #[serde(rename = "generationConfig", alias = "generation_config")]
     generation_config: Option<GenerationConfig>,
     background: Option<bool>,
     size: Option<String>,
     quality: Option<String>,
+    service_tier: Option<String>,
+    tools: Option<Vec<ToolSpec>>,
+}
+
+/// A tool the request offers the model: enough to tell the ones the provider runs itself.
+#[derive(Deserialize, Default)]
+struct ToolSpec {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(rename = "googleMaps", alias = "google_maps")]
+    google_maps: Option<IgnoredAny>,
+}
+
+impl ToolSpec {
+    /// A tool the provider runs and bills by use at prices the gateway does not have (searches,
+    /// which it prices, are not among them; tools the client runs cost tokens only).
+    fn unpriced(&self) -> Option<&str> {
+        if self.google_maps.is_some() {
+            return Some("googleMaps");
+        }
+        let kind = self.kind.as_deref()?;
+        (kind == "image_generation"
+            || kind == "code_interpreter"
+            || kind.starts_with("code_execution"))
+        .then_some(kind)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -43,31 +73,36 @@ struct StreamOptions {
 
 #[derive(Deserialize, Default)]
 struct GenerationConfig {
-    #[serde(rename = "maxOutputTokens")]
+    #[serde(rename = "maxOutputTokens", alias = "max_output_tokens")]
     max_output_tokens: Option<u64>,
-    #[serde(rename = "candidateCount")]
+    #[serde(rename = "candidateCount", alias = "candidate_count")]
     candidate_count: Option<u64>,
 }
 
 impl Common {
+    /// A limit of 0 reads as no limit: proto3 JSON cannot tell 0 from unset, so Gemini applies
+    /// its default, and the other APIs refuse 0 anyway.
     fn max_output(&self) -> Option<u64> {
-        self.max_tokens
-            .or(self.max_completion_tokens)
-            .or(self.max_output_tokens)
-            .or(self
+        let set = |v: Option<u64>| v.filter(|m| *m > 0);
+        set(self.max_tokens)
+            .or(set(self.max_completion_tokens))
+            .or(set(self.max_output_tokens))
+            .or(set(self
                 .generation_config
                 .as_ref()
-                .and_then(|g| g.max_output_tokens))
+                .and_then(|g| g.max_output_tokens)))
     }
 
     fn n(&self) -> u64 {
-        self.n
+        let n = self
+            .n
             .or(self
                 .generation_config
                 .as_ref()
                 .and_then(|g| g.candidate_count))
             .unwrap_or(1)
-            .max(1)
+            .max(1);
+        n.max(self.best_of.unwrap_or(1))
     }
 }
 
@@ -101,9 +136,21 @@ pub fn json(
     }
     facts.stream = common.stream == Some(true);
     facts.include_usage = common.stream_options.as_ref().and_then(|s| s.include_usage);
+    facts.stream_options = common.stream_options.is_some();
     facts.max_output = common.max_output();
     facts.n = common.n();
     facts.background = common.background == Some(true);
+    facts.unpriced_feature = common
+        .tools
+        .iter()
+        .flatten()
+        .find_map(ToolSpec::unpriced)
+        .map(|t| format!("the `{t}` tool"))
+        .or_else(|| {
+            // Priority processing is billed above the list prices the catalog has.
+            (common.service_tier.as_deref() == Some("priority"))
+                .then(|| "`service_tier: priority`".to_owned())
+        });
     if wire == Wire::OpenAiImages {
         facts.image_tier = Some(image_tier(
             common.quality.as_deref(),
@@ -186,13 +233,14 @@ fn gemini_batch(
     }
     #[derive(Deserialize)]
     struct Batch<'a> {
-        #[serde(borrow)]
+        #[serde(borrow, rename = "inputConfig", alias = "input_config")]
         input_config: InputConfig<'a>,
     }
     #[derive(Deserialize)]
     struct InputConfig<'a> {
         #[serde(borrow)]
         requests: Option<Requests<'a>>,
+        #[serde(rename = "fileName", alias = "file_name")]
         file_name: Option<String>,
     }
     #[derive(Deserialize)]
@@ -237,13 +285,13 @@ fn gemini_predict(body: &[u8], facts: &mut Facts) -> Result<(), serde_json::Erro
     }
     #[derive(Deserialize)]
     struct Parameters {
-        #[serde(rename = "sampleCount")]
+        #[serde(rename = "sampleCount", alias = "sample_count")]
         sample_count: Option<u64>,
     }
     let p: Predict = serde_json::from_slice(body)?;
     // Imagen generates four images per prompt unless told otherwise.
     let per = p.parameters.and_then(|p| p.sample_count).unwrap_or(4);
-    facts.n = (p.instances.len() as u64).max(1) * per.max(1);
+    facts.n = (p.instances.len() as u64).max(1).saturating_mul(per.max(1));
     Ok(())
 }
 
@@ -281,6 +329,9 @@ fn push_model(facts: &mut Facts, model: &str) {
     }
 }
 
+/// The parts of a form that carry files, whether or not the client names a file name.
+const UPLOADS: [&str; 4] = ["file", "image", "image[]", "mask"];
+
 /// Reads a multipart form (audio and image uploads, file uploads): its text fields and the size
 /// of its file; a batch input file (`purpose=batch`) is read line by line.
 pub async fn multipart(
@@ -304,6 +355,7 @@ pub async fn multipart(
     let mut form = multer::Multipart::new(stream, boundary);
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut file: Option<bytes::Bytes> = None;
+    let mut files: Vec<String> = Vec::new();
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
@@ -318,11 +370,18 @@ pub async fn multipart(
             Err(e) if strict => return Err(bad(&e)),
             Err(_) => break,
         };
-        if is_file || name == "file" || name == "image" || name == "image[]" {
-            facts.audio_bytes = Some(facts.audio_bytes.unwrap_or(0) + data.len() as u64);
-            if file.is_none() {
+        if is_file || UPLOADS.contains(&name.as_str()) {
+            // The provider reads one `file` (one `image`, one `mask`): with two, which it
+            // reads is not for the gateway to guess.
+            if strict && !name.ends_with("[]") && files.contains(&name) {
+                return Err(Unreadable(format!("the form has the file `{name}` twice")));
+            }
+            if name == "file" && file.is_none() {
+                // Audio to transcribe, or a file to upload: priced by this part alone.
+                facts.audio_bytes = Some(data.len() as u64);
                 file = Some(data);
             }
+            files.push(name);
         } else {
             if strict && fields.iter().any(|(n, _)| *n == name) && !name.ends_with("[]") {
                 return Err(Unreadable(format!("the form has the field `{name}` twice")));
@@ -504,6 +563,121 @@ mod tests {
             .await
             .is_err()
         );
+        // Two files: which one the provider reads is not for the gateway to guess.
+        let two_files = body.replace(
+            "--X--",
+            "--X\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.mp3\"\r\n\r\n0123456789012345678901234567890123456789\r\n--X--",
+        );
+        let read = |strict| {
+            multipart(
+                Wire::OpenAiTranscription,
+                "multipart/form-data; boundary=X",
+                bytes::Bytes::from(two_files.clone()),
+                strict,
+            )
+        };
+        assert!(read(true).await.is_err());
+        assert!(read(false).await.is_ok());
+        // Other parts do not count as the audio.
+        let extra = body.replace(
+            "--X--",
+            "--X\r\nContent-Disposition: form-data; name=\"notes\"; filename=\"n.txt\"\r\n\r\n0123456789012345678901234567890123456789\r\n--X--",
+        );
+        let f = multipart(
+            Wire::OpenAiTranscription,
+            "multipart/form-data; boundary=X",
+            bytes::Bytes::from(extra),
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(f.audio_bytes, Some(10));
+    }
+
+    #[test]
+    fn gemini_fields_read_in_either_spelling() {
+        let read = |body: &str| {
+            json(
+                Wire::GeminiGenerate,
+                body.as_bytes(),
+                Some("gemini-2.5-flash"),
+                true,
+            )
+        };
+        let g =
+            read(r#"{"generation_config":{"candidate_count":3,"max_output_tokens":7}}"#).unwrap();
+        assert_eq!((g.n, g.max_output), (3, Some(7)));
+        // Both spellings at once: which one wins is the provider's business, so strict refuses.
+        assert!(read(r#"{"generationConfig":{"maxOutputTokens":7},"generation_config":{"maxOutputTokens":9000}}"#).is_err());
+        assert!(
+            read(r#"{"generationConfig":{"maxOutputTokens":7,"max_output_tokens":9000}}"#).is_err()
+        );
+        // 0 is proto3's "unset": the provider's default applies, so the estimate uses it too.
+        assert_eq!(
+            read(r#"{"generationConfig":{"maxOutputTokens":0}}"#)
+                .unwrap()
+                .max_output,
+            None
+        );
+        let batch = json(
+            Wire::GeminiBatch,
+            br#"{"batch":{"inputConfig":{"fileName":"files/abc"}}}"#,
+            Some("gemini-2.5-flash"),
+            true,
+        )
+        .unwrap();
+        assert_eq!(batch.batch_file.as_deref(), Some("files/abc"));
+    }
+
+    #[test]
+    fn tools_the_provider_bills_by_use_are_named() {
+        let read = |wire, body: &str| {
+            json(wire, body.as_bytes(), None, true)
+                .unwrap()
+                .unpriced_feature
+        };
+        assert_eq!(
+            read(Wire::OpenAiResponses, r#"{"model":"gpt-5","tools":[{"type":"function","name":"f"},{"type":"image_generation"}]}"#).as_deref(),
+            Some("the `image_generation` tool")
+        );
+        assert!(read(Wire::AnthropicMessages, r#"{"model":"claude-sonnet-4-5","tools":[{"type":"code_execution_20250825","name":"code_execution"}]}"#).is_some());
+        assert!(
+            json(
+                Wire::GeminiGenerate,
+                br#"{"tools":[{"google_maps":{}}]}"#,
+                Some("gemini-2.5-flash"),
+                true
+            )
+            .unwrap()
+            .unpriced_feature
+            .is_some()
+        );
+        assert!(
+            read(
+                Wire::OpenAiChat,
+                r#"{"model":"gpt-4o","service_tier":"priority"}"#
+            )
+            .is_some()
+        );
+        // Searches are priced; tools the client runs cost tokens only.
+        for ok in [
+            r#"{"model":"gpt-5","tools":[{"type":"web_search"},{"type":"file_search"},{"type":"custom","name":"apply_patch"}],"service_tier":"flex"}"#,
+            r#"{"model":"claude-sonnet-4-5","tools":[{"name":"Bash","input_schema":{}},{"type":"web_search_20250305","name":"web_search"}]}"#,
+        ] {
+            assert_eq!(read(Wire::OpenAiResponses, ok), None, "{ok}");
+        }
+    }
+
+    #[test]
+    fn best_of_is_what_is_billed() {
+        let f = json(
+            Wire::OpenAiCompletions,
+            br#"{"model":"gpt-3.5-turbo-instruct","n":2,"best_of":5,"max_tokens":10}"#,
+            None,
+            true,
+        )
+        .unwrap();
+        assert_eq!(f.n, 5);
     }
 }
 

@@ -25,6 +25,13 @@ pub fn error_json(status: u16, message: &str) -> Value {
 
 /// Usage from an Anthropic `usage` object (in a message, `message_start` or `message_delta`).
 /// Only fields present are set, so partial stream usage merges cleanly.
+/// Web searches the server ran, as the usage counts them (a running total in streams).
+fn web_searches(u: Option<&Value>) -> u64 {
+    u.and_then(|u| u.pointer("/server_tool_use/web_search_requests"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+}
+
 pub fn usage(u: &Value) -> Option<Usage> {
     if !u.is_object() {
         return None;
@@ -66,6 +73,10 @@ pub fn parse(streamed: bool, body: &[u8]) -> Parsed {
         error: error_message(&v),
         complete: true,
         assembled: None,
+        tool_uses: crate::usage::ToolUses {
+            web_searches: web_searches(v.get("usage")),
+            ..Default::default()
+        },
     }
 }
 
@@ -118,6 +129,8 @@ fn parse_stream(events: &[SseEvent]) -> Parsed {
                     if let Some(u) = m.get("usage").and_then(usage) {
                         p.usage.merge(&u);
                     }
+                    p.tool_uses.web_searches =
+                        p.tool_uses.web_searches.max(web_searches(m.get("usage")));
                     message = Some(m.clone());
                 }
             }
@@ -170,6 +183,8 @@ fn parse_stream(events: &[SseEvent]) -> Parsed {
                 if let Some(u) = v.get("usage").and_then(usage) {
                     p.usage.merge(&u);
                 }
+                p.tool_uses.web_searches =
+                    p.tool_uses.web_searches.max(web_searches(v.get("usage")));
                 if let (Some(m), Some(d)) = (message.as_mut(), v.get("delta"))
                     && let Some(obj) = d.as_object()
                 {

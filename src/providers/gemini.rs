@@ -83,6 +83,14 @@ pub fn parse(streamed: bool, body: &[u8]) -> Parsed {
         }
         p.model = string(c, "modelVersion").or(p.model.take());
         p.response_id = string(c, "responseId").or(p.response_id.take());
+        // Grounding with Google Search is billed per prompt that ran a search.
+        let searched = c
+            .pointer("/candidates/0/groundingMetadata/webSearchQueries")
+            .and_then(Value::as_array)
+            .is_some_and(|q| !q.is_empty());
+        if searched {
+            p.tool_uses.grounded_prompts = 1;
+        }
         if let Some(cand) = c.pointer("/candidates/0") {
             for part in cand
                 .pointer("/content/parts")

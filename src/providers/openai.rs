@@ -75,7 +75,26 @@ pub fn parse(wire: Wire, streamed: bool, body: &[u8]) -> Parsed {
         Wire::OpenAiResponses => responses_text(&v),
         _ => chat_text(&v),
     };
+    if wire == Wire::OpenAiResponses {
+        for item in v
+            .get("output")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            count_tool_use(item, &mut p.tool_uses);
+        }
+    }
     p
+}
+
+/// A Responses output item that is a search the provider ran (and bills per call).
+fn count_tool_use(item: &Value, uses: &mut crate::usage::ToolUses) {
+    match item.get("type").and_then(Value::as_str) {
+        Some("web_search_call") => uses.web_searches += 1,
+        Some("file_search_call") => uses.file_searches += 1,
+        _ => {}
+    }
 }
 
 fn error_message(v: &Value) -> Option<String> {
@@ -333,6 +352,12 @@ fn parse_responses_stream(events: &[SseEvent]) -> Parsed {
                     text.push_str(d);
                 }
             }
+            // Each output item is done once, even when the stream ends before the response does.
+            "response.output_item.done" => {
+                if let Some(item) = v.get("item") {
+                    count_tool_use(item, &mut p.tool_uses);
+                }
+            }
             "response.created" | "response.in_progress" => {
                 if let Some(r) = v.get("response") {
                     p.model = p.model.or_else(|| string(r, "model"));
@@ -374,8 +399,10 @@ fn parse_responses_stream(events: &[SseEvent]) -> Parsed {
 /// `stream_options.include_usage` turned on, so the gateway learns the usage. Without a
 /// `stream_options` field, it is inserted as text after the opening brace (the body is otherwise
 /// forwarded byte for byte); one that says `include_usage: false` is rewritten.
-pub fn with_include_usage(body: &[u8]) -> Option<Vec<u8>> {
-    if memchr::memmem::find(body, b"\"stream_options\"").is_some() {
+pub fn with_include_usage(body: &[u8], has_options: bool) -> Option<Vec<u8>> {
+    // With `stream_options` present (`has_options`: read by a JSON parser, which sees through
+    // escaped keys), it is rewritten in place: an added second one could lose to it.
+    if has_options || memchr::memmem::find(body, b"\"stream_options\"").is_some() {
         let mut v: Value = serde_json::from_slice(body).ok()?;
         let options = v
             .as_object_mut()?
@@ -585,15 +612,24 @@ data: {\"id\":\"c\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"
     #[test]
     fn include_usage_injection_and_hiding_round_trip() {
         let req = br#"{"model":"gpt-4o","stream":true,"messages":[]}"#;
-        let injected = with_include_usage(req).unwrap();
+        let injected = with_include_usage(req, false).unwrap();
         let v: Value = serde_json::from_slice(&injected).unwrap();
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["model"], "gpt-4o");
         assert_eq!(
-            with_include_usage(b"  {}").unwrap(),
+            with_include_usage(b"  {}", false).unwrap(),
             br#"  {"stream_options":{"include_usage":true}}"#
         );
-        assert!(with_include_usage(b"[1]").is_none());
+        assert!(with_include_usage(b"[1]", false).is_none());
+        // An escaped key is the same key: rewritten, not shadowed by a second one.
+        let escaped =
+            br#"{"model":"gpt-4o","stream":true,"stream_\u006fptions":{"include_usage":false}}"#;
+        let facts = crate::metering::read::json(Wire::OpenAiChat, escaped, None, true).unwrap();
+        assert!(facts.stream_options);
+        let v: Value =
+            serde_json::from_slice(&with_include_usage(escaped, facts.stream_options).unwrap())
+                .unwrap();
+        assert_eq!(v["stream_options"]["include_usage"], true);
 
         // Feed the stream in awkward pieces: the client must see exactly the stream it would
         // have seen without include_usage.

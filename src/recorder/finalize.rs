@@ -92,7 +92,7 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
         usage,
         source,
         batch,
-    } = charge(&d, model.as_deref(), usage, source);
+    } = charge(&d, model.as_deref(), usage, source, &parsed);
     let metered = d.wire.is_some_and(Wire::metered);
     let (cost_nanos, cost_detail) = match (&cost, metered) {
         (Some(c), _) => (Some(c.total_nanos), serde_json::to_string(c).ok()),
@@ -306,7 +306,13 @@ struct Charged {
     batch: Option<BatchEvent>,
 }
 
-fn charge(d: &TraceDraft, model: Option<&str>, usage: Usage, source: UsageSource) -> Charged {
+fn charge(
+    d: &TraceDraft,
+    model: Option<&str>,
+    usage: Usage,
+    source: UsageSource,
+    parsed: &Parsed,
+) -> Charged {
     let catalog = Catalog::builtin();
     let mut out = Charged {
         cost: None,
@@ -330,6 +336,9 @@ fn charge(d: &TraceDraft, model: Option<&str>, usage: Usage, source: UsageSource
                     .or_else(|| catalog.cost(d.requested_model.as_deref()?, &usage)),
                 _ => None,
             };
+            if let Some(c) = out.cost.as_mut() {
+                c.add_tool_uses(&parsed.tool_uses);
+            }
         }
         Billing::Images | Billing::Speech | Billing::Transcription => {
             if let (Some(m), Some(f)) = (model, facts) {
@@ -670,6 +679,48 @@ mod tests {
         assert_eq!(r.usage_source, UsageSource::Estimated);
         assert!(r.usage.output_tokens.unwrap() >= 500, "{:?}", r.usage);
         assert!(r.cost_nanos.unwrap() >= priced("gpt-4o", 0, 500));
+    }
+
+    #[test]
+    fn searches_the_provider_ran_are_charged_per_use() {
+        let body = r#"{"id":"resp_1","model":"gpt-4o","output":[{"type":"web_search_call","status":"completed"},{"type":"web_search_call","status":"completed"},{"type":"file_search_call"},{"type":"message","content":[{"type":"output_text","text":"hi"}]}],"usage":{"input_tokens":12,"output_tokens":30}}"#;
+        let r = finalize(draft(Wire::OpenAiResponses, false, body.into(), 1 << 20));
+        assert_eq!(
+            r.cost_nanos,
+            Some(
+                priced("gpt-4o", 12, 30)
+                    + 2 * crate::pricing::WEB_SEARCH_NANOS
+                    + crate::pricing::FILE_SEARCH_NANOS
+            )
+        );
+        let sse = [
+            r#"event: message_start"#,
+            r#"data: {"type":"message_start","message":{"id":"m","model":"claude-sonnet-4-5","usage":{"input_tokens":10,"output_tokens":1}}}"#,
+            "",
+            r#"event: message_delta"#,
+            r#"data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":20,"server_tool_use":{"web_search_requests":3}}}"#,
+            "",
+            r#"event: message_stop"#,
+            r#"data: {"type":"message_stop"}"#,
+            "",
+            "",
+        ]
+        .join("\n");
+        let mut d = draft(Wire::AnthropicMessages, true, sse, 1 << 20);
+        d.requested_model = Some("claude-sonnet-4-5".into());
+        let r = finalize(d);
+        assert_eq!(
+            r.cost_nanos,
+            Some(priced("claude-sonnet-4-5", 10, 20) + 3 * crate::pricing::WEB_SEARCH_NANOS)
+        );
+        let gemini = r#"{"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"STOP","groundingMetadata":{"webSearchQueries":["q"]}}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":5},"modelVersion":"gemini-2.5-flash"}"#;
+        let mut d = draft(Wire::GeminiGenerate, false, gemini.into(), 1 << 20);
+        d.requested_model = Some("gemini-2.5-flash".into());
+        let r = finalize(d);
+        assert_eq!(
+            r.cost_nanos,
+            Some(priced("gemini-2.5-flash", 5, 5) + crate::pricing::GROUNDED_PROMPT_NANOS)
+        );
     }
 
     #[test]

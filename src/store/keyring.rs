@@ -39,6 +39,17 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets every wrapped master key (once a rotation is done everywhere).
+    pub async fn delete_keyring_entries(&self) -> Result<u64> {
+        let n = dispatch_write!(self, |pool| {
+            sqlx::query("DELETE FROM keyring")
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+
     /// `(key_id, wrapped)` of an instance secret.
     pub async fn instance_secret(&self, purpose: &str) -> Result<Option<(String, Vec<u8>)>> {
         let row: Option<(String, Vec<u8>)> = dispatch!(self, |pool| {

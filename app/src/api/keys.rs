@@ -229,6 +229,12 @@ pub async fn create_key(form: KeyForm) -> Result<CreatedKey, ApiError> {
                 "Only organization admins can issue keys here.".into(),
             ));
         }
+        // Calls whose cost is unknown are the admins' risk to take, not a member's.
+        if m.role != antix::domain::Role::Admin && form.allow_unmetered {
+            return Err(ApiError::Forbidden(
+                "Only organization admins can let a key call APIs Antix cannot meter.".into(),
+            ));
+        }
         let (name, expires, limits) = ssr_keys::validate(&s, &user, &m, &form).await?;
         let issued = antix::virtual_keys::issue(
             &s.store, &s.keys, m.org.id, user.id, &name, expires, &limits,

@@ -198,12 +198,12 @@ fn KeyEditor(
                             type="checkbox"
                             class="mt-1"
                             data-testid="allow-unmetered"
-                            disabled=locked
+                            disabled=locked || !is_admin
                             prop:checked=move || form.read().allow_unmetered
                             on:change=move |ev| form.update(|f| f.allow_unmetered = event_target_checked(&ev))
                         />
                         <span>
-                            <span class="font-medium text-slate-700">"Allow APIs Antix cannot meter"</span>
+                            <span class="font-medium text-slate-700">"Allow APIs Antix cannot meter"{(!is_admin).then_some(" (admins only)")}</span>
                             <span class="block text-xs text-slate-500">
                                 "Fine-tuning jobs, vector stores, realtime sessions and other APIs whose cost Antix cannot tell. With a budget, model list or token limit set, the key is refused these unless you allow them here; what they cost is then not counted against its budget."
                             </span>

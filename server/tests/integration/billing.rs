@@ -221,6 +221,38 @@ async fn every_path_is_metered_free_or_refused() {
             Metered,
         ),
         (get("openai", "/v1/responses/resp_123"), Free, Free, Free),
+        // Searches are priced per use; a tool the provider bills at prices Antix does not
+        // have, or priority processing, is refused for keys with limits.
+        (
+            post(
+                "openai",
+                "/v1/responses",
+                json!({"model": "gpt-4o-mini", "input": "hi", "tools": [{"type": "web_search"}]}),
+            ),
+            Metered,
+            Metered,
+            Metered,
+        ),
+        (
+            post(
+                "openai",
+                "/v1/responses",
+                json!({"model": "gpt-4o-mini", "input": "hi", "tools": [{"type": "image_generation"}]}),
+            ),
+            Metered,
+            Refused(403),
+            Refused(403),
+        ),
+        (
+            post(
+                "openai",
+                "/v1/chat/completions",
+                json!({"model": "gpt-4o-mini", "service_tier": "priority", "messages": [{"role": "user", "content": "hi"}]}),
+            ),
+            Metered,
+            Refused(403),
+            Refused(403),
+        ),
         (
             post(
                 "openai",

@@ -335,6 +335,11 @@ async fn keys_credentials_and_members_are_admin_work_within_one_org() {
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{eps:?}: {body}");
         assert!(body.contains("allowed_endpoints"), "{body}");
     }
+    // Nor may they issue a key that calls APIs the gateway cannot meter.
+    let mut unmetered = form(vec![w.acme_shared]);
+    unmetered["form"]["allow_unmetered"] = json!(true);
+    let (st, body) = bob.json("create_key", unmetered).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
     let (st, body) = bob.json("create_key", form(vec![w.acme_shared])).await;
     assert_eq!(st, StatusCode::OK, "{body}");
     assert!(body.contains("sk-vk-"));

@@ -179,5 +179,54 @@ store_test!(
         // Running it again changes nothing.
         let r = crate::keyring::rotate(s, &keys_a, &b, None).await.unwrap();
         assert_eq!((r.moved, r.remaining), (0, 0));
+
+        // A credential saved on a server still on the old key is encrypted with the new one,
+        // so the servers already on it read it.
+        crate::credentials::set(
+            s,
+            &still_a,
+            &crate::credentials::CredentialInput {
+                org: o.id,
+                provider: Provider::Anthropic,
+                secret: &SecretString::from("sk-ant-late-canary".to_owned()),
+                base_url: None,
+                by: u.id,
+                at: 2,
+            },
+        )
+        .await
+        .unwrap();
+        let late = s
+            .credential(o.id, Provider::Anthropic)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(late.key_id.as_deref(), Some(keys_b.key_id()));
+        let read = crate::credentials::get(s, &keys_b, o.id, Provider::Anthropic)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.secret.expose_secret(), "sk-ant-late-canary");
+
+        // Rotations chain: a server on the first key follows A to B to C.
+        let c = MasterKey::generate();
+        let r = crate::keyring::rotate(s, &keys_b, &c, Some(1))
+            .await
+            .unwrap();
+        assert_eq!(r.moved, 1);
+        let on_a = std::sync::Arc::new(crate::keyring::load(s, &a).await.unwrap());
+        assert_eq!(read_all(on_a).await, before);
+        // Nothing is forgotten while the rotation is unfinished.
+        assert_eq!(crate::keyring::forget_retired(s, &keys_b).await.unwrap(), 0);
+        crate::keyring::rotate(s, &keys_b, &c, None).await.unwrap();
+        let keys_c = std::sync::Arc::new(crate::keyring::load(s, &c).await.unwrap());
+        assert_eq!(read_all(keys_c.clone()).await, before);
+        // Done everywhere: the wrapped copies go, and the old keys open nothing any more.
+        assert_eq!(crate::keyring::forget_retired(s, &keys_b).await.unwrap(), 0);
+        assert_eq!(crate::keyring::forget_retired(s, &keys_c).await.unwrap(), 2);
+        assert!(s.keyring_entries().await.unwrap().is_empty());
+        assert!(crate::keyring::load(s, &a).await.is_err());
+        assert!(crate::keyring::load(s, &b).await.is_err());
+        assert_eq!(read_all(keys_c).await, before);
     }
 );
