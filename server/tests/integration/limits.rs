@@ -104,10 +104,11 @@ async fn allow_lists_and_rate_limits() {
 #[tokio::test]
 async fn a_budget_refuses_with_the_reset_time_and_fails_closed() {
     let f = fixture_with(|_| {}).await;
+    // Room for one call's estimate ($0.000215 here), not for a second once the first is spent.
     let key = key_with(
         &f,
         KeyLimits {
-            budget_daily_nanos: Some(1),
+            budget_daily_nanos: Some(250_000),
             ..Default::default()
         },
     )
@@ -139,7 +140,7 @@ async fn a_budget_refuses_with_the_reset_time_and_fails_closed() {
     let body: Value = res.json().await.unwrap();
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(
-        msg.contains("Daily budget") && msg.contains("00:00 UTC"),
+        msg.to_lowercase().contains("daily budget of $0.00025") && msg.contains("00:00 UTC"),
         "{msg}"
     );
     // A model with no price cannot be metered against a budget.
