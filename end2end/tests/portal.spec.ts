@@ -254,7 +254,7 @@ test("invitations, roles, and what members may not do", async ({ page, browser }
   expect((await saved).ok()).toBe(true);
   await page.reload();
   await expect(bobRow.getByTestId("role-select")).toHaveValue("admin");
-  await bob.reload();
+  await bob.goto("/");
   await expect(bob.getByTestId("scope-org-shared")).toBeEnabled();
   await shot(page, info, "members");
 });
