@@ -2,11 +2,13 @@
 //! [`Recorder::submit`], which never blocks and never fails; a background task turns drafts into
 //! rows (usage, cost, session, compression) and writes them in batches.
 //!
-//! Nothing is lost: when the database is down or slow, batches go to an append-only spool in the
-//! data folder and are replayed when it answers again; writes are idempotent by trace id, so a
-//! replay or a retry never duplicates. A row the database refuses for good is quarantined with
-//! its error rather than dropping its batch. On shutdown the queue is drained to the database,
-//! or to the spool when the database cannot take it in time.
+//! Nothing is lost: every batch is written to an append-only spool in the data folder before
+//! the database sees it (a crash loses at most the traces still being finalized, a few hundred
+//! milliseconds' worth), and stays there while the database is down or slow, to be replayed
+//! when it answers again; writes are idempotent by trace id, so a replay or a retry never
+//! duplicates. A row the database refuses for good, or a trace whose finalization panicked, is
+//! quarantined with its error rather than dropping its batch. On shutdown the queue is drained
+//! to the spool and then, within the deadline, to the database.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -96,6 +98,18 @@ pub struct Stats {
     pub queued: AtomicUsize,
     pub queued_bytes: AtomicUsize,
     pub write_errors: AtomicU64,
+    /// Traces that could not be kept anywhere (the disk failed while the database was down).
+    pub lost: AtomicU64,
+}
+
+/// What the health check shows of the recorder.
+#[derive(Debug, Serialize)]
+pub struct Health<'a> {
+    #[serde(flatten)]
+    pub stats: &'a Stats,
+    pub spool_bytes: u64,
+    /// The spool reached its cap: traces are being kept without their bodies.
+    pub spool_full: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +120,11 @@ pub struct RecorderConfig {
     pub max_queued_bytes: usize,
     pub batch_size: usize,
     pub batch_interval: Duration,
+    /// The spool's cap; past it traces are spooled without bodies.
+    pub max_spool_bytes: u64,
+    /// Write each batch to the spool before the database (crash safety; costs one fsync per
+    /// batch).
+    pub write_ahead: bool,
 }
 
 impl RecorderConfig {
@@ -115,6 +134,8 @@ impl RecorderConfig {
             max_queued_bytes: 256 * 1024 * 1024,
             batch_size: 500,
             batch_interval: Duration::from_millis(50),
+            max_spool_bytes: 1 << 30,
+            write_ahead: true,
         }
     }
 }
@@ -123,8 +144,48 @@ struct Shared {
     tx: mpsc::UnboundedSender<TraceDraft>,
     stats: Stats,
     closed: AtomicBool,
+    /// When closing: the moment by which the database must have taken what is queued (what it
+    /// has not is left in the spool).
+    drain_until: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Wakes the writer when shutdown begins.
+    wake: tokio::sync::Notify,
     config: RecorderConfig,
     spool: spool::Spool,
+}
+
+impl Shared {
+    /// Spools records (without their bodies when the spool is full); false when the disk
+    /// refused them too.
+    fn spool(&self, records: &[TraceRecord]) -> Option<std::path::PathBuf> {
+        let stripped;
+        let records = if self.spool.full() {
+            stripped = records.iter().map(without_bodies).collect::<Vec<_>>();
+            self.stats
+                .dropped_bodies
+                .fetch_add(records.len() as u64, Ordering::Relaxed);
+            &stripped[..]
+        } else {
+            records
+        };
+        match self.spool.append(records) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                tracing::error!(error = %e, traces = records.len(), "cannot write the spool");
+                None
+            }
+        }
+    }
+}
+
+/// A record with its bodies dropped (usage, cost and metadata kept).
+fn without_bodies(r: &TraceRecord) -> TraceRecord {
+    let mut r = r.clone();
+    r.bodies.request_body = None;
+    r.bodies.response_body = None;
+    r.bodies.response_assembled = None;
+    r.bodies.request_truncated = true;
+    r.bodies.response_truncated = true;
+    r
 }
 
 /// Handle to the recorder. Cheap to clone.
@@ -141,7 +202,9 @@ impl Recorder {
             tx,
             stats: Stats::default(),
             closed: AtomicBool::new(false),
-            spool: spool::Spool::new(config.spool_dir.clone()),
+            drain_until: std::sync::Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+            spool: spool::Spool::with_cap(config.spool_dir.clone(), config.max_spool_bytes),
             config,
         });
         let task = tokio::spawn(writer::run(store, rx, shared.clone()));
@@ -167,10 +230,7 @@ impl Recorder {
         }
         let bytes = draft.body_bytes();
         if s.closed.load(Ordering::Acquire) {
-            let record = finalize::finalize(draft);
-            if s.spool.append(&[record]).is_ok() {
-                s.stats.spooled.fetch_add(1, Ordering::Relaxed);
-            }
+            self.spool_now(draft);
             return;
         }
         s.stats.queued.fetch_add(1, Ordering::Relaxed);
@@ -178,15 +238,30 @@ impl Recorder {
         if let Err(mpsc::error::SendError(draft)) = s.tx.send(draft) {
             s.stats.queued.fetch_sub(1, Ordering::Relaxed);
             s.stats.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-            let record = finalize::finalize(draft);
-            if s.spool.append(&[record]).is_ok() {
-                s.stats.spooled.fetch_add(1, Ordering::Relaxed);
-            }
+            self.spool_now(draft);
         }
+    }
+
+    /// The writer is gone (shutdown): finalize here and spool.
+    fn spool_now(&self, draft: TraceDraft) {
+        let s = &self.shared;
+        let records = writer::finalize_guarded(draft, &mut Default::default());
+        match s.spool(&[records.0]) {
+            Some(_) => s.stats.spooled.fetch_add(1, Ordering::Relaxed),
+            None => s.stats.lost.fetch_add(1, Ordering::Relaxed),
+        };
     }
 
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
+    }
+
+    pub fn health(&self) -> Health<'_> {
+        Health {
+            stats: &self.shared.stats,
+            spool_bytes: self.shared.spool.bytes(),
+            spool_full: self.shared.spool.full(),
+        }
     }
 
     /// Traces accepted but not yet written or spooled.
@@ -202,12 +277,26 @@ pub struct RecorderTask {
 }
 
 impl RecorderTask {
-    /// Stops taking new drafts, writes everything queued (to the database, or to the spool when
-    /// the database does not take it within `deadline`) and returns.
+    /// Stops taking new drafts and writes everything queued: to the spool first, then to the
+    /// database until `deadline` (what it has not taken by then stays in the spool, replayed at
+    /// the next start). Returns once the queue is on disk, whatever the database does.
     pub async fn shutdown(self, deadline: Duration) {
+        *self
+            .shared
+            .drain_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(tokio::time::Instant::now() + deadline);
         self.shared.closed.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+        // Finalizing and spooling a very long queue takes its time; the database part is
+        // bounded by `deadline` inside the writer. The extra minute only guards against a hang.
         let abort = self.task.abort_handle();
-        if tokio::time::timeout(deadline, self.task).await.is_err() {
+        if tokio::time::timeout(deadline + Duration::from_secs(60), self.task)
+            .await
+            .is_err()
+        {
+            tracing::error!("trace writer did not finish; aborting it");
             abort.abort();
         }
     }

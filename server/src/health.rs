@@ -35,15 +35,18 @@ pub async fn healthz(State(state): State<HealthState>) -> (StatusCode, Json<serd
         Ok(Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
     };
+    let traces = state.recorder.health();
+    // Full spool: still serving, but traces are being kept without their bodies.
+    let degraded = code != StatusCode::OK || traces.spool_full;
     let body = json!({
-        "status": if code == StatusCode::OK { "ok" } else { "degraded" },
+        "status": if degraded { "degraded" } else { "ok" },
         "version": antix::VERSION,
         "database": {
             "backend": services.store.kind().as_str(),
             "status": db_status,
             "latency_ms": (latency_ms * 100.0).round() / 100.0,
         },
-        "traces": state.recorder.stats(),
+        "traces": traces,
     });
     (code, Json(body))
 }

@@ -67,14 +67,70 @@ pub fn finalize_all_with(
 ) -> Vec<TraceRecord> {
     drafts
         .into_iter()
-        .map(|d| {
-            let record = finalize_with(d, chains);
-            if let (Some(rid), Some(key)) = (&record.response_id, &record.session_key) {
-                chains.insert(rid.clone(), key.clone());
-            }
-            record
-        })
+        .map(|d| finalize_chained(d, chains))
         .collect()
+}
+
+/// Finalizes one draft of a batch, noting its response in `chains` for the drafts after it.
+pub fn finalize_chained(d: TraceDraft, chains: &mut HashMap<String, String>) -> TraceRecord {
+    let record = finalize_with(d, chains);
+    if let (Some(rid), Some(key)) = (&record.response_id, &record.session_key) {
+        chains.insert(rid.clone(), key.clone());
+    }
+    record
+}
+
+/// The record of a draft as far as it can be known without reading its bodies (what is kept
+/// of a trace whose finalization failed).
+pub fn skeleton(d: &TraceDraft) -> TraceRecord {
+    TraceRecord {
+        id: d.id,
+        org_id: d.org_id,
+        endpoint_id: d.endpoint_id,
+        started_at: d.started_at,
+        auth_mode: d
+            .auth_mode
+            .map(AuthMode::as_str)
+            .unwrap_or("none")
+            .to_owned(),
+        virtual_key_id: d.virtual_key_id,
+        key_hint: d.key_hint.clone(),
+        provider: d.provider.map(|p| p.as_str().to_owned()),
+        wire: d.wire.map(|w| w.as_str().to_owned()),
+        model: d.requested_model.clone(),
+        method: d.method.clone(),
+        path: d.path.clone(),
+        status_code: d.status,
+        outcome: d.outcome,
+        error: None,
+        is_stream: d.is_stream,
+        usage: Usage::default(),
+        usage_source: UsageSource::Unavailable,
+        cost_nanos: None,
+        cost_estimated: true,
+        cost_detail: None,
+        catalog_version: None,
+        ttft_us: d.ttft.map(|t| t.as_micros() as i64),
+        latency_us: d.latency.as_micros() as i64,
+        session_key: None,
+        session_parent: None,
+        response_id: None,
+        reservation: d.reservation.clone(),
+        search_text: String::new(),
+        session_preview: None,
+        batch: None,
+        request_bytes: d.request_body.total as i64,
+        response_bytes: d.response_body.total as i64,
+        bodies: TraceBodies {
+            request_headers: "{}".into(),
+            response_headers: "{}".into(),
+            request_body: None,
+            response_body: None,
+            response_assembled: None,
+            request_truncated: true,
+            response_truncated: true,
+        },
+    }
 }
 
 /// Finalizes one draft with no chain information.
@@ -83,6 +139,11 @@ pub fn finalize(draft: TraceDraft) -> TraceRecord {
 }
 
 fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRecord {
+    // Lets the recorder's tests prove that a panic here quarantines the trace.
+    #[cfg(test)]
+    if d.path == "/__finalize_panics" {
+        panic!("finalize test panic");
+    }
     scrub(&mut d);
     let parsed = parse_response(&d);
     let (usage, source) = usage_of(&d, &parsed);

@@ -87,6 +87,99 @@ store_test!(quarantines_a_poison_row, |db| {
     );
 });
 
+store_test!(a_panic_while_finalizing_quarantines_the_trace, |db| {
+    let (o, e) = org_and_endpoint(&db.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, task) = Recorder::start(db.store.clone(), RecorderConfig::new(dir.path()));
+    for i in 0..40 {
+        let mut d = sample_draft(o, e);
+        if i == 7 {
+            d.path = "/__finalize_panics".into();
+        }
+        rec.submit(d);
+    }
+    task.shutdown(std::time::Duration::from_secs(20)).await;
+    assert_eq!(db.store.count_traces().await.unwrap(), 39);
+    assert_eq!(db.store.quarantined_count().await.unwrap(), 1);
+});
+
+store_test!(every_batch_is_on_disk_before_the_database_sees_it, |db| {
+    let (o, e) = org_and_endpoint(&db.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = RecorderConfig::new(dir.path());
+    // A database that never answers: what the writer took is in the spool all the same, which
+    // is what a crash at that moment would leave behind.
+    let down = db.reopen().await.unwrap();
+    down.close().await;
+    let (rec, task) = Recorder::start(down, cfg.clone());
+    let drafts: Vec<_> = (0..25).map(|_| sample_draft(o, e)).collect();
+    for d in drafts.iter().cloned() {
+        rec.submit(d);
+    }
+    let spool = crate::recorder::spool::Spool::new(cfg.spool_dir.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let spooled = || -> usize {
+        spool
+            .segments()
+            .iter()
+            .map(|s| spool.read(s).unwrap().len())
+            .sum()
+    };
+    while spooled() < 25 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(spooled(), 25);
+    assert!(rec.health().spool_bytes > 0);
+    task.shutdown(std::time::Duration::from_secs(1)).await;
+    // Written once the database is back, and the spool emptied.
+    let (rec2, task2) = Recorder::start(db.store.clone(), cfg);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while db.store.count_traces().await.unwrap() < 25 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    task2.shutdown(std::time::Duration::from_secs(5)).await;
+    assert_eq!(db.store.count_traces().await.unwrap(), 25);
+    assert_eq!(rec2.health().spool_bytes, 0);
+    assert!(spool.segments().is_empty());
+});
+
+/// Shutdown while the database hangs: the queue goes to the spool and shutdown returns by its
+/// deadline; nothing is lost.
+#[tokio::test]
+async fn shutdown_is_bounded_when_the_database_hangs() {
+    let db = crate::store::testing::TestDb::sqlite().await.unwrap();
+    let (o, e) = org_and_endpoint(&db.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = RecorderConfig::new(dir.path());
+    // Another connection holds the write lock: inserts wait (the busy timeout is 10 s).
+    let mut blocker = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let (rec, task) = Recorder::start(db.store.clone(), cfg.clone());
+    for _ in 0..30 {
+        rec.submit(sample_draft(o, e));
+    }
+    let started = std::time::Instant::now();
+    task.shutdown(std::time::Duration::from_millis(500)).await;
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "shutdown took {took:?}"
+    );
+    let spool = crate::recorder::spool::Spool::new(cfg.spool_dir.clone());
+    let spooled: usize = spool
+        .segments()
+        .iter()
+        .map(|s| spool.read(s).unwrap().len())
+        .sum();
+    assert_eq!(spooled, 30);
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+}
+
 mod cost_tests {
     /// Not a test of behaviour: prints where recording time goes (`cargo test --release -p antix
     /// recorder::cost_tests -- --ignored --nocapture`).

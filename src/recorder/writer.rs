@@ -1,11 +1,16 @@
 //! The writer task: takes drafts off the queue in batches, finalizes them on the blocking pool,
-//! and writes them in one transaction; spools what the database cannot take and replays it;
-//! writes a refused batch row by row and quarantines the rows that still fail.
+//! spools each batch ahead of the database and writes it in one transaction; leaves in the spool
+//! what the database cannot take, and replays it; writes a refused batch row by row and
+//! quarantines the rows that still fail.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::{Shared, TraceDraft, finalize};
 use crate::store::traces::TraceRecord;
@@ -19,10 +24,10 @@ const FINALIZE_SLICE: usize = 32;
 pub(super) async fn run(
     store: Store,
     mut rx: mpsc::UnboundedReceiver<TraceDraft>,
-    shared: std::sync::Arc<Shared>,
+    shared: Arc<Shared>,
 ) {
     let cfg = shared.config.clone();
-    let mut db_down_since: Option<tokio::time::Instant> = None;
+    let mut db_down_since: Option<Instant> = None;
     let mut replay_tick = tokio::time::interval(RETRY_AFTER);
     replay_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -40,7 +45,7 @@ pub(super) async fn run(
                     }
                     // Let a batch fill for a moment under load; a lone trace goes at once.
                     if n < cfg.batch_size {
-                        let until = tokio::time::Instant::now() + cfg.batch_interval;
+                        let until = Instant::now() + cfg.batch_interval;
                         while drafts.len() < cfg.batch_size {
                             let room = cfg.batch_size - drafts.len();
                             match tokio::time::timeout_at(until, rx.recv_many(&mut drafts, room)).await {
@@ -56,85 +61,223 @@ pub(super) async fn run(
                     }
                     continue;
                 }
+                () = shared.wake.notified() => continue,
             }
         }
         if !drafts.is_empty() {
             let bytes: usize = drafts.iter().map(|d| d.body_bytes()).sum();
             let n = drafts.len();
-            let records = finalize_batch(&store, drafts).await;
+            let (records, panicked) = finalize_batch(&store, drafts).await;
             shared.stats.queued.fetch_sub(n, Ordering::Relaxed);
             shared
                 .stats
                 .queued_bytes
                 .fetch_sub(bytes, Ordering::Relaxed);
-            write(&store, &shared, records, &mut db_down_since).await;
+            for (record, message) in panicked {
+                quarantine(&store, &shared, &record, &message).await;
+            }
+            // Write-ahead: on disk before the database sees it, so a crash from here on loses
+            // nothing (a replay is idempotent).
+            let (records, ahead) = if cfg.write_ahead || closing {
+                spool_batch(&shared, records).await
+            } else {
+                (records, None)
+            };
+            if closing
+                && ahead.is_some()
+                && drain_deadline(&shared).is_some_and(|d| d <= Instant::now())
+            {
+                // Out of time: it is safe in the spool.
+                shared
+                    .stats
+                    .spooled
+                    .fetch_add(records.len() as u64, Ordering::Relaxed);
+            } else {
+                write(&store, &shared, records, &mut db_down_since, ahead).await;
+            }
         }
         if closing {
             break;
         }
     }
-    // Last chance for anything spooled during the run.
+    // Last chance for anything spooled during the run, within the shutdown deadline.
     if shared.spool.has_pending() {
-        replay(&store, &shared, &mut db_down_since).await;
+        match drain_deadline(&shared) {
+            Some(until) => {
+                let _ = tokio::time::timeout_at(until, replay(&store, &shared, &mut db_down_since))
+                    .await;
+            }
+            None => replay(&store, &shared, &mut db_down_since).await,
+        }
+    }
+}
+
+fn drain_deadline(shared: &Shared) -> Option<Instant> {
+    *shared
+        .drain_until
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Spools a batch on the blocking pool (serialization and fsync are not for async workers);
+/// hands the records back with the segment's path.
+async fn spool_batch(
+    shared: &Arc<Shared>,
+    records: Vec<TraceRecord>,
+) -> (Vec<TraceRecord>, Option<PathBuf>) {
+    let s = shared.clone();
+    tokio::task::spawn_blocking(move || {
+        let path = s.spool(&records);
+        (records, path)
+    })
+    .await
+    .unwrap_or_default()
+}
+
+async fn spool_ahead(shared: &Arc<Shared>, records: Vec<TraceRecord>) -> Option<PathBuf> {
+    spool_batch(shared, records).await.1
+}
+
+/// Finalizes one draft; a panic (a bug in parsing some odd body) gives a skeleton record and
+/// the panic's message, so the trace is quarantined instead of lost.
+pub(super) fn finalize_guarded(
+    draft: TraceDraft,
+    chains: &mut HashMap<String, String>,
+) -> (TraceRecord, Option<String>) {
+    let skeleton = finalize::skeleton(&draft);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        finalize::finalize_chained(draft, chains)
+    }));
+    match result {
+        Ok(r) => (r, None),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            (skeleton, Some(format!("finalization panicked: {message}")))
+        }
     }
 }
 
 /// Works out usage, cost and sessions on the blocking pool (parsing and compression are
-/// CPU work that must not stall request handling on the async workers).
-async fn finalize_batch(store: &Store, drafts: Vec<TraceDraft>) -> Vec<TraceRecord> {
+/// CPU work that must not stall request handling on the async workers). Returns the records,
+/// and the skeletons of drafts whose finalization panicked, with the panic message.
+async fn finalize_batch(
+    store: &Store,
+    drafts: Vec<TraceDraft>,
+) -> (Vec<TraceRecord>, Vec<(TraceRecord, String)>) {
     let mut chains = finalize::resolve_chains(store, &drafts).await;
     // In slices of a few dozen: each slice is a short burst of CPU, so request handling on
     // a busy (or single) core waits behind at most one slice, not a whole batch.
     let mut out = Vec::with_capacity(drafts.len());
+    let mut panicked = Vec::new();
     let mut drafts = drafts.into_iter();
     loop {
         let slice: Vec<TraceDraft> = drafts.by_ref().take(FINALIZE_SLICE).collect();
         if slice.is_empty() {
             break;
         }
-        let (records, next) = tokio::task::spawn_blocking(move || {
-            let records = finalize::finalize_all_with(slice, &mut chains);
-            (records, chains)
+        let joined = tokio::task::spawn_blocking(move || {
+            let results: Vec<_> = slice
+                .into_iter()
+                .map(|d| finalize_guarded(d, &mut chains))
+                .collect();
+            (results, chains)
         })
-        .await
-        .unwrap_or_default();
+        .await;
+        let Ok((results, next)) = joined else {
+            // The blocking pool is gone (runtime shutting down): nothing more can be done here.
+            break;
+        };
         chains = next;
-        out.extend(records);
+        for (record, panic) in results {
+            match panic {
+                None => out.push(record),
+                Some(message) => panicked.push((record, message)),
+            }
+        }
     }
-    out
+    (out, panicked)
 }
 
+async fn quarantine(store: &Store, shared: &Arc<Shared>, record: &TraceRecord, message: &str) {
+    tracing::error!(trace_id = %record.id, error = %message, "trace quarantined");
+    if store.quarantine_trace(record, message).await.is_ok() {
+        shared.stats.quarantined.fetch_add(1, Ordering::Relaxed);
+    } else if spool_ahead(shared, vec![record.clone()]).await.is_some() {
+        shared.stats.spooled.fetch_add(1, Ordering::Relaxed);
+    } else {
+        shared.stats.lost.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Writes a batch (already in the spool as `ahead`, when write-ahead is on): the segment is
+/// removed once the database has it, kept when the database is down.
 async fn write(
     store: &Store,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     records: Vec<TraceRecord>,
-    db_down_since: &mut Option<tokio::time::Instant>,
+    db_down_since: &mut Option<Instant>,
+    ahead: Option<PathBuf>,
 ) {
+    let n = records.len() as u64;
+    let keep_spooled = |shared: &Arc<Shared>, records: Vec<TraceRecord>, ahead: Option<PathBuf>| {
+        let shared = shared.clone();
+        async move {
+            if ahead.is_some() || spool_ahead(&shared, records).await.is_some() {
+                shared.stats.spooled.fetch_add(n, Ordering::Relaxed);
+            } else {
+                // The disk is failing too: nothing else can hold them.
+                shared.stats.lost.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    };
     if let Some(since) = db_down_since
         && since.elapsed() < RETRY_AFTER
     {
-        spool(shared, &records);
+        keep_spooled(shared, records, ahead).await;
         return;
     }
-    match store.insert_traces(&records).await {
+    let insert = store.insert_traces(&records);
+    let result = match drain_deadline(shared) {
+        Some(until) => match tokio::time::timeout_at(until, insert).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!(
+                    traces = n,
+                    "shutdown deadline reached; traces left in the spool"
+                );
+                keep_spooled(shared, records, ahead).await;
+                return;
+            }
+        },
+        None => insert.await,
+    };
+    match result {
         Ok(_) => {
             *db_down_since = None;
-            shared
-                .stats
-                .written
-                .fetch_add(records.len() as u64, Ordering::Relaxed);
+            shared.stats.written.fetch_add(n, Ordering::Relaxed);
+            if let Some(p) = &ahead {
+                shared.spool.remove(p);
+            }
             touch_keys(store, &records).await;
         }
         Err(e) if e.is_unavailable() => {
             shared.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, traces = records.len(), "database unavailable; spooling traces");
-            *db_down_since = Some(tokio::time::Instant::now());
-            spool(shared, &records);
+            tracing::warn!(error = %e, traces = n, "database unavailable; traces kept in the spool");
+            *db_down_since = Some(Instant::now());
+            keep_spooled(shared, records, ahead).await;
         }
         Err(e) => {
             shared.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, traces = records.len(), "batch refused; writing traces one by one");
+            tracing::warn!(error = %e, traces = n, "batch refused; writing traces one by one");
             one_by_one(store, shared, records, db_down_since).await;
+            // Every row is now written, quarantined or spooled on its own.
+            if let Some(p) = &ahead {
+                shared.spool.remove(p);
+            }
         }
     }
 }
@@ -143,9 +286,9 @@ async fn write(
 /// and quarantine the rows that still fail.
 async fn one_by_one(
     store: &Store,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     records: Vec<TraceRecord>,
-    db_down_since: &mut Option<tokio::time::Instant>,
+    db_down_since: &mut Option<Instant>,
 ) {
     for r in records {
         match store.insert_traces(std::slice::from_ref(&r)).await {
@@ -153,38 +296,19 @@ async fn one_by_one(
                 shared.stats.written.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) if e.is_unavailable() => {
-                *db_down_since = Some(tokio::time::Instant::now());
-                spool(shared, std::slice::from_ref(&r));
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                tracing::error!(trace_id = %r.id, error = %msg, "trace quarantined");
-                if store.quarantine_trace(&r, &msg).await.is_ok() {
-                    shared.stats.quarantined.fetch_add(1, Ordering::Relaxed);
+                *db_down_since = Some(Instant::now());
+                if spool_ahead(shared, vec![r]).await.is_some() {
+                    shared.stats.spooled.fetch_add(1, Ordering::Relaxed);
                 } else {
-                    spool(shared, std::slice::from_ref(&r));
+                    shared.stats.lost.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            Err(e) => quarantine(store, shared, &r, &e.to_string()).await,
         }
     }
 }
 
-fn spool(shared: &Shared, records: &[TraceRecord]) {
-    match shared.spool.append(records) {
-        Ok(()) => {
-            shared
-                .stats
-                .spooled
-                .fetch_add(records.len() as u64, Ordering::Relaxed);
-        }
-        Err(e) => {
-            // The disk is failing too: nothing else can hold them.
-            tracing::error!(error = %e, traces = records.len(), "cannot spool traces; they are lost");
-        }
-    }
-}
-
-async fn replay(store: &Store, shared: &Shared, db_down_since: &mut Option<tokio::time::Instant>) {
+async fn replay(store: &Store, shared: &Arc<Shared>, db_down_since: &mut Option<Instant>) {
     for segment in shared.spool.segments() {
         let records = match shared.spool.read(&segment) {
             Ok(r) => r,
@@ -204,12 +328,12 @@ async fn replay(store: &Store, shared: &Shared, db_down_since: &mut Option<tokio
                 }
                 Err(_) => {
                     let mut none = None;
-                    one_by_one_quiet(store, shared, chunk, &mut none).await;
+                    Box::pin(one_by_one(store, shared, chunk.to_vec(), &mut none)).await;
                 }
             }
         }
         if !ok {
-            *db_down_since = Some(tokio::time::Instant::now());
+            *db_down_since = Some(Instant::now());
             return;
         }
         *db_down_since = None;
@@ -222,17 +346,8 @@ async fn replay(store: &Store, shared: &Shared, db_down_since: &mut Option<tokio
     }
 }
 
-async fn one_by_one_quiet(
-    store: &Store,
-    shared: &Shared,
-    records: &[TraceRecord],
-    db_down_since: &mut Option<tokio::time::Instant>,
-) {
-    Box::pin(one_by_one(store, shared, records.to_vec(), db_down_since)).await;
-}
-
 async fn touch_keys(store: &Store, records: &[TraceRecord]) {
-    let mut latest: std::collections::HashMap<_, i64> = std::collections::HashMap::new();
+    let mut latest: HashMap<_, i64> = HashMap::new();
     for r in records {
         if let Some(k) = r.virtual_key_id {
             let e = latest.entry(k).or_insert(r.started_at);
