@@ -8,4 +8,7 @@ scripts/setup.sh build
 export PATH="$PWD/style/node_modules/.bin:$PATH"
 cargo leptos build --release
 export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$PWD/target/site}"
+# First run: print the setup link (the setup page asks for this token; it proves you run this
+# server). Silent once an administrator exists.
+target/release/antix admin setup-token 2>/dev/null || true
 exec target/release/antix serve "$@"

@@ -13,12 +13,9 @@ use crate::store::{Store, StoreError};
 
 /// How long a portal session lasts without logging in again.
 pub const SESSION_TTL_MS: Millis = 7 * 24 * 3600 * 1000;
-/// Failed logins are counted over this window…
-pub const LOGIN_WINDOW_MS: Millis = 15 * 60 * 1000;
-/// …and refused once an account has this many failures in it…
-pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
-/// …or a client address has this many (across accounts: password spraying).
-pub const MAX_FAILURES_PER_ADDRESS: i64 = 20;
+pub mod guard;
+
+pub use guard::LoginGuard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -32,6 +29,8 @@ pub enum AccountError {
     BadCredentials,
     #[error("too many failed logins; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
+    #[error("too many sign-ins at once; try again in a moment")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -107,27 +106,43 @@ pub struct NewSession {
     pub expires_at: Millis,
 }
 
-/// Checks a login, throttled per account and per client address. Unknown accounts cost the same
-/// argon2 verification as wrong passwords and get the same error.
+/// Checks a login, throttled per account and per client address (the rules are
+/// [`guard`]'s). Unknown accounts cost the same argon2 verification as wrong passwords and get
+/// the same error.
 pub async fn login(
     store: &Store,
     keys: &Keys,
+    guard: &LoginGuard,
     email: &str,
     password: &str,
     client: &str,
 ) -> Result<(User, NewSession), AccountError> {
     let now = domain::now_ms();
     let email = normalize_email(email).unwrap_or_else(|_| email.trim().to_lowercase());
-    let acct = format!("acct:{email}");
-    let addr = format!("ip:{client}");
-    let since = now - LOGIN_WINDOW_MS;
-    if store.login_failures_since(&acct, since).await? >= MAX_FAILURES_PER_ACCOUNT
-        || store.login_failures_since(&addr, since).await? >= MAX_FAILURES_PER_ADDRESS
-    {
-        return Err(AccountError::Throttled {
-            retry_after_secs: (LOGIN_WINDOW_MS / 1000) as u64,
-        });
+    // Bounded: a megabyte of "e-mail" must not become a megabyte of counter key.
+    let email: String = email.chars().take(320).collect();
+    let client: String = client.chars().take(64).collect();
+    let subjects = [
+        format!("pair:{email}|{client}"),
+        format!("acct:{email}"),
+        format!("ip:{client}"),
+    ];
+    let since = now - guard::WINDOW_MS;
+    // What other replicas (and earlier runs) counted; this process's own attempts are counted
+    // exactly by the guard, in flight included.
+    let mut stored = [0u32; 3];
+    for (n, subject) in stored.iter_mut().zip(&subjects) {
+        *n = u32::try_from(store.login_failures_since(subject, since).await?).unwrap_or(u32::MAX);
     }
+    let attempt = guard
+        .begin(&email, &client, (stored[0], stored[1], stored[2]), now)
+        .await
+        .map_err(|r| match r {
+            guard::Refusal::Busy => AccountError::Busy,
+            guard::Refusal::Throttled { retry_after_secs } => {
+                AccountError::Throttled { retry_after_secs }
+            }
+        })?;
     // Bounded like validate_password, so a megabyte "password" cannot burn CPU.
     let password = password.chars().take(256).collect::<String>();
     let found = store.user_for_login(&email).await?;
@@ -136,15 +151,21 @@ pub async fn login(
         tokio::task::spawn_blocking(move || crypto::verify_password(&password, phc.as_deref()))
             .await
             .map_err(|e| AccountError::Internal(e.to_string()))?;
+    let now = domain::now_ms();
     match (ok, found) {
         (true, Some((user, _))) => {
-            store.clear_login_failures(&acct).await?;
+            attempt.succeeded(now);
+            store.clear_login_failures(&subjects[0]).await?;
+            store.clear_login_failures(&subjects[1]).await?;
             let session = start_session(store, keys, &user).await?;
             Ok((user, session))
         }
         _ => {
-            store.record_login_failure(&acct, now).await?;
-            store.record_login_failure(&addr, now).await?;
+            attempt.failed(now);
+            for subject in &subjects {
+                store.record_login_failure(subject, now).await?;
+            }
+            tracing::warn!(target: "audit", event = "login_failed", client = %client, "failed login");
             Err(AccountError::BadCredentials)
         }
     }
@@ -254,6 +275,7 @@ mod tests {
     async fn password_change_ends_every_other_session() {
         let db = TestDb::sqlite().await.unwrap();
         let k = keys();
+        let g = LoginGuard::new(2);
         let (user, _) = create_first_admin(
             &db.store,
             FirstAdmin {
@@ -268,6 +290,7 @@ mod tests {
         let (_, laptop) = login(
             &db.store,
             &k,
+            &g,
             "ada@example.com",
             "first password!",
             "1.1.1.1",
@@ -277,6 +300,7 @@ mod tests {
         let (_, phone) = login(
             &db.store,
             &k,
+            &g,
             "ada@example.com",
             "first password!",
             "1.1.1.1",
@@ -308,6 +332,7 @@ mod tests {
             login(
                 &db.store,
                 &k,
+                &g,
                 "ada@example.com",
                 "second password!",
                 "1.1.1.1"
@@ -321,6 +346,7 @@ mod tests {
     async fn login_session_logout_and_throttle() {
         let db = TestDb::sqlite().await.unwrap();
         let k = keys();
+        let g = LoginGuard::new(2);
         let (user, _) = create_first_admin(
             &db.store,
             FirstAdmin {
@@ -348,6 +374,7 @@ mod tests {
         let (u, s) = login(
             &db.store,
             &k,
+            &g,
             "ada@example.com",
             "correct horse battery",
             "1.1.1.1",
@@ -373,24 +400,61 @@ mod tests {
             ("ada@example.com", "wrong one!"),
         ] {
             assert!(matches!(
-                login(&db.store, &k, email, pw, "2.2.2.2").await,
+                login(&db.store, &k, &g, email, pw, "2.2.2.2").await,
                 Err(AccountError::BadCredentials)
             ));
         }
-        for _ in 0..4 {
-            let _ = login(&db.store, &k, "ada@example.com", "wrong one!", "3.3.3.3").await;
+        for _ in 0..5 {
+            let _ = login(
+                &db.store,
+                &k,
+                &g,
+                "ada@example.com",
+                "wrong one!",
+                "3.3.3.3",
+            )
+            .await;
         }
-        // Five failures on the account: even the right password is refused for a while.
+        // Five failures from one address: even the right password is refused from there for
+        // a while…
         assert!(matches!(
             login(
                 &db.store,
                 &k,
+                &g,
                 "ada@example.com",
                 "correct horse battery",
-                "4.4.4.4"
+                "3.3.3.3"
             )
             .await,
             Err(AccountError::Throttled { .. })
         ));
+        // …by every replica (another guard, the same database)…
+        let other = LoginGuard::new(2);
+        assert!(matches!(
+            login(
+                &db.store,
+                &k,
+                &other,
+                "ada@example.com",
+                "correct horse battery",
+                "3.3.3.3"
+            )
+            .await,
+            Err(AccountError::Throttled { .. })
+        ));
+        // …but Ada at her own desk gets in.
+        assert!(
+            login(
+                &db.store,
+                &k,
+                &g,
+                "ada@example.com",
+                "correct horse battery",
+                "4.4.4.4"
+            )
+            .await
+            .is_ok()
+        );
     }
 }

@@ -8,6 +8,8 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::memory::Held;
+
 /// How much of the end of a cut body is kept for reading usage.
 pub const TAIL: usize = 64 * 1024;
 
@@ -21,22 +23,36 @@ pub struct Capture {
     limit: usize,
     pub total: u64,
     pub truncated: bool,
+    /// What the kept bytes hold of the memory budget (a capture the budget cannot pay for
+    /// stops keeping bytes; the body itself still flows).
+    memory: Held,
 }
 
 impl Capture {
     pub fn new(limit: usize) -> Self {
+        Self::within(limit, Held::default())
+    }
+
+    /// A capture whose kept bytes are held against a memory budget.
+    pub fn within(limit: usize, memory: Held) -> Self {
         Capture {
             buf: BytesMut::new(),
             tail: BytesMut::new(),
             limit,
             total: 0,
             truncated: false,
+            memory,
         }
     }
 
     pub fn push(&mut self, chunk: &[u8]) {
         self.total += chunk.len() as u64;
-        let room = self.limit.saturating_sub(self.buf.len());
+        let mut room = self.limit.saturating_sub(self.buf.len());
+        if chunk.len().min(room) > 0 && !self.memory.try_grow(chunk.len().min(room)) {
+            // Out of budget: keep what is kept so far (the tail still tells the usage).
+            self.limit = self.buf.len();
+            room = 0;
+        }
         let kept = chunk.len().min(room);
         self.buf.extend_from_slice(&chunk[..kept]);
         if chunk.len() > room {
@@ -69,6 +85,7 @@ impl Capture {
             total: body.len() as u64,
             truncated,
             tail,
+            memory: Held::default(),
         }
     }
 
@@ -82,6 +99,7 @@ impl Capture {
             total: self.total,
             truncated: self.truncated,
             tail,
+            memory: self.memory,
         }
     }
 }
@@ -94,6 +112,8 @@ pub struct CapturedBytes {
     pub truncated: bool,
     /// When cut: the body's last bytes (up to [`TAIL`]) not already in `bytes`.
     pub tail: Option<Bytes>,
+    /// The memory budget `bytes` holds (empty for a copy of a body held elsewhere).
+    pub memory: Held,
 }
 
 #[cfg(test)]

@@ -38,6 +38,28 @@ pub const VARS: &[Var] = &[
         help: "sqlite://PATH (created if missing) or postgres://USER@HOST:PORT/DB.",
     },
     Var {
+        key: "proxy_listen",
+        env: "ANTIX_PROXY_LISTEN",
+        default: None,
+        help: "A second address serving only the proxy routes (and /healthz), e.g. to give the \
+               proxy its own host name, apart from the portal's origin.",
+    },
+    Var {
+        key: "portal_serves_proxy",
+        env: "ANTIX_PORTAL_SERVES_PROXY",
+        default: Some("true"),
+        help: "Whether the portal's address also serves the proxy routes. Set to false with \
+               ANTIX_PROXY_LISTEN to keep proxied responses off the portal's origin entirely.",
+    },
+    Var {
+        key: "trusted_proxies",
+        env: "ANTIX_TRUSTED_PROXIES",
+        default: Some(""),
+        help: "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For / Forwarded \
+               headers give the client's address (for login throttling). Empty: the TCP peer is \
+               the client.",
+    },
+    Var {
         key: "public_url",
         env: "ANTIX_PUBLIC_URL",
         default: None,
@@ -127,6 +149,34 @@ pub const VARS: &[Var] = &[
         help: "On SIGTERM, how long in-flight requests may finish before they are cut.",
     },
     Var {
+        key: "timeouts.write_ms",
+        env: "ANTIX_WRITE_TIMEOUT_MS",
+        default: Some("60000"),
+        help: "Longest a write to a client may wait (a client that stops reading is cut off).",
+    },
+    Var {
+        key: "timeouts.database_ms",
+        env: "ANTIX_DATABASE_TIMEOUT_MS",
+        default: Some("3000"),
+        help: "Deadline of each database query on the request path (key, endpoint and \
+               credential lookups, budget admission); past it the request gets a 503.",
+    },
+    Var {
+        key: "limits.memory_budget_bytes",
+        env: "ANTIX_MEMORY_BUDGET_BYTES",
+        default: Some("402653184"),
+        help: "Bytes of request and response bodies the proxy may hold at once (in flight and \
+               queued for recording). Past it new proxy requests get a 503 with Retry-After. \
+               The default suits a host with 1 GiB of memory.",
+    },
+    Var {
+        key: "limits.max_spool_bytes",
+        env: "ANTIX_MAX_SPOOL_BYTES",
+        default: Some("1073741824"),
+        help: "Disk the trace spool may use while the database is away; past it traces are \
+               kept without their bodies and /healthz reports `degraded`.",
+    },
+    Var {
         key: "limits.max_request_body_bytes",
         env: "ANTIX_MAX_REQUEST_BODY_BYTES",
         default: Some("67108864"),
@@ -165,6 +215,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    pub proxy_listen: Option<SocketAddr>,
+    pub portal_serves_proxy: bool,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub database_url: DatabaseUrl,
     pub public_url: Url,
     pub data_dir: PathBuf,
@@ -252,12 +305,16 @@ pub struct Timeouts {
     pub first_byte: Duration,
     pub idle: Duration,
     pub shutdown: Duration,
+    pub write: Duration,
+    pub database: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_request_body_bytes: u64,
     pub max_stored_body_bytes: u64,
+    pub memory_budget_bytes: u64,
+    pub max_spool_bytes: u64,
 }
 
 /// Where a value came from, so errors can point at it.
@@ -417,6 +474,8 @@ impl Settings {
             first_byte: ms("timeouts.first_byte_ms")?,
             idle: ms("timeouts.idle_ms")?,
             shutdown: ms("timeouts.shutdown_ms")?,
+            write: ms("timeouts.write_ms")?,
+            database: ms("timeouts.database_ms")?,
         };
         let bytes = |key: &'static str| -> Result<u64, ConfigError> {
             raw.required(key, |s| match s.parse::<u64>() {
@@ -428,7 +487,35 @@ impl Settings {
         let limits = Limits {
             max_request_body_bytes: bytes("limits.max_request_body_bytes")?,
             max_stored_body_bytes: bytes("limits.max_stored_body_bytes")?,
+            memory_budget_bytes: bytes("limits.memory_budget_bytes")?,
+            max_spool_bytes: bytes("limits.max_spool_bytes")?,
         };
+        let proxy_listen = raw.parse("proxy_listen", |s| {
+            s.parse::<SocketAddr>()
+                .map_err(|_| format!("`{s}` is not an address:port such as 127.0.0.1:3001"))
+        })?;
+        let portal_serves_proxy = raw.required("portal_serves_proxy", parse_bool)?;
+        if !portal_serves_proxy && proxy_listen.is_none() {
+            return Err(ConfigError::Invalid {
+                origin: "ANTIX_PORTAL_SERVES_PROXY".into(),
+                message:
+                    "is false but ANTIX_PROXY_LISTEN is not set: nothing would serve the proxy"
+                        .into(),
+            });
+        }
+        let trusted_proxies = raw.required("trusted_proxies", |s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(|c| {
+                    c.parse::<ipnet::IpNet>()
+                        .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            format!("`{c}` is not a CIDR such as 10.0.0.0/8 or an address")
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         let trace_retention_days = raw.required("traces.retention_days", |s| {
             s.parse::<u32>()
                 .map_err(|_| format!("`{s}` is not a whole number of days"))
@@ -436,6 +523,9 @@ impl Settings {
         let dev_mode = raw.required("dev_mode", parse_bool)?;
         Ok(Settings {
             listen,
+            proxy_listen,
+            portal_serves_proxy,
+            trusted_proxies,
             database_url,
             public_url,
             data_dir,

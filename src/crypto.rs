@@ -341,6 +341,22 @@ impl Keys {
         self.mac(self.token_pepper.expose_secret(), token.as_bytes())
     }
 
+    /// The one-time token that first-run setup asks for: derived from this instance's own
+    /// secret (so the server's log and `antix admin setup-token` agree without storing it), and
+    /// worthless once an administrator exists.
+    pub fn setup_token(&self) -> String {
+        let mac = self.csrf_mac(b"antix first-run setup token");
+        mac[..12].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Whether `given` is the setup token (constant time).
+    pub fn is_setup_token(&self, given: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let expected = self.setup_token();
+        let given = given.trim().to_ascii_lowercase();
+        given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+    }
+
     /// Hash of a portal session token, under its own key.
     pub fn session_hash(&self, token: &str) -> TokenHash {
         self.mac(self.session.expose_secret(), token.as_bytes())

@@ -68,7 +68,7 @@ pub async fn once(services: &Services, now: Millis, stopping: &CancellationToken
     }
     let _ = store.purge_expired_sessions(now).await;
     let _ = store
-        .purge_login_failures(now - crate::accounts::LOGIN_WINDOW_MS)
+        .purge_login_failures(now - crate::accounts::guard::WINDOW_MS)
         .await;
 }
 

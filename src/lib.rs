@@ -24,6 +24,7 @@
 pub mod access;
 pub mod accounts;
 pub mod capture;
+pub mod client_ip;
 pub mod config;
 pub mod credentials;
 pub mod crypto;
@@ -33,6 +34,7 @@ pub mod gateway;
 pub mod housekeeping;
 pub mod keyring;
 pub mod limits;
+pub mod memory;
 pub mod metering;
 pub mod overview;
 pub mod pricing;

@@ -108,6 +108,8 @@ pub struct Admission {
     /// Budgets that apply, with their limits.
     pub budgets: Vec<(Period, i64)>,
     pub reserve_nanos: i64,
+    /// The gateway process reserving (released at its restart if it crashed holding it).
+    pub owner: Option<std::sync::Arc<str>>,
 }
 
 /// Why a call was refused.
@@ -245,6 +247,7 @@ impl VirtualKey {
             tpm: l.tpm,
             budgets,
             reserve_nanos,
+            owner: None,
         })
     }
 }

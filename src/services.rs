@@ -14,6 +14,13 @@ pub struct Services {
     pub store: Store,
     pub keys: Arc<Keys>,
     pub settings: Arc<Settings>,
+    /// This gateway process's id, kept in the data folder across restarts (budget
+    /// reservations are tagged with it, so a restart releases what a crash left held).
+    pub instance: Arc<str>,
+    /// The bound on body bytes held in memory.
+    pub memory: Arc<crate::memory::MemoryBudget>,
+    /// Login attempts: argon2 concurrency and throttling.
+    pub logins: Arc<crate::accounts::guard::LoginGuard>,
 }
 
 impl std::fmt::Debug for Services {
@@ -66,15 +73,43 @@ impl Services {
         let keys = crate::keyring::load(&store, &master)
             .await
             .map_err(StartError::Keyring)?;
+        let instance = instance_id(&settings.data_dir);
+        let memory = crate::memory::MemoryBudget::new(
+            usize::try_from(settings.limits.memory_budget_bytes).unwrap_or(usize::MAX),
+        );
+        let logins = Arc::new(crate::accounts::guard::LoginGuard::new(
+            crate::accounts::guard::verify_slots(),
+        ));
         Ok((
             Services {
                 store,
                 keys: Arc::new(keys),
                 settings: Arc::new(settings),
+                instance,
+                memory,
+                logins,
             },
             StartNotes {
                 generated_master_key: generated,
             },
         ))
     }
+}
+
+/// The instance id in `<data_dir>/instance-id`, created on first start. Unreadable or
+/// unwritable (a read-only folder): a fresh id for this run, which only means a crash's
+/// reservations wait for the sweep instead of being released at restart.
+fn instance_id(data_dir: &std::path::Path) -> Arc<str> {
+    let path = data_dir.join("instance-id");
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Ok(id) = uuid::Uuid::parse_str(text.trim())
+    {
+        return Arc::from(id.to_string());
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let _ = std::fs::create_dir_all(data_dir);
+    if let Err(e) = std::fs::write(&path, format!("{id}\n")) {
+        tracing::warn!(error = %e, path = %path.display(), "cannot record the instance id");
+    }
+    Arc::from(id)
 }

@@ -1,7 +1,7 @@
 // First run: an empty database sends every visitor to setup; the first administrator is
 // created there, lands in the portal, and can log out and back in. Runs before every other spec.
 import { expect, test } from "@playwright/test";
-import { ADMIN, shot, untilHydrated, watchForErrors } from "./helpers";
+import { ADMIN, setupToken, shot, untilHydrated, watchForErrors } from "./helpers";
 
 test("first administrator, hydration, logout and login", async ({ page }, info) => {
   const errors = watchForErrors(page);
@@ -28,10 +28,15 @@ test("first administrator, hydration, logout and login", async ({ page }, info) 
   await password.fill("short");
   await page.getByLabel("Organization name").fill(ADMIN.org);
   await page.getByRole("button", { name: "Create administrator" }).click();
-  await expect(page.locator("#f-email-error")).toContainText("e-mail address");
-  await expect(page.locator("#f-password-error")).toContainText("10 characters");
+  await expect(page.locator("#f-token-error")).toContainText("setup token");
   await expect(page).toHaveURL(/\/setup$/);
   await shot(page, info, "setup-errors");
+
+  // With the token from the server's log, the fields are checked too.
+  await page.getByLabel("Setup token").fill(setupToken());
+  await page.getByRole("button", { name: "Create administrator" }).click();
+  await expect(page.locator("#f-email-error")).toContainText("e-mail address");
+  await expect(page.locator("#f-password-error")).toContainText("10 characters");
 
   await page.getByLabel("E-mail").fill(ADMIN.email);
   await password.fill(ADMIN.password);

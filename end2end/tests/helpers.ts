@@ -1,5 +1,7 @@
 // Shared helpers for the portal specs.
 import { expect, Page, TestInfo } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import { resolve } from "node:path";
 
 export const ADMIN = {
   name: "Ada Lovelace",
@@ -42,4 +44,23 @@ export async function login(page: Page, email = ADMIN.email, password = ADMIN.pa
   await page.getByLabel("Password", { exact: true }).fill(password);
   await page.getByRole("button", { name: "Log in" }).click();
   await expect(page.getByTestId("welcome")).toBeVisible();
+}
+
+/** The first-run setup token, as `antix admin setup-token` prints it for the test server. */
+export function setupToken(): string {
+  const data = process.env.ANTIX_E2E_DATA!;
+  const out = execFileSync(resolve(__dirname, "../../target/release/antix"), ["admin", "setup-token"], {
+    env: {
+      ...process.env,
+      DATABASE_URL: `sqlite://${data}/antix.db`,
+      ANTIX_DATA_DIR: data,
+      ANTIX_CONFIG: "",
+      ANTIX_PUBLIC_URL: process.env.ANTIX_E2E_BASE_URL,
+      ANTIX_LOG_FORMAT: "text",
+    },
+    encoding: "utf8",
+  });
+  const m = /Setup token: (\S+)/.exec(out);
+  if (!m) throw new Error(`no setup token in: ${out}`);
+  return m[1];
 }

@@ -92,6 +92,9 @@ pub enum AdminCommand {
     /// in `<data_dir>/master.key`, the files are swapped at the end; with `ANTIX_MASTER_KEY`,
     /// the new key is printed once, to be set on every server.
     RotateMasterKey,
+    /// Print the one-time token that first-run setup asks for (also in the server's log when
+    /// it starts with an empty database).
+    SetupToken,
     /// After a rotation, once every server runs on the new key: delete the new key's copy
     /// wrapped under the old one, so the old key (kept in backups, say) opens nothing any more.
     ForgetRetiredKeys,
@@ -284,6 +287,18 @@ pub async fn rotate_master_key(settings: Settings) -> anyhow::Result<()> {
         ));
     }
     say("Once every server runs on the new key: antix admin forget-retired-keys");
+    Ok(())
+}
+
+pub async fn setup_token(settings: Settings) -> anyhow::Result<()> {
+    let base = settings.public_base();
+    let services = start(settings).await?;
+    if services.store.is_initialized().await? {
+        anyhow::bail!("this instance already has an administrator: setup is closed");
+    }
+    let token = services.keys.setup_token();
+    say(&format!("Setup token: {token}"));
+    say(&format!("Or open: {base}/setup?token={token}"));
     Ok(())
 }
 

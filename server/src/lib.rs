@@ -54,10 +54,30 @@ impl Application {
     /// listener address comes from `ANTIX_LISTEN` (port 0 picks a free port, which tests use).
     pub async fn build(services: Services, leptos_options: LeptosOptions) -> std::io::Result<Self> {
         let listener = TcpListener::bind(services.settings.listen).await?;
-        let (recorder, recorder_task) = Recorder::start(
-            services.store.clone(),
-            RecorderConfig::new(&services.settings.data_dir),
-        );
+        // What a previous run of this instance held when it died (a crash, a kill -9) is given
+        // back now rather than when the sweep finds it: its calls will never settle. (Their
+        // spooled traces still charge what they cost when the spool is replayed.)
+        match services
+            .store
+            .release_reservations_of(&services.instance, antix::domain::now_ms())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                released = n,
+                "released budget reservations of the previous run"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release the previous run's reservations")
+            }
+        }
+        let mut recorder_config = RecorderConfig::new(&services.settings.data_dir);
+        recorder_config.max_spool_bytes = services.settings.limits.max_spool_bytes;
+        // Bodies waiting to be written get at most half of the memory budget; past it they are
+        // dropped (usage kept) before requests are refused.
+        recorder_config.max_queued_bytes =
+            usize::try_from(services.settings.limits.memory_budget_bytes / 2).unwrap_or(usize::MAX);
+        let (recorder, recorder_task) = Recorder::start(services.store.clone(), recorder_config);
         let lifecycle = Lifecycle::default();
         let gateway = Gateway::new(
             services.clone(),

@@ -49,6 +49,9 @@ fn main() -> ExitCode {
                 command: AdminCommand::RotateMasterKey,
             } => cli::rotate_master_key(settings).await,
             Command::Admin {
+                command: AdminCommand::SetupToken,
+            } => cli::setup_token(settings).await,
+            Command::Admin {
                 command: AdminCommand::ForgetRetiredKeys,
             } => cli::forget_retired_keys(settings).await,
             Command::Endpoint {
@@ -111,9 +114,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "Antix is listening"
     );
     if !initialized {
-        tracing::info!(
-            url = %format!("{}/setup", app.services().settings.public_base()),
-            "no administrator yet: open the portal to create one"
+        let token = app.services().keys.setup_token();
+        tracing::warn!(
+            url = %format!("{}/setup?token={token}", app.services().settings.public_base()),
+            setup_token = %token,
+            "no administrator yet: open this link to create one (the token proves you run this server; `antix admin setup-token` prints it again)"
         );
     }
     app.run_until_stopped(server::shutdown_signal()).await?;

@@ -43,6 +43,16 @@ async fn errors_get_their_status(
     };
     if let Ok(e) = serde_json::from_slice::<ApiError>(&bytes) {
         parts.status = e.status();
+        let retry = match e {
+            ApiError::Throttled(secs) => Some(secs.max(1)),
+            ApiError::Overloaded(_) | ApiError::Unavailable => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry {
+            parts
+                .headers
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
     }
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }

@@ -132,9 +132,10 @@ async fn reserve(
     } else {
         0
     };
-    let Some(admission) = key.admission(call.trace_id, now, amount) else {
+    let Some(mut admission) = key.admission(call.trace_id, now, amount) else {
         return Ok(None);
     };
+    admission.owner = Some(services.instance.clone());
     match services.store.admit(&admission).await {
         Err(_) => Err(GatewayError::StoreUnavailable),
         Ok(Err(denied)) if denied.is_budget() => Err(GatewayError::BudgetExceeded {

@@ -152,8 +152,8 @@ impl Store {
                 }
             }
             sqlx::query(
-                "INSERT INTO key_reservations (id, key_id, amount_nanos, day_start, month_start, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO key_reservations (id, key_id, amount_nanos, day_start, month_start, created_at, owner) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(a.trace_id)
             .bind(a.key_id)
@@ -161,6 +161,7 @@ impl Store {
             .bind(w.day)
             .bind(w.month)
             .bind(a.now)
+            .bind(a.owner.as_deref())
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -223,21 +224,59 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
+        self.release_reservations(&expired, Some(minutes_before))
+            .await
+    }
+
+    /// Releases the reservations a gateway process held when it stopped without settling them
+    /// (it crashed): called by its next run at start. Batch holds are kept (their batches run
+    /// at the provider whatever happened here).
+    pub async fn release_reservations_of(&self, owner: &str, before: Millis) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let ids: Vec<(crate::domain::TraceId,)> = dispatch!(self, |pool| {
+                sqlx::query_as(
+                    "SELECT id FROM key_reservations WHERE owner = $1 AND created_at < $2 \
+                     AND expires_at IS NULL LIMIT 1000",
+                )
+                .bind(owner)
+                .bind(before)
+                .fetch_all(pool)
+                .await?
+            });
+            if ids.is_empty() {
+                return Ok(total);
+            }
+            let n = self.release_reservations(&ids, None).await?;
+            total += n;
+            if n == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn release_reservations(
+        &self,
+        expired: &[(crate::domain::TraceId,)],
+        minutes_before: Option<Millis>,
+    ) -> Result<u64> {
         let mut released = 0;
         dispatch_write!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let mut deltas = WindowDeltas::new();
-            for (id,) in &expired {
+            for (id,) in expired {
                 if let Some(taken) = take_reservation!(&mut tx, *id) {
                     add_release(&mut deltas, taken);
                     released += 1;
                 }
             }
             // Minute rows first: they come first in the lock order.
-            sqlx::query("DELETE FROM key_windows WHERE kind = 'minute' AND window_start < $1")
-                .bind(minutes_before)
-                .execute(&mut *tx)
-                .await?;
+            if let Some(before) = minutes_before {
+                sqlx::query("DELETE FROM key_windows WHERE kind = 'minute' AND window_start < $1")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let tx_ref = &mut tx;
             apply_windows!(tx_ref, deltas);
             tx.commit().await?;

@@ -52,11 +52,29 @@ pub async fn setup(
     name: String,
     password: String,
     org: String,
+    token: String,
 ) -> Result<(), ApiError> {
     use super::ssr::*;
     use antix::accounts::{FirstAdmin, create_first_admin, start_session};
     run(async {
         let s = services()?;
+        // Whoever reaches a fresh server first must not become its administrator: setup takes
+        // the token the server printed in its log (or `antix admin setup-token` prints).
+        if !s.keys.is_setup_token(&token) {
+            if s.store.is_initialized().await? {
+                return Err(ApiError::Conflict(
+                    "This instance already has an administrator.".into(),
+                ));
+            }
+            return Err(ApiError::invalid(
+                "token",
+                if token.trim().is_empty() {
+                    "Enter the setup token from the server's log (or run `antix admin setup-token`)."
+                } else {
+                    "That is not this server's setup token: find it in the server's log, or run `antix admin setup-token`."
+                },
+            ));
+        }
         let (user, org) = create_first_admin(
             &s.store,
             FirstAdmin {
@@ -108,8 +126,15 @@ pub async fn login(email: String, password: String) -> Result<(), ApiError> {
         if let Some(old) = session_token(&s) {
             let _ = s.store.delete_session(&s.keys.session_hash(&old)).await;
         }
-        let (_, session) =
-            antix::accounts::login(&s.store, &s.keys, &email, &password, &client_addr()).await?;
+        let (_, session) = antix::accounts::login(
+            &s.store,
+            &s.keys,
+            &s.logins,
+            &email,
+            &password,
+            &client_addr(),
+        )
+        .await?;
         set_session_cookie(
             session.token.expose_secret(),
             antix::accounts::SESSION_TTL_MS / 1000,

@@ -47,14 +47,19 @@ pub fn cookie(name: &str) -> Option<String> {
 }
 
 /// The peer address of the request, for login throttling.
+/// The client's address: the TCP peer, or what a trusted reverse proxy says
+/// (`ANTIX_TRUSTED_PROXIES`, see [`antix::client_ip`]).
 pub fn client_addr() -> String {
+    let trusted = services()
+        .map(|s| s.settings.trusted_proxies.clone())
+        .unwrap_or_default();
     parts()
         .and_then(|p| {
             p.extensions
                 .get::<axum::extract::ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
+                .map(|c| antix::client_ip::client_address(c.0.ip(), &p.headers, &trusted))
         })
-        .unwrap_or_else(|| "unknown".into())
+        .map_or_else(|| "unknown".into(), |ip| ip.to_string())
 }
 
 fn set_cookie(value: String) {
@@ -198,6 +203,9 @@ impl From<AccountError> for ApiError {
             }
             AccountError::BadCredentials => ApiError::Forbidden("Wrong e-mail or password.".into()),
             AccountError::Throttled { retry_after_secs } => ApiError::Throttled(retry_after_secs),
+            AccountError::Busy => {
+                ApiError::Overloaded("Too many sign-ins at once. Try again in a moment.".into())
+            }
             AccountError::Store(s) => s.into(),
             AccountError::Internal(detail) => internal(detail),
         }

@@ -16,6 +16,9 @@ pub fn TextField(
     #[prop(into)] error: Signal<Option<String>>,
     #[prop(optional, into)] hint: Option<String>,
     #[prop(optional)] autofocus: bool,
+    /// A value filled in up front (from the page's URL, say).
+    #[prop(optional, into)]
+    value: Option<String>,
 ) -> impl IntoView {
     let id = format!("f-{name}");
     let err_id = format!("f-{name}-error");
@@ -28,6 +31,7 @@ pub fn TextField(
                 id=id
                 name=name
                 type=kind
+                value=value
                 autocomplete=autocomplete
                 autofocus=autofocus
                 class=INPUT

@@ -14,10 +14,15 @@ pub fn SetupPage() -> impl IntoView {
     let setup = ServerAction::<Setup>::new();
     let result = setup.value();
     let err = move |name: &'static str| Signal::derive(move || field_error(&result.get(), name));
+    // The link the server prints carries the token: `/setup?token=…`.
+    let query = leptos_router::hooks::use_query_map();
+    let token = query.read_untracked().get("token").unwrap_or_default();
     view! {
         <Title text="Set up" />
         <Suspense>
-            {move || Suspend::new(async move {
+            {move || {
+                let token = token.clone();
+                Suspend::new(async move {
                 match info.await {
                     Ok(i) if i.initialized => view! { <Redirect path="/login" /> }.into_any(),
                     _ => {
@@ -42,6 +47,14 @@ pub fn SetupPage() -> impl IntoView {
                                             hint="At least 10 characters."
                                         />
                                         <TextField label="Organization name" name="org" autocomplete="organization" error=err("org") />
+                                        <TextField
+                                            label="Setup token"
+                                            name="token"
+                                            autocomplete="off"
+                                            error=err("token")
+                                            value=token.clone()
+                                            hint="Printed in the server's log when it starts with an empty database (or run `antix admin setup-token`). It proves you run this server."
+                                        />
                                         <button
                                             type="submit"
                                             class="w-full rounded-md bg-indigo-600 px-4 py-2 text-sm font-semibold text-white hover:bg-indigo-700 disabled:opacity-60"
@@ -56,7 +69,8 @@ pub fn SetupPage() -> impl IntoView {
                             .into_any()
                     }
                 }
-            })}
+            })
+            }}
         </Suspense>
     }
 }

@@ -63,6 +63,7 @@ async fn admin_create_from_stdin_then_refuses_a_second() {
     let (user, _) = antix::accounts::login(
         &services.store,
         &services.keys,
+        &services.logins,
         "ops@example.com",
         "a long enough password",
         "127.0.0.1",

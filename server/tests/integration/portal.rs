@@ -96,11 +96,13 @@ async fn pages_carry_a_nonce_csp_and_unknown_pages_are_404() {
 #[tokio::test]
 async fn cross_site_server_function_calls_are_refused() {
     let app = spawn_app().await;
+    let token = app.services.keys.setup_token();
     let form = [
         ("email", "ada@example.com"),
         ("name", "Ada"),
         ("password", "a long password"),
         ("org", "Acme"),
+        ("token", token.as_str()),
     ];
     for headers in [
         vec![("origin", "https://evil.example")],
@@ -152,6 +154,7 @@ async fn setup_reports_field_errors_with_422() {
             ("name", ""),
             ("password", "short"),
             ("org", "Acme"),
+            ("token", app.services.keys.setup_token().as_str()),
         ])
         .send()
         .await
@@ -161,4 +164,65 @@ async fn setup_reports_field_errors_with_422() {
     assert!(body.contains("\"field\":\"email\""), "{body}");
     assert!(body.contains("\"field\":\"password\""), "{body}");
     assert!(!app.services.store.is_initialized().await.unwrap());
+}
+
+/// Whoever reaches a fresh server first, from the portal's own origin (or through DNS
+/// rebinding), cannot claim it without the token from the server's log.
+#[tokio::test]
+async fn first_run_setup_needs_the_token_from_the_log() {
+    let app = spawn_app().await;
+    let token = app.services.keys.setup_token();
+    let form = |t: &str| {
+        [
+            ("email", "mallory@example.com".to_owned()),
+            ("name", "Mallory".to_owned()),
+            ("password", "a long password".to_owned()),
+            ("org", "Evil".to_owned()),
+            ("token", t.to_owned()),
+        ]
+    };
+    for wrong in ["", "0000000000000000000000000", &token[..token.len() - 1]] {
+        let res = app
+            .client
+            .post(app.url("/api/setup"))
+            .header("origin", "http://127.0.0.1:3000")
+            .header("accept", "application/json")
+            .form(&form(wrong))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422, "{wrong}");
+        let body = res.text().await.unwrap();
+        assert!(body.contains("\"field\":\"token\""), "{body}");
+        assert!(!app.services.store.is_initialized().await.unwrap());
+    }
+    // The page's link fills it in; with it, setup works (any case, spaces around).
+    let page = app
+        .client
+        .get(app.url(&format!("/setup?token={token}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("value=\"{token}\"")),
+        "token not prefilled"
+    );
+    let res = app
+        .client
+        .post(app.url("/api/setup"))
+        .header("origin", "http://127.0.0.1:3000")
+        .header("accept", "application/json")
+        .form(&form(&format!(" {} ", token.to_uppercase())))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+    assert!(app.services.store.is_initialized().await.unwrap());
 }

@@ -229,3 +229,59 @@ store_test!(settlement_is_exactly_once_and_sweeps_release, |db| {
         );
     }
 });
+
+store_test!(
+    a_restarted_gateway_releases_what_its_crash_left_held,
+    |db| {
+        let limits = crate::domain::KeyLimits {
+            budget_daily_nanos: Some(1_000_000),
+            ..Default::default()
+        };
+        let (_, _, key) = budgeted_key(&db.store, limits).await;
+        let now = crate::domain::now_ms();
+        let admit = |owner: &str, amount: i64| {
+            let mut a = key
+                .admission(crate::domain::TraceId::new_v7(), now, amount)
+                .unwrap();
+            a.owner = Some(std::sync::Arc::from(owner));
+            a
+        };
+        // Two gateways hold 400,000 each; the first one dies.
+        for owner in ["dead", "alive"] {
+            db.store
+                .admit(&admit(owner, 400_000))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        assert!(
+            db.store
+                .admit(&admit("alive", 350_000))
+                .await
+                .unwrap()
+                .is_err()
+        );
+        // Restarted, it gives back its own reservation only.
+        assert_eq!(
+            db.store
+                .release_reservations_of("dead", now + 1)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(
+            db.store
+                .admit(&admit("alive", 350_000))
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        assert!(
+            db.store
+                .admit(&admit("alive", 350_000))
+                .await
+                .unwrap()
+                .is_err()
+        );
+    }
+);
