@@ -124,7 +124,8 @@ impl Gateway {
             Some(q) => format!("{}?{}", route.native_path, crate::redact::query(q)),
             None => route.native_path.clone(),
         };
-        let call = Call::new(&parts, &endpoint, stored_path, started, started_at);
+        let mut call = Call::new(&parts, &endpoint, stored_path, started, started_at);
+        call.memory = self.services.memory.empty();
         let mut call = PendingTrace::new(call, self.recorder.clone(), self.cut.clone());
         match self
             .prepare(&parts, body, &route, family, &endpoint, &mut call)
@@ -197,7 +198,9 @@ impl Gateway {
                 strict: caller.key().is_some_and(|k| k.limits.limited()),
                 limit: settings.limits.max_request_body_bytes,
                 capture_limit,
+                memory: &self.services.memory,
             },
+            &mut call.memory,
         )
         .await?;
         call.request_body = std::mem::take(&mut request.copy);
@@ -241,6 +244,7 @@ impl Gateway {
                 capture_limit
             },
             shutdown: self.cut.clone(),
+            memory: self.services.memory.clone(),
             hide_usage: target.inject_usage,
             is_stream: target.is_stream,
             batch_input: call

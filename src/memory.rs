@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 pub struct MemoryBudget {
     limit: usize,
     used: AtomicUsize,
-    /// Requests refused because the budget was spent.
+    /// Times the budget said no (a request refused, a captured copy cut short).
     pub refused: AtomicU64,
 }
 
@@ -93,7 +93,10 @@ impl Held {
     /// Holds `n` more bytes; false (nothing changed) when the budget cannot give them.
     pub fn try_grow(&mut self, n: usize) -> bool {
         match &self.budget {
-            Some(b) if !b.take(n) => false,
+            Some(b) if !b.take(n) => {
+                b.refused.fetch_add(1, Ordering::Relaxed);
+                false
+            }
             _ => {
                 self.bytes += n;
                 true

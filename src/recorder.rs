@@ -78,6 +78,8 @@ pub struct TraceDraft {
     pub secrets: Vec<String>,
     /// The budget reservation held for this call, settled when its trace is written.
     pub reservation: Option<crate::limits::Reservation>,
+    /// The memory budget the bodies hold until the trace is written.
+    pub memory: crate::memory::Held,
 }
 
 impl TraceDraft {

@@ -47,6 +47,11 @@ pub async fn healthz(State(state): State<HealthState>) -> (StatusCode, Json<serd
             "latency_ms": (latency_ms * 100.0).round() / 100.0,
         },
         "traces": traces,
+        "memory": {
+            "held_bytes": services.memory.used(),
+            "budget_bytes": services.memory.limit(),
+            "refusals": services.memory.refused.load(std::sync::atomic::Ordering::Relaxed),
+        },
     });
     (code, Json(body))
 }

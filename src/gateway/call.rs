@@ -105,6 +105,9 @@ pub struct Call {
     pub response_headers: HeaderMap,
     pub response_body: CapturedBytes,
     pub ttft: Option<Duration>,
+
+    /// Bodies this call holds in memory (read whole), against the gateway's memory budget.
+    pub memory: crate::memory::Held,
 }
 
 impl Call {
@@ -170,12 +173,24 @@ impl Default for Call {
             response_headers: HeaderMap::new(),
             response_body: CapturedBytes::default(),
             ttft: None,
+            memory: crate::memory::Held::default(),
         }
     }
 }
 
 impl Recordable for Call {
     fn into_draft(self, outcome: Outcome, error: Option<String>) -> TraceDraft {
+        let request_body = self.request_body.finish();
+        // From here on the call holds only what the trace keeps: copies of bodies read whole
+        // (captures of streamed bodies hold their own share).
+        let mut memory = self.memory;
+        memory.set(
+            [&request_body, &self.response_body]
+                .iter()
+                .filter(|c| c.memory.bytes() == 0)
+                .map(|c| c.bytes.len() + c.tail.as_ref().map_or(0, bytes::Bytes::len))
+                .sum(),
+        );
         TraceDraft {
             id: self.id,
             org_id: self.org_id,
@@ -191,7 +206,7 @@ impl Recordable for Call {
             method: self.method,
             path: self.path,
             request_headers: self.request_headers,
-            request_body: self.request_body.finish(),
+            request_body,
             facts: self.facts,
             sent_unanswered: self.sent_unanswered,
             status: self.status,
@@ -206,6 +221,7 @@ impl Recordable for Call {
             session_hint: self.session_hint,
             secrets: self.secrets,
             reservation: self.reservation,
+            memory,
         }
     }
 }

@@ -47,6 +47,10 @@ pub enum GatewayError {
         "Cannot route this request: the body has no `model` and there is no X-Antix-Provider header."
     )]
     NoModel,
+    #[error(
+        "The gateway is holding as much request and response data as it is allowed to; retry in a moment."
+    )]
+    Overloaded,
     #[error("Unknown X-Antix-Provider `{0}`: use openai, anthropic or gemini.")]
     UnknownProviderHeader(String),
     #[error(
@@ -122,7 +126,9 @@ impl GatewayError {
             | GatewayError::PassthroughDisabled => 403,
             GatewayError::BodyTooLarge(_) => 413,
             GatewayError::RateLimited { .. } | GatewayError::BudgetExceeded { .. } => 429,
-            GatewayError::StoreUnavailable | GatewayError::ShuttingDown => 503,
+            GatewayError::StoreUnavailable
+            | GatewayError::ShuttingDown
+            | GatewayError::Overloaded => 503,
             GatewayError::UpstreamUnreachable(_) => 502,
             GatewayError::UpstreamBadResponse { status } => {
                 if (400..500).contains(status) {
@@ -143,7 +149,9 @@ impl GatewayError {
             | GatewayError::BudgetExceeded {
                 retry_after_secs, ..
             } => (*retry_after_secs > 0).then_some(*retry_after_secs),
-            GatewayError::StoreUnavailable | GatewayError::ShuttingDown => Some(1),
+            GatewayError::StoreUnavailable
+            | GatewayError::ShuttingDown
+            | GatewayError::Overloaded => Some(1),
             _ => None,
         }
     }
@@ -179,6 +187,7 @@ impl GatewayError {
             GatewayError::RateLimited { .. }
                 | GatewayError::StoreUnavailable
                 | GatewayError::ShuttingDown
+                | GatewayError::Overloaded
         );
         builder = builder.header("x-should-retry", if retry { "true" } else { "false" });
         builder

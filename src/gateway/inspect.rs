@@ -17,6 +17,7 @@ use http_body_util::BodyExt;
 use super::call::RequestCopy;
 use super::{GatewayError, RequestBody};
 use crate::capture::Capture;
+use crate::memory::Held;
 use crate::metering::{Facts, read};
 use crate::providers::{Billing, Wire};
 
@@ -47,6 +48,8 @@ pub struct Reading<'a> {
     pub strict: bool,
     pub limit: u64,
     pub capture_limit: usize,
+    /// The memory budget bodies read whole and captured copies are held against.
+    pub memory: &'a std::sync::Arc<crate::memory::MemoryBudget>,
 }
 
 /// Reads (or starts streaming) the body.
@@ -54,7 +57,13 @@ pub async fn read(
     parts: &http::request::Parts,
     body: RequestBody,
     how: &Reading<'_>,
+    held: &mut Held,
 ) -> Result<Inspected, GatewayError> {
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let content_type = parts
         .headers
         .get(http::header::CONTENT_TYPE)
@@ -69,7 +78,7 @@ pub async fn read(
         Billing::Images | Billing::Transcription | Billing::FileUpload
     );
     if json {
-        let bytes = read_limited(body, how.limit).await?;
+        let bytes = read_limited(body, how.limit, declared, held).await?;
         let facts = read::json(how.wire, &bytes, how.path_model, how.strict)
             .map_err(|e| GatewayError::UnreadableBody(e.0))?;
         let copy = RequestCopy::Whole(Capture::of(&bytes, how.capture_limit));
@@ -84,7 +93,7 @@ pub async fn read(
     // read only for a key with limits (a batch's requests are checked on the way).
     let buffered = metered_form && (how.strict || how.wire.billing() != Billing::FileUpload);
     if form && buffered {
-        let bytes = read_limited(body, how.limit).await?;
+        let bytes = read_limited(body, how.limit, declared, held).await?;
         let facts = read::multipart(how.wire, content_type, bytes.clone(), how.strict)
             .await
             .map_err(|e| GatewayError::UnreadableBody(e.0))?;
@@ -106,7 +115,11 @@ pub async fn read(
             }
         )));
     }
-    let (stream, capture) = capped_stream(body, how.limit, how.capture_limit);
+    let (stream, capture) = capped_stream(
+        body,
+        how.limit,
+        Capture::within(how.capture_limit, how.memory.empty()),
+    );
     let mut facts = Facts {
         n: 1,
         ..Facts::default()
@@ -122,18 +135,51 @@ pub async fn read(
     })
 }
 
-async fn read_limited(body: RequestBody, limit: u64) -> Result<Bytes, GatewayError> {
-    let limited = http_body_util::Limited::new(body, limit as usize);
-    match limited.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(GatewayError::BodyTooLarge(limit))
+/// Reads a body whole, up to `limit` bytes, holding what it reads against the memory budget
+/// (all of a declared length up front, so a body that cannot fit is refused before a byte of
+/// it is read).
+async fn read_limited(
+    mut body: RequestBody,
+    limit: u64,
+    declared: Option<u64>,
+    held: &mut Held,
+) -> Result<Bytes, GatewayError> {
+    if let Some(n) = declared {
+        if n > limit {
+            return Err(GatewayError::BodyTooLarge(limit));
         }
-        Err(e) => Err(GatewayError::BadRequestBody(e.to_string())),
+        if !held.try_grow(n as usize) {
+            return Err(GatewayError::Overloaded);
+        }
     }
+    let limit = limit as usize;
+    // One chunk (the usual case for a small JSON body) is kept as it came, without a copy.
+    let mut first: Option<Bytes> = None;
+    let mut buf = bytes::BytesMut::new();
+    let mut len = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| GatewayError::BadRequestBody(e.0))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        len += data.len();
+        if len > limit {
+            return Err(GatewayError::BodyTooLarge(limit as u64));
+        }
+        if len > held.bytes() && !held.try_grow(len - held.bytes()) {
+            return Err(GatewayError::Overloaded);
+        }
+        match first.take() {
+            None if buf.is_empty() => first = Some(data),
+            None => buf.extend_from_slice(&data),
+            Some(f) => {
+                buf.reserve(declared.map_or(f.len() + data.len(), |d| d as usize));
+                buf.extend_from_slice(&f);
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| buf.freeze()))
 }
 
 /// A non-JSON body streamed upstream as it arrives, with a capped copy for the trace and the
@@ -141,9 +187,9 @@ async fn read_limited(body: RequestBody, limit: u64) -> Result<Bytes, GatewayErr
 fn capped_stream(
     body: RequestBody,
     limit: u64,
-    capture_limit: usize,
+    capture: Capture,
 ) -> (reqwest::Body, Arc<Mutex<Capture>>) {
-    let capture = Arc::new(Mutex::new(Capture::new(capture_limit)));
+    let capture = Arc::new(Mutex::new(capture));
     let sink = capture.clone();
     let mut seen: u64 = 0;
     let stream = body

@@ -24,6 +24,8 @@ pub struct Relay {
     pub idle_timeout: std::time::Duration,
     pub capture_limit: usize,
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The memory budget the response's captured copy is held against.
+    pub memory: std::sync::Arc<crate::memory::MemoryBudget>,
     /// The gateway asked for usage the client did not ask for: hide it again.
     pub hide_usage: bool,
     pub is_stream: bool,
@@ -80,6 +82,7 @@ pub async fn response(
         shutdown: relay.shutdown,
         hide_usage,
         capture_limit: relay.capture_limit,
+        capture_memory: relay.memory.empty(),
         family: relay.family,
         sse: sse || relay.is_stream,
         expected_len: if hide_usage { None } else { expected_len },

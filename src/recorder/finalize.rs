@@ -650,6 +650,10 @@ pub fn keep_usage_drop_bodies(d: &mut TraceDraft) {
     d.response_body.tail = None;
     d.request_body.bytes = bytes::Bytes::new();
     d.request_body.truncated = true;
+    // The bodies are gone: so is what they held of the memory budget.
+    d.memory = Default::default();
+    d.request_body.memory = Default::default();
+    d.response_body.memory = Default::default();
 }
 
 fn usage_stub(w: Wire, u: &Usage) -> Vec<u8> {

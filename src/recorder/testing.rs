@@ -44,5 +44,6 @@ pub fn sample_draft(org: OrgId, endpoint: EndpointId) -> TraceDraft {
         session_hint: None,
         secrets: Vec::new(),
         reservation: None,
+        memory: Default::default(),
     }
 }

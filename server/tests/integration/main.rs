@@ -10,6 +10,7 @@
 mod billing;
 mod cli;
 mod common;
+mod hardening;
 mod lifecycle;
 mod limits;
 mod permissions;
