@@ -93,8 +93,15 @@ impl Gateway {
         &self.recorder
     }
 
-    /// Handles one proxied request.
+    /// Handles one proxied request. Whatever answers it (the provider, the gateway), the
+    /// response is inert in a browser (see [`headers::make_inert`]).
     pub async fn handle(&self, req: http::Request<RequestBody>) -> http::Response<ProxyBody> {
+        let mut res = self.handle_call(req).await;
+        headers::make_inert(res.headers_mut());
+        res
+    }
+
+    async fn handle_call(&self, req: http::Request<RequestBody>) -> http::Response<ProxyBody> {
         let started = Instant::now();
         let started_at = domain::now_ms();
         let (parts, body) = req.into_parts();

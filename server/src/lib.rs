@@ -34,6 +34,8 @@ pub mod tracegen;
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// The proxy's own address and routes (`ANTIX_PROXY_LISTEN`).
+    proxy: Option<(TcpListener, axum::Router)>,
     services: Services,
     gateway: Arc<Gateway>,
     recorder: RecorderTask,
@@ -92,6 +94,13 @@ impl Application {
             gateway.clone(),
             lifecycle.clone(),
         );
+        let proxy = match services.settings.proxy_listen {
+            Some(addr) => Some((
+                TcpListener::bind(addr).await?,
+                router::build_proxy_only(services.clone(), gateway.clone(), &lifecycle),
+            )),
+            None => None,
+        };
         tokio::spawn(antix::housekeeping::run(
             services.clone(),
             lifecycle.stopping.clone(),
@@ -99,6 +108,7 @@ impl Application {
         Ok(Application {
             listener,
             router,
+            proxy,
             services,
             gateway,
             recorder: recorder_task,
@@ -108,6 +118,11 @@ impl Application {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The proxy's own address, when it has one.
+    pub fn proxy_addr(&self) -> Option<SocketAddr> {
+        self.proxy.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     pub fn services(&self) -> &Services {
@@ -136,7 +151,18 @@ impl Application {
             }
         };
         let header_timeout = self.services.settings.timeouts.header;
-        let serve = serve::serve(self.listener, self.router, header_timeout, {
+        let write_timeout = self.services.settings.timeouts.write;
+        let proxy_serve = self.proxy.map(|(listener, router)| {
+            let stopping = lifecycle.stopping.clone();
+            tokio::spawn(serve::serve(
+                listener,
+                router,
+                header_timeout,
+                write_timeout,
+                async move { stopping.cancelled().await },
+            ))
+        });
+        let serve = serve::serve(self.listener, self.router, header_timeout, write_timeout, {
             let stopping = lifecycle.stopping.clone();
             async move {
                 tokio::select! {
@@ -165,6 +191,10 @@ impl Application {
             }
         };
         lifecycle.cut.cancel();
+        if let Some(task) = proxy_serve {
+            // Its streams were cut with the rest; give its connections the same moment.
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
         let queued = self.gateway.recorder().in_queue();
         tracing::info!(queued, "writing queued traces");
         self.recorder.shutdown(RECORDER_DRAIN).await;

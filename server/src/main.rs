@@ -113,6 +113,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         version = antix::VERSION,
         "Antix is listening"
     );
+    if let Some(proxy) = app.proxy_addr() {
+        tracing::info!(address = %proxy, "the proxy also listens on its own address");
+    }
     if !initialized {
         let token = app.services().keys.setup_token();
         tracing::warn!(

@@ -100,17 +100,36 @@ pub fn build(
         ))
         .with_state(state);
 
-    let health = Router::new()
+    let serves_proxy = services.settings.portal_serves_proxy;
+    let health = health_router(services, &gateway, &lifecycle);
+    // Proxy routes: authenticated per request by API key, so outside the CSRF guard and the
+    // portal's session handling; registered before the portal's fallback can claim them.
+    if serves_proxy {
+        proxy_router(gateway).merge(health).merge(portal)
+    } else {
+        health.merge(portal)
+    }
+}
+
+/// What the proxy's own address (`ANTIX_PROXY_LISTEN`) serves: the proxy and the health check,
+/// nothing of the portal.
+pub fn build_proxy_only(services: Services, gateway: Arc<Gateway>, lifecycle: &Lifecycle) -> Router {
+    let health = health_router(services, &gateway, lifecycle);
+    proxy_router(gateway).merge(health)
+}
+
+fn proxy_router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/v1/{*rest}", any(proxy::handle))
+        .with_state(gateway)
+}
+
+fn health_router(services: Services, gateway: &Arc<Gateway>, lifecycle: &Lifecycle) -> Router {
+    Router::new()
         .route("/healthz", get(health::healthz))
         .with_state(health::HealthState {
             recorder: gateway.recorder().clone(),
             services,
-            stopping: lifecycle.stopping,
-        });
-    // Proxy routes: authenticated per request by API key, so outside the CSRF guard and the
-    // portal's session handling; registered before the portal's fallback can claim them.
-    let proxy = Router::new()
-        .route("/v1/{*rest}", any(proxy::handle))
-        .with_state(gateway);
-    proxy.merge(health).merge(portal)
+            stopping: lifecycle.stopping.clone(),
+        })
 }

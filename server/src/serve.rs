@@ -1,7 +1,8 @@
 //! The HTTP server loop: hyper with the protections axum's `serve` does not configure. A client
 //! gets `ANTIX_HEADER_TIMEOUT_MS` (30 s by default) to send its request headers (slow or silent connections are closed, not kept
-//! forever), headers are capped (larger ones get 431), and on shutdown connections are closed
-//! gracefully: idle ones at once, busy ones when their response ends.
+//! forever), headers are capped (larger ones get 431), a client that stops reading is cut off
+//! after `ANTIX_WRITE_TIMEOUT_MS`, and on shutdown connections are closed gracefully: idle ones
+//! at once, busy ones when their response ends.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     header_timeout: Duration,
+    write_timeout: Duration,
     stop: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     // HTTP/1.1 only: plain-text HTTP/2 (prior knowledge) is not something SDKs speak, and
@@ -55,7 +57,13 @@ pub async fn serve(
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             router.clone().oneshot(req.map(Body::new))
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        // A client that stops reading blocks our writes: after `write_timeout` without progress
+        // the connection is closed (its call is recorded as a client disconnect) instead of
+        // holding a task, a buffer and an upstream stream forever. No read timeout: a client
+        // may rightly send nothing while a long answer is being generated.
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(write_timeout));
+        let conn = builder.serve_connection(TokioIo::new(Box::pin(stream)), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

@@ -87,6 +87,49 @@ pub fn client_response_headers(upstream: &HeaderMap, body_changed: bool) -> Head
     h
 }
 
+/// Makes a proxied response inert on the portal's origin (which the proxy shares unless it has
+/// its own address): an upstream, or a custom base URL pointing anywhere, cannot set cookies on
+/// it, redirect the browser, or have its body run as a page there. SDKs read none of this.
+pub fn make_inert(h: &mut HeaderMap) {
+    for name in [
+        header::SET_COOKIE,
+        header::LOCATION,
+        header::CONTENT_LOCATION,
+        header::REFRESH,
+        HeaderName::from_static("set-cookie2"),
+        HeaderName::from_static("clear-site-data"),
+        HeaderName::from_static("link"),
+        HeaderName::from_static("service-worker-allowed"),
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+    ] {
+        h.remove(name);
+    }
+    // A sandboxed, script-less unique origin, whatever the content type says.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'; frame-ancestors 'none'"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // HTML is offered as a download, never rendered.
+    let html = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.trim_start().to_ascii_lowercase();
+            v.starts_with("text/html") || v.contains("xml") || v.starts_with("image/svg")
+        });
+    if html {
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment"),
+        );
+    }
+}
+
 /// The query string without the credential parameters and without any parameter that holds a
 /// virtual key (a virtual key must not reach the provider).
 pub fn strip_credential_params(query: &str) -> Option<String> {
@@ -155,6 +198,28 @@ mod tests {
         // Pass-through keeps the client's own key.
         let up = upstream_request_headers(&client, false);
         assert_eq!(up["x-api-key"], "sk-vk-x");
+    }
+
+    #[test]
+    fn proxied_responses_are_inert() {
+        let mut up = h(&[
+            ("content-type", "text/html; charset=utf-8"),
+            ("set-cookie", "antix_session=evil; Path=/"),
+            ("location", "https://evil.example/"),
+            ("refresh", "0; url=https://evil.example/"),
+            ("x-request-id", "req_1"),
+        ]);
+        make_inert(&mut up);
+        for gone in ["set-cookie", "location", "refresh"] {
+            assert!(!up.contains_key(gone), "{gone}");
+        }
+        assert_eq!(up["content-security-policy"], "sandbox; default-src 'none'; frame-ancestors 'none'");
+        assert_eq!(up["x-content-type-options"], "nosniff");
+        assert_eq!(up["content-disposition"], "attachment");
+        assert_eq!(up["x-request-id"], "req_1");
+        let mut json = h(&[("content-type", "application/json")]);
+        make_inert(&mut json);
+        assert!(!json.contains_key("content-disposition"));
     }
 
     #[test]

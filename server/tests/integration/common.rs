@@ -8,6 +8,8 @@ use antix::config::Settings;
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The proxy's own address, when `ANTIX_PROXY_LISTEN` is set.
+    pub proxy_addr: Option<SocketAddr>,
     pub services: Services,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -94,6 +96,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut BTreeMap<String, String>
         .await
         .unwrap();
     let addr = app.local_addr().unwrap();
+    let proxy_addr = app.proxy_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -104,6 +107,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut BTreeMap<String, String>
         .unwrap();
     TestApp {
         addr,
+        proxy_addr,
         services,
         client,
         stop: Some(stop),

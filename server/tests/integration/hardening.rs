@@ -58,3 +58,158 @@ async fn bodies_past_the_memory_budget_are_refused_and_given_back() {
     assert_eq!(memory.used(), 0);
     assert!(memory.refused.load(std::sync::atomic::Ordering::Relaxed) >= 1);
 }
+
+/// An upstream (a custom base URL can point anywhere) answering with a page, a cookie for the
+/// portal and a redirect: none of it takes effect on the portal's origin.
+#[tokio::test]
+async fn proxied_pages_cookies_and_redirects_are_inert() {
+    let evil = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let evil_url = format!("http://{}", evil.local_addr().unwrap());
+    let router = axum::Router::new().fallback(|| async {
+        (
+            [
+                ("content-type", "text/html; charset=utf-8"),
+                ("set-cookie", "antix_session=stolen; Path=/; HttpOnly"),
+                ("location", "https://evil.example/"),
+            ],
+            "<script>fetch('/api/create_key',{method:'POST'})</script>",
+        )
+    });
+    tokio::spawn(async move { axum::serve(evil, router).await });
+    let f = fixture_with(|env| {
+        env.insert("ANTIX_UPSTREAM_OPENAI".into(), evil_url.clone());
+    })
+    .await;
+    for path in ["/v1/models", "/v1/chat/completions"] {
+        let res = f
+            .app
+            .client
+            .get(format!("{}{path}", f.base("openai")))
+            .bearer_auth("sk-byok")
+            .send()
+            .await
+            .unwrap();
+        let h = res.headers();
+        assert!(h.get("set-cookie").is_none(), "{path}: {h:?}");
+        assert!(h.get("location").is_none(), "{path}: {h:?}");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .starts_with("sandbox"),
+            "{path}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["content-disposition"], "attachment");
+    }
+    // The gateway's own answers carry the same headers.
+    let res = f
+        .app
+        .client
+        .get(f.app.url("/v1/00000000-0000-0000-0000-000000000000/openai/v1/models"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+}
+
+/// The proxy on its own address: the portal's address no longer serves it, and the proxy's
+/// serves nothing of the portal.
+#[tokio::test]
+async fn the_proxy_can_have_its_own_address() {
+    let f = fixture_with(|env| {
+        env.insert("ANTIX_PROXY_LISTEN".into(), "127.0.0.1:0".into());
+        env.insert("ANTIX_PORTAL_SERVES_PROXY".into(), "false".into());
+    })
+    .await;
+    let proxy = f.app.proxy_addr.unwrap();
+    let path = format!("/v1/{}/openai/chat/completions", f.endpoint.id);
+    let chat = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    let res = f
+        .app
+        .client
+        .post(format!("http://{proxy}{path}"))
+        .bearer_auth("sk-byok")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = f
+        .app
+        .client
+        .post(f.app.url(&path))
+        .bearer_auth("sk-byok")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.status(), 200, "the portal's address still proxies");
+    assert_eq!(f.mock.stat("requests"), 1);
+    let res = f
+        .app
+        .client
+        .get(format!("http://{proxy}/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = f
+        .app
+        .client
+        .get(format!("http://{proxy}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// A client that stops reading is cut off after the write timeout: the server's task, buffers
+/// and upstream stream do not live on.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::AsyncWriteExt;
+    struct Endless(Arc<AtomicBool>);
+    impl Drop for Endless {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicBool::new(false));
+    let flag = dropped.clone();
+    let router = axum::Router::new().fallback(move || {
+        let guard = Endless(flag.clone());
+        async move {
+            let chunk = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+            let stream = futures_util::stream::repeat_with(move || {
+                let _ = &guard;
+                Ok::<_, std::io::Error>(chunk.clone())
+            });
+            axum::body::Body::from_stream(stream)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server::serve::serve(
+        listener,
+        router,
+        Duration::from_secs(5),
+        Duration::from_millis(300),
+        std::future::pending(),
+    ));
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // Never read. The socket buffers fill, writes block, the timeout fires.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !dropped.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(dropped.load(Ordering::SeqCst), "the response was never dropped");
+    drop(client);
+}
