@@ -119,10 +119,15 @@ impl Gateway {
             ProviderPath::One(p) => p,
             ProviderPath::Multi => multi::wire_family(&route.native_path),
         };
-        let endpoint = match self.services.store.endpoint_cached(route.endpoint).await {
+        let lookup = deadline(
+            &self.services,
+            "endpoint",
+            self.services.store.endpoint_cached(route.endpoint),
+        );
+        let endpoint = match lookup.await {
             Ok(Some(e)) => e,
             Ok(None) => return GatewayError::UnknownEndpoint.response(family),
-            Err(_) => return GatewayError::StoreUnavailable.response(family),
+            Err(e) => return e.response(family),
         };
         if is_probe(&parts, &endpoint, route.query.as_deref()) {
             return probe_response();
@@ -281,6 +286,26 @@ impl Gateway {
                 items: facts.batch.clone(),
             }
         })
+    }
+}
+
+/// A database call on the request path, bounded by `ANTIX_DATABASE_TIMEOUT_MS`: a database
+/// that hangs or fails gives the client a 503 with Retry-After, never a hang (and never a 401).
+pub(crate) async fn deadline<T, E: std::fmt::Display>(
+    services: &Services,
+    what: &'static str,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, GatewayError> {
+    match tokio::time::timeout(services.settings.timeouts.database, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, what, "database call failed on the request path");
+            Err(GatewayError::StoreUnavailable)
+        }
+        Err(_) => {
+            tracing::warn!(what, "database call past its deadline on the request path");
+            Err(GatewayError::StoreUnavailable)
+        }
     }
 }
 

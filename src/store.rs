@@ -73,7 +73,23 @@ macro_rules! dispatch_write {
     };
 }
 
-pub(crate) use {dispatch, dispatch_write};
+/// Like [`dispatch_write!`], with SQLite's admission writer.
+macro_rules! dispatch_admit {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { admit, .. } => {
+                let $pool = admit;
+                $body
+            }
+            $crate::store::Backend::Postgres(pg) => {
+                let $pool = pg;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use {dispatch, dispatch_admit, dispatch_write};
 
 /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: it takes the write lock up
 /// front (waiting out the busy timeout), where a plain deferred `BEGIN` would fail with
@@ -167,7 +183,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Clone, Debug)]
 pub(crate) enum Backend {
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        /// A writer of its own for budget admission, so an admission waits at most for the
+        /// transaction in progress, never in line behind queued trace batches.
+        admit: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -239,12 +261,17 @@ impl Store {
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(opts.clone())
                     .await?;
+                let admit = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(opts.clone())
+                    .await?;
                 let read = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(opts.read_only(false))
                     .await?;
-                Ok(Store::with_backend(Backend::Sqlite { read, write }))
+                Ok(Store::with_backend(Backend::Sqlite { read, write, admit }))
             }
             DatabaseUrl::Postgres(u) => {
                 let opts = PgConnectOptions::from_str(u).map_err(StoreError::Query)?;
@@ -254,6 +281,10 @@ impl Store {
     }
 
     pub(crate) async fn connect_postgres(opts: PgConnectOptions) -> Result<Self> {
+        // Server-side deadlines, so no statement or lock wait holds a connection forever
+        // (request-path queries also have a shorter deadline of their own, see
+        // `ANTIX_DATABASE_TIMEOUT_MS`; body search sets a tighter one per transaction).
+        let opts = opts.options([("statement_timeout", "60s"), ("lock_timeout", "10s")]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -297,9 +328,10 @@ impl Store {
     /// Closes every pool, waiting for checked-out connections to come back.
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite { read, write } => {
+            Backend::Sqlite { read, write, admit } => {
                 read.close().await;
                 write.close().await;
+                admit.close().await;
             }
             Backend::Postgres(pg) => pg.close().await,
         }

@@ -113,7 +113,11 @@ pub fn build(
 
 /// What the proxy's own address (`ANTIX_PROXY_LISTEN`) serves: the proxy and the health check,
 /// nothing of the portal.
-pub fn build_proxy_only(services: Services, gateway: Arc<Gateway>, lifecycle: &Lifecycle) -> Router {
+pub fn build_proxy_only(
+    services: Services,
+    gateway: Arc<Gateway>,
+    lifecycle: &Lifecycle,
+) -> Router {
     let health = health_router(services, &gateway, lifecycle);
     proxy_router(gateway).merge(health)
 }

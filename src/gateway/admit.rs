@@ -68,7 +68,13 @@ pub async fn admit(
         && let Some(file) = facts.batch_file.clone()
     {
         // An OpenAI batch names its requests by file: the one read when it was uploaded.
-        match services.store.batch_input(call.org, &file).await {
+        let found = super::deadline(
+            services,
+            "batch input",
+            services.store.batch_input(call.org, &file),
+        )
+        .await;
+        match found {
             Ok(Some(items)) => {
                 for i in &items {
                     if !facts.models.contains(&i.model) {
@@ -79,7 +85,7 @@ pub async fn admit(
             }
             Ok(None) if strict => return Err(GatewayError::UnknownBatchInput(file)),
             Ok(None) => {}
-            Err(_) => return Err(GatewayError::StoreUnavailable),
+            Err(e) => return Err(e),
         }
     }
     if limits.limited()
@@ -106,13 +112,13 @@ async fn credential(
     target: &Target,
 ) -> Result<UpstreamCredential, GatewayError> {
     let provider = target.provider;
-    credentials::get_cached(&services.store, &services.keys, org, provider)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, org = %org, provider = provider.as_str(), "credential unavailable");
-            GatewayError::StoreUnavailable
-        })?
-        .ok_or(GatewayError::NoProviderCredential(provider))
+    super::deadline(
+        services,
+        "credential",
+        credentials::get_cached(&services.store, &services.keys, org, provider),
+    )
+    .await?
+    .ok_or(GatewayError::NoProviderCredential(provider))
 }
 
 /// Counts the call against the key's rate limits and reserves its estimated cost against its
@@ -136,8 +142,8 @@ async fn reserve(
         return Ok(None);
     };
     admission.owner = Some(services.instance.clone());
-    match services.store.admit(&admission).await {
-        Err(_) => Err(GatewayError::StoreUnavailable),
+    match super::deadline(services, "admission", services.store.admit(&admission)).await {
+        Err(e) => Err(e),
         Ok(Err(denied)) if denied.is_budget() => Err(GatewayError::BudgetExceeded {
             message: denied.message(),
             retry_after_secs: denied.retry_after_secs(now),

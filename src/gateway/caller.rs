@@ -317,12 +317,13 @@ async fn virtual_key(services: &Services, key: &str) -> Result<VirtualKey, Gatew
         return Err(GatewayError::UnknownVirtualKey);
     }
     let hash = services.keys.token_hash(key);
-    services
-        .store
-        .virtual_key_cached(&hash)
-        .await
-        .map_err(|_| GatewayError::StoreUnavailable)?
-        .ok_or(GatewayError::UnknownVirtualKey)
+    super::deadline(
+        services,
+        "virtual key",
+        services.store.virtual_key_cached(&hash),
+    )
+    .await?
+    .ok_or(GatewayError::UnknownVirtualKey)
 }
 
 #[cfg(test)]

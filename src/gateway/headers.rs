@@ -213,7 +213,10 @@ mod tests {
         for gone in ["set-cookie", "location", "refresh"] {
             assert!(!up.contains_key(gone), "{gone}");
         }
-        assert_eq!(up["content-security-policy"], "sandbox; default-src 'none'; frame-ancestors 'none'");
+        assert_eq!(
+            up["content-security-policy"],
+            "sandbox; default-src 'none'; frame-ancestors 'none'"
+        );
         assert_eq!(up["x-content-type-options"], "nosniff");
         assert_eq!(up["content-disposition"], "attachment");
         assert_eq!(up["x-request-id"], "req_1");

@@ -2,7 +2,7 @@
 //! nothing in one transaction) and settlement (run by [`Store::insert_traces`] for the traces it
 //! actually inserted). See [`crate::limits`] for the policy.
 
-use super::{BeginWrite, Result, Store, dispatch, dispatch_write};
+use super::{BeginWrite, Result, Store, dispatch, dispatch_admit, dispatch_write};
 use crate::domain::{Millis, VirtualKeyId};
 use crate::limits::{Admission, Denied, Period, Reservation, windows};
 
@@ -39,7 +39,7 @@ impl Store {
                 },
             }));
         }
-        dispatch_write!(self, |pool| {
+        dispatch_admit!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             if a.rpm.is_some() || a.tpm.is_some() {
                 sqlx::query(

@@ -16,7 +16,8 @@ async fn bodies_past_the_memory_budget_are_refused_and_given_back() {
     })
     .await;
     let url = format!("{}/chat/completions", f.base("openai"));
-    let big = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x".repeat(3 << 20)}]});
+    let big =
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x".repeat(3 << 20)}]});
     let res = f
         .app
         .client
@@ -106,7 +107,10 @@ async fn proxied_pages_cookies_and_redirects_are_inert() {
     let res = f
         .app
         .client
-        .get(f.app.url("/v1/00000000-0000-0000-0000-000000000000/openai/v1/models"))
+        .get(
+            f.app
+                .url("/v1/00000000-0000-0000-0000-000000000000/openai/v1/models"),
+        )
         .send()
         .await
         .unwrap();
@@ -210,6 +214,88 @@ async fn a_client_that_stops_reading_is_cut_off() {
     while !dropped.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(dropped.load(Ordering::SeqCst), "the response was never dropped");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the response was never dropped"
+    );
     drop(client);
+}
+
+/// A database that holds its lock: a budgeted call gets a 503 with Retry-After by the request
+/// path's deadline, never a hang and never a 401; traffic that needs no write goes on.
+#[tokio::test]
+async fn a_locked_database_gives_a_fast_503() {
+    use secrecy::ExposeSecret;
+    let f = fixture_with(|env| {
+        env.insert("ANTIX_DATABASE_TIMEOUT_MS".into(), "400".into());
+    })
+    .await;
+    let s = &f.app.services;
+    let key = antix::virtual_keys::issue(
+        &s.store,
+        &s.keys,
+        f.org.id,
+        f.admin.id,
+        "budgeted",
+        None,
+        &antix::domain::KeyLimits {
+            budget_total_nanos: Some(1_000_000_000),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .secret
+    .expose_secret()
+    .to_owned();
+    let url = format!("{}/chat/completions", f.base("openai"));
+    let chat = json!({"model": "gpt-4o", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+    // Warm the caches (endpoint, key, credential) while the database answers.
+    let res = f
+        .app
+        .client
+        .post(&url)
+        .bearer_auth(&key)
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let db_url = match &s.settings.database_url {
+        antix::config::DatabaseUrl::Sqlite(u) => u.clone(),
+        antix::config::DatabaseUrl::Postgres(_) => unreachable!(),
+    };
+    let mut blocker = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db_url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let res = f
+        .app
+        .client
+        .post(&url)
+        .bearer_auth(&key)
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    // A passthrough call needs no write on the request path: it goes through.
+    let res = f
+        .app
+        .client
+        .post(&url)
+        .bearer_auth("sk-byok")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
 }
