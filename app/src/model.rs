@@ -374,16 +374,17 @@ pub struct Snippet {
 
 impl Snippet {
     /// The first case-insensitive (ASCII) occurrence of `needle` in `text`, with up to `context`
-    /// bytes either side, cut on character boundaries.
+    /// bytes either side, cut on character boundaries. Linear in the text's length whatever the
+    /// needle (both come from users: a naive search is quadratic on crafted input).
+    #[cfg(feature = "ssr")]
     pub fn find(text: &str, needle: &str, context: usize) -> Option<Snippet> {
         let n = needle.as_bytes();
         if n.is_empty() || n.len() > text.len() {
             return None;
         }
-        let at = text
-            .as_bytes()
-            .windows(n.len())
-            .position(|w| w.eq_ignore_ascii_case(n))?;
+        let folded = text.as_bytes().to_ascii_lowercase();
+        let at = memchr::memmem::find(&folded, &n.to_ascii_lowercase())?;
+        drop(folded);
         let end = at + n.len();
         if !text.is_char_boundary(at) || !text.is_char_boundary(end) {
             return None;
@@ -591,9 +592,19 @@ pub struct SessionDetail {
     pub related: Vec<SessionSummary>,
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::Snippet;
+
+    #[test]
+    fn an_adversarial_needle_costs_one_pass() {
+        // A naive search would compare ~60 K bytes at each of 4 M positions.
+        let text = "a".repeat(4 << 20);
+        let needle = format!("{}b", "A".repeat(60 << 10));
+        assert!(Snippet::find(&text, &needle, 80).is_none());
+        let hit = format!("{text}{needle}");
+        assert!(Snippet::find(&hit, &needle, 80).is_some());
+    }
 
     #[test]
     fn snippets_cut_on_characters() {
