@@ -157,6 +157,21 @@ pub struct TestOutcome {
     pub latency_ms: u64,
 }
 
+/// The start of a response body, at most `cap` bytes, within 15 s.
+async fn read_capped(mut res: reqwest::Response, cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let read = async {
+        while let Ok(Some(chunk)) = res.chunk().await {
+            out.extend_from_slice(&chunk[..chunk.len().min(cap - out.len())]);
+            if out.len() >= cap {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(15), read).await;
+    out
+}
+
 /// Makes the cheapest authenticated call the provider has (listing models) with the stored
 /// credential, through the SSRF-guarded client when the organization set its own base URL.
 pub async fn test(
@@ -174,7 +189,11 @@ pub async fn test(
         Provider::Gemini => "/v1beta/models",
         Provider::OpenAi | Provider::Anthropic => "/v1/models",
     };
-    let url = format!("{}{path}", base.as_str().trim_end_matches('/'));
+    let url = format!(
+        "{}{}",
+        base.as_str().trim_end_matches('/'),
+        crate::egress::without_repeated_version(&base, path)
+    );
     let outcome = |ok, status, message: String| TestOutcome {
         ok,
         status,
@@ -223,7 +242,9 @@ pub async fn test(
         ),
         Ok(Ok(res)) => {
             let status = res.status().as_u16();
-            let bytes = res.bytes().await.unwrap_or_default();
+            // A model list is a few hundred KB at most; an endless or huge answer from a base
+            // URL pointing elsewhere is not read past this.
+            let bytes = read_capped(res, 2 << 20).await;
             let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             if (200..300).contains(&status) {
                 let n = body

@@ -11,7 +11,7 @@
 //!
 //! `ANTIX_DEV_MODE=true` lets an operator allow `http://` and loopback targets for local models.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,40 +74,78 @@ pub fn describe_error(e: &reqwest::Error) -> String {
     msg
 }
 
-/// Whether an address must never be the target of an organization-chosen request.
-pub fn is_blocked_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_blocked_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_blocked_v4(v4);
-            }
-            let seg = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (seg[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (seg[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (seg[0] == 0x64 && seg[1] == 0xff9b) // NAT64 to any IPv4
-                || seg[0] == 0x2002 // 6to4 wraps an IPv4
-                || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
-        }
+/// The native path, minus its API version when the base URL already ends with it: a base URL
+/// copied as `https://host/v1` (as OpenAI-compatible providers document it) and the SDK's
+/// `/v1/chat/completions` make `/v1/chat/completions`, not `/v1/v1/…`.
+pub fn without_repeated_version<'p>(base: &url::Url, path: &'p str) -> &'p str {
+    let last = base.path().trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    let is_version = last.len() > 1
+        && last.starts_with('v')
+        && last.as_bytes()[1].is_ascii_digit();
+    if !is_version {
+        return path;
+    }
+    match path.strip_prefix('/').and_then(|p| p.strip_prefix(last)) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+        _ => path,
     }
 }
 
-fn is_blocked_v4(ip: Ipv4Addr) -> bool {
-    let o = ip.octets();
-    ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local() // includes 169.254.169.254, the cloud metadata address
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || o[0] == 0 // 0.0.0.0/8
-        || (o[0] == 100 && (o[1] & 0xc0) == 64) // shared address space 100.64/10
-        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
-        || o[0] >= 240 // reserved
+/// Addresses that are not globally reachable, from IANA's IPv4 and IPv6 Special-Purpose
+/// Address Registries (entries marked "Globally Reachable: False", and the translation and
+/// tunnelling prefixes that embed an IPv4 address, which could lead to one of these), plus
+/// multicast. An organization-chosen base URL must never reach any of them.
+const BLOCKED: &[&str] = &[
+    // IPv4
+    "0.0.0.0/8",       // "this network"
+    "10.0.0.0/8",      // private
+    "100.64.0.0/10",   // shared address space (carrier-grade NAT)
+    "127.0.0.0/8",     // loopback
+    "169.254.0.0/16",  // link-local, cloud metadata (169.254.169.254)
+    "172.16.0.0/12",   // private
+    "192.0.0.0/24",    // IETF protocol assignments
+    "192.0.2.0/24",    // documentation (TEST-NET-1)
+    "192.88.99.0/24",  // 6to4 relay anycast (deprecated)
+    "192.168.0.0/16",  // private
+    "198.18.0.0/15",   // benchmarking
+    "198.51.100.0/24", // documentation (TEST-NET-2)
+    "203.0.113.0/24",  // documentation (TEST-NET-3)
+    "224.0.0.0/4",     // multicast
+    "240.0.0.0/4",     // reserved, and 255.255.255.255 broadcast
+    // IPv6
+    "::/128",          // unspecified
+    "::1/128",         // loopback
+    "::/96",           // IPv4-compatible (deprecated, embeds an IPv4 address)
+    "::ffff:0:0/96",   // IPv4-mapped (checked as the IPv4 address too)
+    "64:ff9b::/96",    // IPv4/IPv6 translation (NAT64 to any IPv4 address)
+    "64:ff9b:1::/48",  // local-use IPv4/IPv6 translation
+    "100::/64",        // discard-only
+    "100:0:0:1::/64",  // dummy prefix
+    "2001::/23",       // IETF protocol assignments (Teredo, ORCHIDv2, …)
+    "2001:db8::/32",   // documentation
+    "2002::/16",       // 6to4 (embeds an IPv4 address)
+    "3fff::/20",       // documentation
+    "5f00::/16",       // segment routing (SRv6) SIDs
+    "fc00::/7",        // unique local
+    "fe80::/10",       // link-local
+    "fec0::/10",       // site-local (deprecated)
+    "ff00::/8",        // multicast
+];
+
+fn blocked_nets() -> &'static [ipnet::IpNet] {
+    static NETS: std::sync::OnceLock<Vec<ipnet::IpNet>> = std::sync::OnceLock::new();
+    NETS.get_or_init(|| BLOCKED.iter().filter_map(|c| c.parse().ok()).collect())
+}
+
+/// Whether an address must never be the target of an organization-chosen request.
+pub fn is_blocked_ip(ip: IpAddr) -> bool {
+    if let IpAddr::V6(v6) = ip
+        && let Some(v4) = v6.to_ipv4_mapped()
+        && is_blocked_ip(IpAddr::V4(v4))
+    {
+        return true;
+    }
+    blocked_nets().iter().any(|n| n.contains(&ip))
 }
 
 fn is_loopback(ip: IpAddr) -> bool {
@@ -232,9 +270,24 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            // From the registries, missed by the standard library's predicates.
+            "64:ff9b:1::1",
+            "::7f00:1",
+            "192.0.0.1",
+            "192.0.0.170",
+            "2001::1",
+            "2001:20::1",
+            "100::1",
+            "5f00::1",
+            "3fff::1",
+            "fec0::1",
+            "2002:7f00:1::",
+            "ff02::1",
         ] {
             assert!(is_blocked_ip(ip.parse().unwrap()), "{ip} not blocked");
         }
+        // Every table entry parses (a typo would silently open a range).
+        assert_eq!(blocked_nets().len(), BLOCKED.len());
         for ip in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
             assert!(!is_blocked_ip(ip.parse().unwrap()), "{ip} blocked");
         }

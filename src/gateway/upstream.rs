@@ -134,7 +134,7 @@ pub async fn send(
 /// at the base's host and port (nothing in the path may change the authority).
 fn url(base: &url::Url, path: &str, query: Option<&str>) -> Result<url::Url, GatewayError> {
     let mut s = base.as_str().trim_end_matches('/').to_owned();
-    s.push_str(path);
+    s.push_str(crate::egress::without_repeated_version(base, path));
     if let Some(q) = query {
         s.push('?');
         s.push_str(q);
@@ -155,6 +155,29 @@ fn url(base: &url::Url, path: &str, query: Option<&str>) -> Result<url::Url, Gat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_base_url_ending_in_the_version_is_not_repeated() {
+        let base = url::Url::parse("https://api.together.xyz/v1").unwrap();
+        let u = url(&base, "/v1/chat/completions", None).unwrap();
+        assert_eq!(u.as_str(), "https://api.together.xyz/v1/chat/completions");
+        let base = url::Url::parse("https://gw.example/openai/v1/").unwrap();
+        assert_eq!(
+            url(&base, "/v1/models", None).unwrap().as_str(),
+            "https://gw.example/openai/v1/models"
+        );
+        // Only a whole version segment: `/v1beta/…` under `/v1` is kept as it is.
+        let base = url::Url::parse("https://gw.example/v1").unwrap();
+        assert_eq!(
+            url(&base, "/v1beta/models", None).unwrap().as_str(),
+            "https://gw.example/v1/v1beta/models"
+        );
+        let base = url::Url::parse("https://gw.example/vault").unwrap();
+        assert_eq!(
+            url(&base, "/vault/x", None).unwrap().as_str(),
+            "https://gw.example/vault/vault/x"
+        );
+    }
 
     #[test]
     fn urls_stay_on_the_configured_host() {
