@@ -78,10 +78,13 @@ pub fn describe_error(e: &reqwest::Error) -> String {
 /// copied as `https://host/v1` (as OpenAI-compatible providers document it) and the SDK's
 /// `/v1/chat/completions` make `/v1/chat/completions`, not `/v1/v1/…`.
 pub fn without_repeated_version<'p>(base: &url::Url, path: &'p str) -> &'p str {
-    let last = base.path().trim_end_matches('/').rsplit('/').next().unwrap_or("");
-    let is_version = last.len() > 1
-        && last.starts_with('v')
-        && last.as_bytes()[1].is_ascii_digit();
+    let last = base
+        .path()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
+    let is_version = last.len() > 1 && last.starts_with('v') && last.as_bytes()[1].is_ascii_digit();
     if !is_version {
         return path;
     }
@@ -113,23 +116,23 @@ const BLOCKED: &[&str] = &[
     "224.0.0.0/4",     // multicast
     "240.0.0.0/4",     // reserved, and 255.255.255.255 broadcast
     // IPv6
-    "::/128",          // unspecified
-    "::1/128",         // loopback
-    "::/96",           // IPv4-compatible (deprecated, embeds an IPv4 address)
-    "::ffff:0:0/96",   // IPv4-mapped (checked as the IPv4 address too)
-    "64:ff9b::/96",    // IPv4/IPv6 translation (NAT64 to any IPv4 address)
-    "64:ff9b:1::/48",  // local-use IPv4/IPv6 translation
-    "100::/64",        // discard-only
-    "100:0:0:1::/64",  // dummy prefix
-    "2001::/23",       // IETF protocol assignments (Teredo, ORCHIDv2, …)
-    "2001:db8::/32",   // documentation
-    "2002::/16",       // 6to4 (embeds an IPv4 address)
-    "3fff::/20",       // documentation
-    "5f00::/16",       // segment routing (SRv6) SIDs
-    "fc00::/7",        // unique local
-    "fe80::/10",       // link-local
-    "fec0::/10",       // site-local (deprecated)
-    "ff00::/8",        // multicast
+    "::/128",         // unspecified
+    "::1/128",        // loopback
+    "::/96",          // IPv4-compatible (deprecated, embeds an IPv4 address)
+    "::ffff:0:0/96",  // IPv4-mapped (checked as the IPv4 address too)
+    "64:ff9b::/96",   // IPv4/IPv6 translation (NAT64 to any IPv4 address)
+    "64:ff9b:1::/48", // local-use IPv4/IPv6 translation
+    "100::/64",       // discard-only
+    "100:0:0:1::/64", // dummy prefix
+    "2001::/23",      // IETF protocol assignments (Teredo, ORCHIDv2, …)
+    "2001:db8::/32",  // documentation
+    "2002::/16",      // 6to4 (embeds an IPv4 address)
+    "3fff::/20",      // documentation
+    "5f00::/16",      // segment routing (SRv6) SIDs
+    "fc00::/7",       // unique local
+    "fe80::/10",      // link-local
+    "fec0::/10",      // site-local (deprecated)
+    "ff00::/8",       // multicast
 ];
 
 fn blocked_nets() -> &'static [ipnet::IpNet] {

@@ -246,3 +246,79 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Header handling as a property: whatever a client sends, what goes upstream carries no
+    //! hop-by-hop, cookie, forwarding or `x-antix-` header (nor credentials when the gateway
+    //! substitutes its own), and what comes back to a browser carries nothing that acts on the
+    //! portal's origin.
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "Connection",
+                "Keep-Alive",
+                "TE",
+                "Trailer",
+                "Transfer-Encoding",
+                "Upgrade",
+                "Proxy-Authorization",
+                "Cookie",
+                "Host",
+                "X-Forwarded-For",
+                "Forwarded",
+                "X-Antix-Provider",
+                "x-antix-trace-id",
+                "Authorization",
+                "X-Api-Key",
+                "x-goog-api-key",
+                "Set-Cookie",
+                "Location",
+                "Refresh",
+                "Content-Type",
+                "anthropic-version",
+                "Access-Control-Allow-Origin",
+                "Link",
+            ])
+            .prop_map(str::to_owned),
+            "[a-zA-Z][a-zA-Z0-9-]{0,12}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn forbidden_headers_never_pass(
+            pairs in prop::collection::vec((name(), "[ -~]{0,20}"), 0..12),
+            strip in any::<bool>(),
+        ) {
+            let mut client = HeaderMap::new();
+            for (k, v) in &pairs {
+                if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                    client.append(k, v);
+                }
+            }
+            // A client naming any of its headers in Connection gets them dropped too.
+            let up = upstream_request_headers(&client, strip);
+            for gone in ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade",
+                         "proxy-authorization", "cookie", "host", "x-forwarded-for", "forwarded"] {
+                prop_assert!(!up.contains_key(gone), "{}", gone);
+            }
+            prop_assert!(up.keys().all(|k| !k.as_str().starts_with("x-antix-")));
+            if strip {
+                for c in crate::gateway::caller::CREDENTIAL_HEADERS {
+                    prop_assert!(!up.contains_key(c), "{}", c);
+                }
+            }
+            let mut down = client.clone();
+            make_inert(&mut down);
+            for gone in ["set-cookie", "location", "refresh", "access-control-allow-origin", "link"] {
+                prop_assert!(!down.contains_key(gone), "{}", gone);
+            }
+            prop_assert_eq!(down.get_all("content-security-policy").iter().count(), 1);
+        }
+    }
+}

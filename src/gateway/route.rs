@@ -233,3 +233,63 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! The route parser as a property: whatever the path, no panic; and a path it accepts cannot
+    //! climb out of the provider's API root or change the upstream authority.
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("..".to_owned()),
+            Just(".".to_owned()),
+            Just("%2e%2e".to_owned()),
+            Just("%2F".to_owned()),
+            Just("%5c".to_owned()),
+            Just("@evil.com".to_owned()),
+            Just("".to_owned()),
+            Just("v1".to_owned()),
+            Just("chat".to_owned()),
+            Just("models".to_owned()),
+            Just("gemini-2.5-flash%3AgenerateContent".to_owned()),
+            "[a-zA-Z0-9_.%:@#\\-]{1,8}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_paths_stay_inside_the_api(
+            provider in prop::sample::select(vec!["openai", "anthropic", "gemini", "multi", "azure"]),
+            segments in prop::collection::vec(segment(), 0..6),
+            query in proptest::option::of("[ -~]{0,20}"),
+        ) {
+            let path = format!(
+                "/v1/3f2504e0-4f89-11d3-9a0c-0305e82c3301/{provider}/{}",
+                segments.join("/")
+            );
+            if let Ok(r) = parse(&path, query.as_deref()) {
+                let p = &r.native_path;
+                prop_assert!(p.starts_with('/'));
+                prop_assert!(!p.contains("//"), "{}", p);
+                prop_assert!(!p.split('/').any(|s| s == ".." || s == "."), "{}", p);
+                prop_assert!(!p.contains('@') && !p.contains('#') && !p.contains('\\'), "{}", p);
+                let lower = p.to_ascii_lowercase();
+                prop_assert!(!lower.contains("%2e") && !lower.contains("%2f") && !lower.contains("%5c"), "{}", p);
+                // Joined to a base URL, the authority is the base's.
+                let base = url::Url::parse("https://api.example.com").unwrap();
+                let joined = url::Url::parse(&format!("https://api.example.com{p}"));
+                if let Ok(u) = joined {
+                    prop_assert_eq!(u.host_str(), base.host_str());
+                }
+            }
+        }
+
+        #[test]
+        fn no_path_makes_the_parser_panic(path in "[ -~]{0,60}", query in proptest::option::of("[\\x00-\\x7f]{0,10}")) {
+            let _ = parse(&path, query.as_deref());
+        }
+    }
+}

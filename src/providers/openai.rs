@@ -446,6 +446,9 @@ const MAX_HELD_EVENT: usize = 256 * 1024;
 #[derive(Default)]
 pub struct HiddenUsageFilter {
     pending: BytesMut,
+    /// How far `pending` is known to hold no event boundary: each byte is scanned once, however
+    /// small the pieces an event arrives in.
+    scanned: usize,
 }
 
 impl HiddenUsageFilter {
@@ -453,27 +456,32 @@ impl HiddenUsageFilter {
     pub fn push(&mut self, chunk: &[u8]) -> Bytes {
         self.pending.extend_from_slice(chunk);
         let mut out = BytesMut::new();
-        while let Some(end) = find_event_end(&self.pending) {
+        // A boundary may straddle the previous piece's end: back up by its length less one.
+        while let Some(end) = find_event_end(&self.pending, self.scanned.saturating_sub(3)) {
             let event = self.pending.split_to(end);
+            self.scanned = 0;
             filter_event(&event, &mut out);
         }
+        self.scanned = self.pending.len();
         // A hostile or broken stream with no event boundary in sight: forward what is held
         // rather than buffer without bound (the usage chunk is small; this is never it).
         if self.pending.len() > MAX_HELD_EVENT {
             out.extend_from_slice(&self.pending.split());
+            self.scanned = 0;
         }
         out.freeze()
     }
 
     /// The bytes left when the stream ends (an unterminated last event goes out unchanged).
     pub fn finish(&mut self) -> Bytes {
+        self.scanned = 0;
         self.pending.split().freeze()
     }
 }
 
-/// Index just past the blank line ending the first complete event, if any.
-fn find_event_end(buf: &[u8]) -> Option<usize> {
-    let mut i = 0;
+/// Index just past the blank line ending the first complete event at or after `from`, if any.
+fn find_event_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
     while i + 1 < buf.len() {
         if buf[i] == b'\n' && buf[i + 1] == b'\n' {
             return Some(i + 2);
@@ -682,5 +690,63 @@ event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{
             parse(Wire::OpenAiChat, true, s.as_bytes()).error.as_deref(),
             Some("boom")
         );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    //! The usage-hiding filter as a property: however the upstream's bytes are cut into pieces,
+    //! the client gets the same bytes, and they are the stream it would have had without the
+    //! usage the gateway asked for.
+    use proptest::prelude::*;
+
+    use super::HiddenUsageFilter;
+
+    fn chunk(text: &str) -> String {
+        let v = serde_json::json!({"id": "c", "object": "chat.completion.chunk", "model": "gpt-4o",
+            "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}], "usage": null});
+        format!("data: {v}\n\n")
+    }
+
+    fn run(stream: &[u8], cuts: &[usize]) -> Vec<u8> {
+        let mut f = HiddenUsageFilter::default();
+        let mut out = Vec::new();
+        let mut at = 0;
+        for &c in cuts {
+            let c = c.min(stream.len()).max(at);
+            out.extend_from_slice(&f.push(&stream[at..c]));
+            at = c;
+        }
+        out.extend_from_slice(&f.push(&stream[at..]));
+        out.extend_from_slice(&f.finish());
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn any_cutting_of_a_stream_gives_the_client_the_same_bytes(
+            texts in prop::collection::vec("[ -~\\n\"\\\\é]{0,12}", 1..6),
+            mut cuts in prop::collection::vec(0usize..2000, 0..12),
+            crlf in any::<bool>(),
+        ) {
+            let mut stream: String = texts.iter().map(|t| chunk(t)).collect();
+            stream.push_str("data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n");
+            stream.push_str("data: [DONE]\n\n");
+            if crlf {
+                stream = stream.replace('\n', "\r\n").replace("\\r\\n", "\\n");
+            }
+            cuts.sort_unstable();
+            let whole = run(stream.as_bytes(), &[]);
+            let pieces = run(stream.as_bytes(), &cuts);
+            prop_assert_eq!(&whole, &pieces);
+            let seen = String::from_utf8(whole).unwrap();
+            prop_assert!(!seen.contains("\"usage\""), "{}", seen);
+            prop_assert_eq!(seen.matches("data: ").count(), texts.len() + 1);
+            // Every content chunk is still valid JSON with its text intact.
+            for (event, text) in seen.split("data: ").skip(1).zip(&texts) {
+                let v: serde_json::Value = serde_json::from_str(event.trim()).unwrap();
+                prop_assert_eq!(v["choices"][0]["delta"]["content"].as_str(), Some(text.as_str()));
+            }
+        }
     }
 }
