@@ -196,6 +196,13 @@ pub const VARS: &[Var] = &[
         help: "Delete traces older than this many days (0 keeps them forever).",
     },
     Var {
+        key: "traces.session_gap_minutes",
+        env: "ANTIX_SESSION_GAP_MINUTES",
+        default: Some("30"),
+        help: "A conversation recognised only by its first prompt (no client session id) that \
+               starts again after this many idle minutes is a new session.",
+    },
+    Var {
         key: "dev_mode",
         env: "ANTIX_DEV_MODE",
         default: Some("false"),
@@ -231,6 +238,7 @@ pub struct Settings {
     pub timeouts: Timeouts,
     pub limits: Limits,
     pub trace_retention_days: u32,
+    pub session_gap: Duration,
     pub dev_mode: bool,
 }
 
@@ -520,6 +528,13 @@ impl Settings {
             s.parse::<u32>()
                 .map_err(|_| format!("`{s}` is not a whole number of days"))
         })?;
+        let session_gap = raw.required("traces.session_gap_minutes", |s| {
+            s.parse::<u64>()
+                .ok()
+                .filter(|m| *m > 0)
+                .map(|m| Duration::from_secs(m * 60))
+                .ok_or_else(|| format!("`{s}` is not a whole number of minutes above 0"))
+        })?;
         let dev_mode = raw.required("dev_mode", parse_bool)?;
         Ok(Settings {
             listen,
@@ -537,6 +552,7 @@ impl Settings {
             timeouts,
             limits,
             trace_retention_days,
+            session_gap,
             dev_mode,
         })
     }

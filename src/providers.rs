@@ -149,7 +149,13 @@ impl Wire {
 
     /// Calls that make up multi-turn agent sessions (the Activity tab).
     pub fn session_capable(self) -> bool {
-        matches!(self, Wire::AnthropicMessages | Wire::OpenAiResponses)
+        matches!(
+            self,
+            Wire::AnthropicMessages
+                | Wire::OpenAiResponses
+                | Wire::OpenAiChat
+                | Wire::GeminiGenerate
+        )
     }
 
     pub fn as_str(self) -> &'static str {

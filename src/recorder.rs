@@ -72,8 +72,8 @@ pub struct TraceDraft {
     pub error: Option<String>,
     /// Passthrough traffic (BYOK, OAuth): its cost is an estimate, not a bill.
     pub passthrough: bool,
-    /// A client-supplied session id (Claude Code's `x-claude-code-session-id`).
-    pub session_hint: Option<String>,
+    /// Conversation ids agent clients sent (Claude Code's, Codex's).
+    pub client_ids: crate::sessions::ClientIds,
     /// Credential values seen on the request: scrubbed from anything stored, never persisted.
     pub secrets: Vec<String>,
     /// The budget reservation held for this call, settled when its trace is written.
@@ -127,6 +127,8 @@ pub struct RecorderConfig {
     /// Write each batch to the spool before the database (crash safety; costs one fsync per
     /// batch).
     pub write_ahead: bool,
+    /// A fingerprinted session that starts again after this much silence is a new session.
+    pub session_gap: Duration,
 }
 
 impl RecorderConfig {
@@ -138,6 +140,7 @@ impl RecorderConfig {
             batch_interval: Duration::from_millis(50),
             max_spool_bytes: 1 << 30,
             write_ahead: true,
+            session_gap: Duration::from_secs(30 * 60),
         }
     }
 }

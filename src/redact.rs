@@ -23,7 +23,18 @@ pub fn is_secret_header(name: &str) -> bool {
         "password",
         "signature",
     ];
+    // Agent clients' conversation ids: they name a conversation, they open nothing, and the
+    // Activity tab's grouping is explained by them.
+    const CONVERSATION_IDS: [&str; 4] = [
+        "x-claude-code-session-id",
+        "session-id",
+        "session_id",
+        "x-codex-parent-thread-id",
+    ];
     let n = name.to_ascii_lowercase();
+    if CONVERSATION_IDS.contains(&n.as_str()) {
+        return false;
+    }
     WORDS.iter().any(|w| n.contains(w))
 }
 

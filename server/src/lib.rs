@@ -75,6 +75,7 @@ impl Application {
         }
         let mut recorder_config = RecorderConfig::new(&services.settings.data_dir);
         recorder_config.max_spool_bytes = services.settings.limits.max_spool_bytes;
+        recorder_config.session_gap = services.settings.session_gap;
         // Bodies waiting to be written get at most half of the memory budget; past it they are
         // dropped (usage kept) before requests are refused.
         recorder_config.max_queued_bytes =

@@ -19,9 +19,6 @@ use crate::recorder::{Recordable, TraceDraft};
 /// The header naming the trace of a proxied call, on every proxy response.
 pub const TRACE_HEADER: &str = "x-antix-trace-id";
 
-/// The header Claude Code names its session with.
-const CLAUDE_CODE_SESSION: &str = "x-claude-code-session-id";
-
 /// The copy of the request body kept for the trace.
 #[derive(Debug)]
 pub enum RequestCopy {
@@ -70,8 +67,8 @@ pub struct Call {
     pub path: String,
     /// Redacted when the trace is finalized, off the request path.
     pub request_headers: HeaderMap,
-    /// A client-supplied session id (Claude Code's).
-    pub session_hint: Option<String>,
+    /// Conversation ids agent clients send (Claude Code, Codex).
+    pub client_ids: crate::sessions::ClientIds,
 
     // Identify caller.
     /// Credential values the request carried: scrubbed from what is stored, never persisted.
@@ -127,11 +124,7 @@ impl Call {
             method: parts.method.as_str().to_owned(),
             path,
             request_headers: parts.headers.clone(),
-            session_hint: parts
-                .headers
-                .get(CLAUDE_CODE_SESSION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            client_ids: crate::sessions::ClientIds::from_headers(&parts.headers),
             ..Call::default()
         }
     }
@@ -156,7 +149,7 @@ impl Default for Call {
             method: String::new(),
             path: String::new(),
             request_headers: HeaderMap::new(),
-            session_hint: None,
+            client_ids: crate::sessions::ClientIds::default(),
             secrets: Vec::new(),
             auth: None,
             key_id: None,
@@ -218,7 +211,7 @@ impl Recordable for Call {
             outcome,
             error,
             passthrough: self.auth.is_some_and(|a| a != AuthMode::VirtualKey),
-            session_hint: self.session_hint,
+            client_ids: self.client_ids,
             secrets: self.secrets,
             reservation: self.reservation,
             memory,

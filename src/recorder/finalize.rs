@@ -118,6 +118,7 @@ pub fn skeleton(d: &TraceDraft) -> TraceRecord {
         reservation: d.reservation.clone(),
         search_text: String::new(),
         session_preview: None,
+        session_starts: None,
         batch: None,
         request_bytes: d.request_body.total as i64,
         response_bytes: d.response_body.total as i64,
@@ -197,7 +198,7 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
                 .and_then(Value::as_str)
                 .and_then(|p| chains.get(p))
                 .map(String::as_str);
-            sessions::derive(w, req, d.session_hint.as_deref(), prev)
+            sessions::derive(w, req, &d.client_ids, prev)
         }
         _ => sessions::SessionKeys::default(),
     };
@@ -247,6 +248,7 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
             &d.response_body.bytes,
         ),
         session_preview: sessions.preview.clone(),
+        session_starts: sessions.starts,
         batch,
         request_bytes: d.request_body.total as i64,
         response_bytes: d.response_body.total as i64,

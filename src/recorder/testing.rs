@@ -41,7 +41,7 @@ pub fn sample_draft(org: OrgId, endpoint: EndpointId) -> TraceDraft {
         outcome: Outcome::Ok,
         error: None,
         passthrough: true,
-        session_hint: None,
+        client_ids: Default::default(),
         secrets: Vec::new(),
         reservation: None,
         memory: Default::default(),

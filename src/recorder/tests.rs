@@ -180,6 +180,65 @@ async fn shutdown_is_bounded_when_the_database_hangs() {
     sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
 }
 
+store_test!(
+    the_same_first_prompt_after_an_idle_gap_is_a_new_session,
+    |db| {
+        let (o, e) = org_and_endpoint(&db.store).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = RecorderConfig::new(dir.path());
+        cfg.batch_interval = std::time::Duration::from_millis(5);
+        let (rec, task) = Recorder::start(db.store.clone(), cfg);
+        let t0 = crate::domain::now_ms() - 10 * 3600 * 1000;
+        let minute = 60 * 1000;
+        let continued = bytes::Bytes::from_static(
+        br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"},{"role":"user","content":"more"}]}"#,
+    );
+        // (start, is a first turn): the first "hi"; another "hi" 10 minutes later (joins: within
+        // the gap); a "hi" after 40 idle minutes (new); a continuation of it 2 hours later (joins
+        // the newest).
+        let calls = [(0, true), (10, true), (50, true), (170, false)];
+        let mut ids = Vec::new();
+        for (at, first) in calls {
+            let mut d = sample_draft(o, e);
+            d.started_at = t0 + at * minute;
+            if !first {
+                d.request_body = crate::capture::Capture::of(&continued, 1 << 20);
+            }
+            ids.push(d.id);
+            rec.submit(d);
+            // One at a time, as a conversation goes.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while db
+                .store
+                .trace(*ids.last().unwrap())
+                .await
+                .unwrap()
+                .is_none()
+                && std::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        task.shutdown(std::time::Duration::from_secs(10)).await;
+        let mut keys = Vec::new();
+        for id in ids {
+            keys.push(
+                db.store
+                    .trace(id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .session_key
+                    .unwrap(),
+            );
+        }
+        assert!(keys[0].starts_with("fp:openai:"), "{keys:?}");
+        assert_eq!(keys[1], keys[0]);
+        assert_eq!(keys[2], format!("{}~{}", keys[0], t0 + 50 * minute));
+        assert_eq!(keys[3], keys[2]);
+    }
+);
+
 mod cost_tests {
     /// Not a test of behaviour: prints where recording time goes (`cargo test --release -p antix
     /// recorder::cost_tests -- --ignored --nocapture`).

@@ -76,6 +76,8 @@ pub(super) async fn run(
             for (record, message) in panicked {
                 quarantine(&store, &shared, &record, &message).await;
             }
+            let mut records = records;
+            split_sessions(&store, &mut records, cfg.session_gap).await;
             // Write-ahead: on disk before the database sees it, so a crash from here on loses
             // nothing (a replay is idempotent).
             let (records, ahead) = if cfg.write_ahead || closing {
@@ -136,6 +138,41 @@ async fn spool_batch(
 
 async fn spool_ahead(shared: &Arc<Shared>, records: Vec<TraceRecord>) -> Option<PathBuf> {
     spool_batch(shared, records).await.1
+}
+
+/// Gives each fingerprinted call its session: the latest one of its key, unless it starts a
+/// conversation after the idle gap (then a new one). Calls of one batch see each other. A
+/// database that does not answer leaves the keys as they are (a late split is only cosmetic).
+async fn split_sessions(store: &Store, records: &mut [TraceRecord], gap: Duration) {
+    let gap_ms = i64::try_from(gap.as_millis()).unwrap_or(i64::MAX);
+    let mut latest: HashMap<(crate::domain::EndpointId, String), Option<(String, i64)>> =
+        HashMap::new();
+    for r in records.iter_mut() {
+        let (Some(starts), Some(base)) = (r.session_starts.take(), r.session_key.clone()) else {
+            continue;
+        };
+        let slot = (r.endpoint_id, base.clone());
+        if !latest.contains_key(&slot) {
+            let found = store
+                .latest_session_like(r.endpoint_id, &base)
+                .await
+                .ok()
+                .flatten();
+            latest.insert(slot.clone(), found);
+        }
+        let known = latest.get(&slot).cloned().flatten();
+        let key = crate::sessions::split_after_gap(
+            &base,
+            starts,
+            r.started_at,
+            known.as_ref().map(|(k, t)| (k.as_str(), *t)),
+            gap_ms,
+        );
+        let end = r.started_at + r.latency_us / 1000;
+        let last = known.map_or(end, |(_, t)| t.max(end));
+        latest.insert(slot, Some((key.clone(), last)));
+        r.session_key = Some(key);
+    }
 }
 
 /// Finalizes one draft; a panic (a bug in parsing some odd body) gives a skeleton record and

@@ -298,6 +298,7 @@ pub fn expiry_trace(h: &ExpiredHold, now: Millis) -> super::traces::TraceRecord 
         reservation: None,
         search_text: String::new(),
         session_preview: None,
+        session_starts: None,
         batch: Some(BatchEvent::Results {
             provider: h.provider.clone(),
             batch_id: Some(h.batch_id.clone()),

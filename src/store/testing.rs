@@ -235,6 +235,7 @@ pub fn sample_record(
         reservation: None,
         search_text: String::new(),
         session_preview: None,
+        session_starts: None,
         batch: None,
         bodies: TraceBodies {
             request_headers: "{}".into(),

@@ -74,6 +74,10 @@ pub struct TraceRecord {
     /// What the call did to a batch (created it, learned its results file, read its results).
     #[serde(default)]
     pub batch: Option<super::batches::BatchEvent>,
+    /// A fingerprinted session key not yet checked against the idle gap: whether this call
+    /// starts a conversation (see [`crate::sessions::split_after_gap`]). Cleared once resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_starts: Option<bool>,
 }
 
 /// The summary columns of a trace, as listed in the portal.
@@ -528,6 +532,30 @@ impl Store {
             inserted
         });
         Ok(inserted)
+    }
+
+    /// The most recently active session whose key is `base` or `base~…` (a later conversation
+    /// that started with the same first prompt), and when it was last active.
+    pub async fn latest_session_like(
+        &self,
+        endpoint: EndpointId,
+        base: &str,
+    ) -> Result<Option<(String, Millis)>> {
+        // `base~<start ms>`. Fingerprint keys hold no LIKE wildcards (`fp:<family>:<hex>`).
+        let later = format!("{base}~%");
+        let row: Option<(String, Millis)> = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT session_key, last_end_at FROM trace_sessions \
+                 WHERE endpoint_id = $1 AND (session_key = $2 OR session_key LIKE $3) \
+                 ORDER BY last_end_at DESC LIMIT 1",
+            )
+            .bind(endpoint)
+            .bind(base)
+            .bind(&later)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row)
     }
 
     /// Keeps a trace that could not be written, with the reason.

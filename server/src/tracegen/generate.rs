@@ -424,6 +424,7 @@ impl Generator {
             reservation: None,
             search_text,
             session_preview,
+            session_starts: None,
             batch: None,
             bodies: TraceBodies {
                 request_headers:
