@@ -233,6 +233,27 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// The addresses of an organization-chosen host that may be connected to (for connections
+/// that do not go through a guarded HTTP client, such as WebSockets): resolved here, checked,
+/// and connected to by address, so a DNS answer cannot change between check and connect.
+pub async fn resolve_checked(
+    host: &str,
+    port: u16,
+    allow_local: bool,
+) -> Result<Vec<SocketAddr>, String> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("{host} cannot be resolved: {e}"))?
+        .filter(|a| check_ip(a.ip(), allow_local).is_ok())
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!(
+            "{host} resolves only to addresses that are not allowed"
+        ));
+    }
+    Ok(addrs)
+}
+
 /// An HTTP client for organization-chosen targets.
 pub fn guarded_client(
     connect_timeout: Duration,

@@ -44,6 +44,7 @@ pub mod relay;
 pub mod route;
 pub mod target;
 pub mod upstream;
+pub mod websocket;
 
 pub use body::ProxyBody;
 use call::Call;
@@ -96,7 +97,11 @@ impl Gateway {
     /// Handles one proxied request. Whatever answers it (the provider, the gateway), the
     /// response is inert in a browser (see [`headers::make_inert`]).
     pub async fn handle(&self, req: http::Request<RequestBody>) -> http::Response<ProxyBody> {
-        let mut res = self.handle_call(req).await;
+        self.inert(self.handle_call(req).await)
+    }
+
+    /// A response made inert in a browser (see [`headers::make_inert`]).
+    pub fn inert(&self, mut res: http::Response<ProxyBody>) -> http::Response<ProxyBody> {
         headers::make_inert(res.headers_mut());
         res
     }

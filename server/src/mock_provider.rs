@@ -105,7 +105,10 @@ pub fn router(state: MockState) -> Router {
         .route("/_mock/stats", get(stats))
         .route("/v1/chat/completions", post(openai::chat))
         .route("/v1beta/openai/chat/completions", post(openai::chat))
-        .route("/v1/responses", post(openai::responses))
+        .route(
+            "/v1/responses",
+            post(openai::responses).get(openai::responses_websocket),
+        )
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(models))
         .route("/v1/images/generations", post(apis::images))
@@ -211,6 +214,8 @@ pub struct Behavior {
     pub cache_write: u64,
     pub reasoning: u64,
     pub echo_key: bool,
+    /// Refuse WebSocket upgrades (an upstream that only speaks HTTP).
+    pub no_websocket: bool,
 }
 
 impl Behavior {
@@ -243,6 +248,7 @@ impl Behavior {
                 "cache_write" => b.cache_write = n.unwrap_or(0),
                 "reasoning" => b.reasoning = n.unwrap_or(0),
                 "echo_key" => b.echo_key = true,
+                "no_websocket" => b.no_websocket = true,
                 _ => {}
             }
         }

@@ -13,7 +13,6 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1::Builder;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
@@ -36,7 +35,9 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .max_buf_size(MAX_HEADER_BYTES);
-    let graceful = GracefulShutdown::new();
+    // Connections still open, and the signal that asks them to finish.
+    let connections = tokio_util::task::TaskTracker::new();
+    let closing = tokio_util::sync::CancellationToken::new();
     let mut stop = std::pin::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
@@ -63,15 +64,29 @@ pub async fn serve(
         // may rightly send nothing while a long answer is being generated.
         let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
         stream.set_write_timeout(Some(write_timeout));
-        let conn = builder.serve_connection(TokioIo::new(Box::pin(stream)), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
+        // Upgrades: the Responses API over WebSocket (see `proxy::upgrade`).
+        let conn = builder
+            .serve_connection(TokioIo::new(Box::pin(stream)), service)
+            .with_upgrades();
+        let closing = closing.clone();
+        connections.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => r,
+                () = closing.cancelled() => {
+                    // Idle connections close at once, busy ones when their response ends.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    closing.cancel();
+    connections.close();
+    connections.wait().await;
     Ok(())
 }

@@ -123,91 +123,144 @@ pub async fn responses(State(s): State<MockState>, headers: HeaderMap, body: Byt
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let model = req["model"].as_str().unwrap_or("gpt-4.1").to_owned();
-    let a = answer(&req, &b, &req["input"]);
-    let rid = id("resp_");
-    let mid = id("msg_");
-    let text: String = a.words.concat();
-    let usage = json!({
-        "input_tokens": a.prompt_tokens, "input_tokens_details": {"cached_tokens": b.cache_read},
-        "output_tokens": a.output_tokens, "output_tokens_details": {"reasoning_tokens": b.reasoning},
-        "total_tokens": a.prompt_tokens + a.output_tokens,
-    });
-    let message = |t: &str, status: &str| {
-        json!({"type": "message", "id": mid, "status": status, "role": "assistant",
-        "content": [{"type": "output_text", "text": t, "annotations": []}]})
-    };
-    let response = |status: &str, output: Value, usage: Value| {
-        json!({
-            "id": rid, "object": "response", "created_at": now(), "status": status, "model": model,
-            "output": output, "usage": usage, "error": null, "incomplete_details": null,
-            "instructions": req.get("instructions").cloned().unwrap_or(Value::Null),
-            "metadata": {}, "parallel_tool_calls": true, "temperature": 1.0, "top_p": 1.0,
-            "tool_choice": "auto", "tools": [], "text": {"format": {"type": "text"}},
-            "previous_response_id": req.get("previous_response_id").cloned().unwrap_or(Value::Null),
-        })
-    };
-    let final_usage = if b.no_usage { Value::Null } else { usage };
+    let r = Responses::new(&req, &b);
     if req["background"].as_bool() == Some(true) {
         // Runs later: no output and no usage yet (retrieve it with GET /v1/responses/{id}).
-        return json_after(&b, response("queued", json!([]), Value::Null)).await;
+        return json_after(&b, r.response("queued", json!([]), Value::Null)).await;
     }
     if req["stream"].as_bool() != Some(true) {
-        return json_after(
-            &b,
-            response(
-                "completed",
-                json!([message(&text, "completed")]),
-                final_usage,
-            ),
+        return json_after(&b, r.completed()).await;
+    }
+    sse_response(&s, &b, r.events())
+}
+
+/// One mock Responses answer, as a JSON body or as stream events (SSE and WebSocket alike).
+pub struct Responses {
+    req: Value,
+    model: String,
+    rid: String,
+    mid: String,
+    words: Vec<String>,
+    usage: Value,
+}
+
+impl Responses {
+    pub fn new(req: &Value, b: &Behavior) -> Self {
+        let a = answer(req, b, &req["input"]);
+        let usage = json!({
+            "input_tokens": a.prompt_tokens, "input_tokens_details": {"cached_tokens": b.cache_read},
+            "output_tokens": a.output_tokens, "output_tokens_details": {"reasoning_tokens": b.reasoning},
+            "total_tokens": a.prompt_tokens + a.output_tokens,
+        });
+        Responses {
+            req: req.clone(),
+            model: req["model"].as_str().unwrap_or("gpt-4.1").to_owned(),
+            rid: id("resp_"),
+            mid: id("msg_"),
+            words: a.words,
+            usage: if b.no_usage { Value::Null } else { usage },
+        }
+    }
+
+    fn text(&self) -> String {
+        self.words.concat()
+    }
+
+    fn message(&self, t: &str, status: &str) -> Value {
+        json!({"type": "message", "id": self.mid, "status": status, "role": "assistant",
+        "content": [{"type": "output_text", "text": t, "annotations": []}]})
+    }
+
+    pub fn response(&self, status: &str, output: Value, usage: Value) -> Value {
+        json!({
+            "id": self.rid, "object": "response", "created_at": now(), "status": status, "model": self.model,
+            "output": output, "usage": usage, "error": null, "incomplete_details": null,
+            "instructions": self.req.get("instructions").cloned().unwrap_or(Value::Null),
+            "metadata": {}, "parallel_tool_calls": true, "temperature": 1.0, "top_p": 1.0,
+            "tool_choice": "auto", "tools": [], "text": {"format": {"type": "text"}},
+            "previous_response_id": self.req.get("previous_response_id").cloned().unwrap_or(Value::Null),
+        })
+    }
+
+    pub fn completed(&self) -> Value {
+        let text = self.text();
+        self.response(
+            "completed",
+            json!([self.message(&text, "completed")]),
+            self.usage.clone(),
         )
-        .await;
     }
-    let mut seq = 0u64;
-    let mut ev = |kind: &str, mut v: Value| {
-        v["type"] = json!(kind);
-        v["sequence_number"] = json!(seq);
-        seq += 1;
-        format!("event: {kind}\ndata: {v}\n\n")
-    };
-    let mut events = vec![
-        Event::Frame(ev(
-            "response.created",
-            json!({"response": response("in_progress", json!([]), Value::Null)}),
-        )),
-        Event::Frame(ev(
-            "response.in_progress",
-            json!({"response": response("in_progress", json!([]), Value::Null)}),
-        )),
-        Event::Frame(ev(
-            "response.output_item.added",
-            json!({"output_index": 0, "item": message("", "in_progress")}),
-        )),
-        Event::Frame(ev(
-            "response.content_part.added",
-            json!({"item_id": mid, "output_index": 0, "content_index": 0,
-            "part": {"type": "output_text", "text": "", "annotations": []}}),
-        )),
-    ];
-    for w in &a.words {
-        events.push(Event::Content(ev(
-            "response.output_text.delta",
-            json!({"item_id": mid, "output_index": 0,
-            "content_index": 0, "delta": w, "logprobs": []}),
-        )));
+
+    /// A `generate: false` request (Codex warms a WebSocket up with one): created and
+    /// completed, nothing generated.
+    pub fn warmup_events(&self) -> Vec<Value> {
+        vec![
+            json!({"type": "response.created", "sequence_number": 0,
+                   "response": self.response("in_progress", json!([]), Value::Null)}),
+            json!({"type": "response.completed", "sequence_number": 1,
+                   "response": self.response("completed", json!([]), json!({"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}))}),
+        ]
     }
-    events.push(Event::Frame(ev("response.output_text.done", json!({"item_id": mid, "output_index": 0, "content_index": 0, "text": text, "logprobs": []}))));
-    events.push(Event::Frame(ev(
-        "response.content_part.done",
-        json!({"item_id": mid, "output_index": 0, "content_index": 0,
-        "part": {"type": "output_text", "text": text, "annotations": []}}),
-    )));
-    events.push(Event::Frame(ev(
-        "response.output_item.done",
-        json!({"output_index": 0, "item": message(&text, "completed")}),
-    )));
-    events.push(Event::Frame(ev("response.completed", json!({"response": response("completed", json!([message(&text, "completed")]), final_usage)}))));
-    sse_response(&s, &b, events)
+
+    /// The stream's events, as JSON objects with their `type`.
+    pub fn event_values(&self) -> Vec<(bool, Value)> {
+        let text = self.text();
+        let mid = &self.mid;
+        let mut out: Vec<(bool, Value)> = vec![
+            (
+                false,
+                json!({"type": "response.created", "response": self.response("in_progress", json!([]), Value::Null)}),
+            ),
+            (
+                false,
+                json!({"type": "response.in_progress", "response": self.response("in_progress", json!([]), Value::Null)}),
+            ),
+            (
+                false,
+                json!({"type": "response.output_item.added", "output_index": 0, "item": self.message("", "in_progress")}),
+            ),
+            (
+                false,
+                json!({"type": "response.content_part.added", "item_id": mid, "output_index": 0, "content_index": 0,
+                "part": {"type": "output_text", "text": "", "annotations": []}}),
+            ),
+        ];
+        for w in &self.words {
+            out.push((
+                true,
+                json!({"type": "response.output_text.delta", "item_id": mid, "output_index": 0,
+                "content_index": 0, "delta": w, "logprobs": []}),
+            ));
+        }
+        out.push((false, json!({"type": "response.output_text.done", "item_id": mid, "output_index": 0, "content_index": 0, "text": text, "logprobs": []})));
+        out.push((false, json!({"type": "response.content_part.done", "item_id": mid, "output_index": 0, "content_index": 0,
+            "part": {"type": "output_text", "text": text, "annotations": []}})));
+        out.push((false, json!({"type": "response.output_item.done", "output_index": 0, "item": self.message(&text, "completed")})));
+        out.push((
+            false,
+            json!({"type": "response.completed", "response": self.completed()}),
+        ));
+        for (seq, (_, v)) in out.iter_mut().enumerate() {
+            v["sequence_number"] = json!(seq);
+        }
+        out
+    }
+
+    /// The same events as SSE frames.
+    pub fn events(&self) -> Vec<Event> {
+        self.event_values()
+            .into_iter()
+            .map(|(content, v)| {
+                let kind = v["type"].as_str().unwrap_or_default().to_owned();
+                let frame = format!("event: {kind}\ndata: {v}\n\n");
+                if content {
+                    Event::Content(frame)
+                } else {
+                    Event::Frame(frame)
+                }
+            })
+            .collect()
+    }
 }
 
 pub async fn embeddings(State(s): State<MockState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -248,4 +301,73 @@ pub async fn embeddings(State(s): State<MockState>, headers: HeaderMap, body: By
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
     )
     .await
+}
+
+/// The Responses API over a WebSocket (`GET /v1/responses` upgraded), as Codex speaks it: each
+/// `response.create` text frame is answered with the stream's events, one JSON object per text
+/// frame; `generate: false` (a warm-up) with an empty completed response.
+pub async fn responses_websocket(
+    State(s): State<MockState>,
+    headers: HeaderMap,
+    ws: Result<
+        axum::extract::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+) -> Response {
+    let b = Behavior::from(&headers);
+    let Ok(ws) = ws else {
+        return axum::response::IntoResponse::into_response(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        );
+    };
+    if b.no_websocket {
+        return axum::response::IntoResponse::into_response(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        );
+    }
+    ws.on_upgrade(move |socket| websocket_session(s, b, socket))
+}
+
+async fn websocket_session(s: MockState, b: Behavior, mut socket: axum::extract::ws::WebSocket) {
+    use axum::extract::ws::Message;
+    while let Some(Ok(msg)) = socket.recv().await {
+        let Message::Text(text) = msg else {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+            continue;
+        };
+        s.stats
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Ok(req) = serde_json::from_str::<Value>(text.as_str()) else {
+            let e = json!({"type": "error", "status": 400, "error": {"type": "invalid_request_error", "message": "frame is not JSON"}});
+            let _ = socket.send(Message::Text(e.to_string().into())).await;
+            continue;
+        };
+        if req["type"] != "response.create" {
+            let e = json!({"type": "error", "status": 400, "error": {"type": "invalid_request_error", "message": "expected response.create"}});
+            let _ = socket.send(Message::Text(e.to_string().into())).await;
+            continue;
+        }
+        let r = Responses::new(&req, &b);
+        let events: Vec<Value> = if req["generate"] == json!(false) {
+            r.warmup_events()
+        } else {
+            r.event_values().into_iter().map(|(_, v)| v).collect()
+        };
+        for (i, ev) in events.into_iter().enumerate() {
+            let wait = if i == 0 { b.ttft } else { b.delay };
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            if socket
+                .send(Message::Text(ev.to_string().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
 }

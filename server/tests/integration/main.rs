@@ -16,3 +16,4 @@ mod limits;
 mod permissions;
 mod portal;
 mod proxy;
+mod websocket;
