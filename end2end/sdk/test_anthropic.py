@@ -50,15 +50,17 @@ def test_count_tokens_is_free(gw, watch):
     assert w.trace["cost_nanos"] == 0 and w.trace["usage_source"] == "not_applicable"
 
 
-def claude_code_call(gw, first_prompt, turns, session="6c4b6a0e-2f3c-4d9b-9a51-0b7e7d2a1c10"):
+def claude_code_call(gw, first_prompt, turns, session="6c4b6a0e-2f3c-4d9b-9a51-0b7e7d2a1c10", agent=None):
     messages = [{"role": "user", "content": [
         {"type": "text", "text": "<system-reminder>\nToday's date is 2026-11-28.\n</system-reminder>"},
         {"type": "text", "text": first_prompt}]}]
     for i in range(turns):
         messages += [{"role": "assistant", "content": f"step {i}"}, {"role": "user", "content": f"continue {i}"}]
+    headers = {"anthropic-beta": "claude-code-20250219,oauth-2025-04-20", "x-claude-code-session-id": session}
+    if agent:
+        headers["x-claude-code-agent-id"] = agent
     c = anthropic.Anthropic(base_url=gw.urls["anthropic"], auth_token=OAUTH_TOKEN, api_key=None, max_retries=0,
-                            default_headers={"anthropic-beta": "claude-code-20250219,oauth-2025-04-20",
-                                             "x-claude-code-session-id": session})
+                            default_headers=headers)
     return c.messages.create(model="claude-sonnet-4-6", max_tokens=50, messages=messages,
                              extra_query={"beta": "true"},
                              metadata={"user_id": f"user_abc_account_def_session_{session}"})
@@ -74,11 +76,15 @@ def test_claude_code_oauth_and_sessions(gw, watch):
         assert_no_secrets(w.trace, OAUTH_TOKEN)
         keys.append(w.trace["session_key"])
     assert len(set(keys)) == 1
-    # A sub-agent (same Claude Code session, its own conversation): its own session, same parent.
+    # A sub-agent (same Claude Code session, its own agent id): its own session, same parent.
     with watch() as w:
-        claude_code_call(gw, "Search the codebase for login handlers", 0)
-    assert w.trace["session_key"] != keys[0]
+        claude_code_call(gw, "Search the codebase for login handlers", 0, agent="a0a04a80b527861ec")
+    assert w.trace["session_key"] == "cc:6c4b6a0e-2f3c-4d9b-9a51-0b7e7d2a1c10:agent:a0a04a80b527861ec"
     assert w.trace["session_parent"] == "cc:6c4b6a0e-2f3c-4d9b-9a51-0b7e7d2a1c10"
+    # After /compact the first message is a summary: still the same session.
+    with watch() as w:
+        claude_code_call(gw, "This session is being continued from a previous conversation that ran out of context.", 1)
+    assert w.trace["session_key"] == keys[0]
 
 
 def test_errors(gw, watch):

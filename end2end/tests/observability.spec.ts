@@ -62,9 +62,13 @@ for turn in range(8):
 calls = [threading.Thread(target=lambda: an.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=history)) for _ in range(4)]
 [t.start() for t in calls]
 [t.join() for t in calls]
+# A sub-agent, as Claude Code sends one: the same session id, its own agent id.
+sub_an = anthropic.Anthropic(base_url=an_url, api_key="sk-ant-api03-test-byok-123456", max_retries=0,
+                             default_headers={"x-claude-code-session-id": "e2e-session-1",
+                                              "x-claude-code-agent-id": "a0a04a80b527861ec"})
 sub = [{"role": "user", "content": "Sub-agent: find every caller of charge()"}]
 for i in range(3):
-    an.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=sub)
+    sub_an.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=sub)
 print(json.dumps({"ok": True}))
 `;
 const TOTAL = 20;

@@ -261,6 +261,15 @@ const SUMS: &str = "COALESCE(CAST(SUM(requests) AS BIGINT), 0) AS requests, \
     COALESCE(CAST(SUM(cost_estimated_nanos) AS BIGINT), 0) AS cost_estimated_nanos, \
     COALESCE(CAST(SUM(unpriced) AS BIGINT), 0) AS unpriced";
 
+/// The sessions the Activity tab lists: every session a client named, and conversations
+/// recognised by their first prompt once they have more than one call (a single question is not
+/// an agent session).
+macro_rules! listed_sessions {
+    () => {
+        "(calls > 1 OR session_key NOT LIKE 'fp:%')"
+    };
+}
+
 impl Store {
     /// A page of an endpoint's traces, newest first, narrowed by `filter`.
     pub async fn list_traces(
@@ -490,12 +499,14 @@ impl Store {
             .collect())
     }
 
-    /// Whether an endpoint has any agent session (the Activity tab is shown only then).
+    /// Whether an endpoint has any agent session listed (the Activity tab is shown only then).
     pub async fn has_sessions(&self, endpoint: EndpointId) -> Result<bool> {
         let n: Option<i64> = dispatch!(self, |pool| {
-            sqlx::query_scalar(
-                "SELECT CAST(1 AS BIGINT) FROM trace_sessions WHERE endpoint_id = $1 LIMIT 1",
-            )
+            sqlx::query_scalar(concat!(
+                "SELECT CAST(1 AS BIGINT) FROM trace_sessions WHERE endpoint_id = $1 AND ",
+                listed_sessions!(),
+                " LIMIT 1"
+            ))
             .bind(endpoint)
             .fetch_optional(pool)
             .await?
@@ -514,8 +525,9 @@ impl Store {
         let rows: Vec<SessionRow> = dispatch!(self, |pool| {
             let mut qb = sqlx::QueryBuilder::new(
                 "SELECT session_key, parent, first_at, last_end_at, calls, errors, input_tokens, \
-                 output_tokens, cost_nanos, preview FROM trace_sessions WHERE endpoint_id = ",
+                 output_tokens, cost_nanos, preview FROM trace_sessions WHERE ",
             );
+            qb.push(listed_sessions!()).push(" AND endpoint_id = ");
             qb.push_bind(endpoint);
             if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
                 qb.push(" AND LOWER(preview) LIKE ")
