@@ -222,6 +222,96 @@ pub fn parse_response(wire: Wire, streamed: bool, body: &[u8]) -> Parsed {
     }
 }
 
+/// The tools the model called in a response (its final, non-streaming shape: a body, or a
+/// stream reassembled), in order: OpenAI chat `tool_calls`, Responses `*_call` output items,
+/// Anthropic `tool_use` blocks, Gemini `functionCall` parts. Shown on the Activity tab between
+/// the calls of an agent session.
+pub fn tool_calls(wire: Wire, v: &Value) -> Vec<String> {
+    let name = |x: &Value| x.as_str().map(str::to_owned);
+    let mut out = Vec::new();
+    match wire.family() {
+        Provider::OpenAi => {
+            for c in v
+                .get("choices")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                for t in c
+                    .pointer("/message/tool_calls")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    out.extend(t.pointer("/function/name").and_then(name));
+                }
+            }
+            for item in v
+                .get("output")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(kind) = item.get("type").and_then(Value::as_str) else {
+                    continue;
+                };
+                if let Some(base) = kind.strip_suffix("_call") {
+                    out.push(
+                        item.get("name")
+                            .and_then(name)
+                            .unwrap_or_else(|| base.to_owned()),
+                    );
+                }
+            }
+        }
+        Provider::Anthropic => {
+            for b in v
+                .get("content")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if matches!(
+                    b.get("type").and_then(Value::as_str),
+                    Some("tool_use" | "server_tool_use")
+                ) {
+                    out.extend(b.get("name").and_then(name));
+                }
+            }
+        }
+        Provider::Gemini => {
+            for c in v
+                .get("candidates")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                for p in c
+                    .pointer("/content/parts")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    out.extend(p.pointer("/functionCall/name").and_then(name));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether a response body may hold tool calls (a cheap look before parsing it for them).
+pub fn may_call_tools(body: &[u8]) -> bool {
+    [
+        &b"\"tool_calls\""[..],
+        b"\"tool_use\"",
+        b"_call\"",
+        b"\"functionCall\"",
+    ]
+    .iter()
+    .any(|needle| memchr::memmem::find(body, needle).is_some())
+}
+
 /// The usage reported at the end of a body whose beginning was not kept (see
 /// [`crate::capture::TAIL`]), read the way the wire's own parser reads it.
 pub fn usage_in_tail(wire: Wire, tail: &[u8]) -> Option<Usage> {

@@ -574,6 +574,8 @@ pub struct SessionCall {
     pub cost_nanos: Option<i64>,
     pub cost_estimated: bool,
     pub is_stream: bool,
+    /// The tools the model called in its answer (what the agent did before its next call).
+    pub tool_calls: Vec<String>,
 }
 
 impl SessionCall {

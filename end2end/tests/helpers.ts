@@ -64,3 +64,40 @@ export function setupToken(): string {
   if (!m) throw new Error(`no setup token in: ${out}`);
   return m[1];
 }
+
+/** Runs the `antix` CLI against the test server's database. */
+export function antixCli(args: string[], input?: string): string {
+  const data = process.env.ANTIX_E2E_DATA!;
+  return execFileSync(resolve(__dirname, "../../target/release/antix"), args, {
+    input,
+    encoding: "utf8",
+    env: {
+      ...process.env,
+      DATABASE_URL: `sqlite://${data}/antix.db`,
+      ANTIX_DATA_DIR: data,
+      ANTIX_CONFIG: "",
+      ANTIX_LOG: "warn",
+      ANTIX_PUBLIC_URL: process.env.ANTIX_E2E_BASE_URL,
+    },
+  });
+}
+
+/** An org-shared endpoint made through the CLI, with its base URLs, a virtual key, and the
+ * organization's credentials for every provider (the mock accepts any). */
+export function cliEndpoint(name: string): { id: string; urls: Record<string, string>; key: string } {
+  const ep = JSON.parse(antixCli(["endpoint", "create", "--as", ADMIN.email, "--name", name, "--shared", "--json"]).trim());
+  const key = JSON.parse(antixCli(["key", "create", "--as", ADMIN.email, "--name", `${name} key`, "--json"]).trim());
+  for (const p of ["openai", "anthropic", "gemini"]) {
+    antixCli(["credential", "set", "--as", ADMIN.email, "--provider", p], `sk-org-${p}-e2e-1234\n`);
+  }
+  return { id: ep.id, urls: ep.urls, key: key.key };
+}
+
+/** The endpoint's traces, newest first, as `antix traces list` prints them. */
+export function cliTraces(endpoint: string): any[] {
+  return antixCli(["traces", "list", "--endpoint", endpoint, "--limit", "500"])
+    .trim()
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l));
+}

@@ -171,6 +171,9 @@ pub enum TracesCommand {
         days: i64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Instead: one agent session of this many calls (the Activity tab at agent scale).
+        #[arg(long)]
+        session_calls: Option<u64>,
     },
     /// Time the Traces, Overview and Activity queries on an endpoint (server-side time).
     Bench {
@@ -579,9 +582,16 @@ pub async fn traces(settings: Settings, command: TracesCommand) -> anyhow::Resul
         }
         TracesCommand::Generate {
             endpoint,
+            session_calls: Some(calls),
+            seed,
+            ..
+        } => crate::tracegen::generate_session(&services, endpoint, calls, seed).await?,
+        TracesCommand::Generate {
+            endpoint,
             count,
             days,
             seed,
+            session_calls: None,
         } => crate::tracegen::generate(&services, endpoint, count, days.max(1), seed).await?,
         TracesCommand::Bench {
             endpoint,

@@ -13,6 +13,26 @@ mod generate;
 
 use generate::{Generator, RARE_WORD, TRANSCRIPT_MARKER};
 
+/// Writes one agent session of `calls` calls ending now (see [`generate::agent_session`]).
+pub async fn generate_session(
+    services: &Services,
+    endpoint: EndpointId,
+    calls: u64,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let e = services
+        .store
+        .endpoint(endpoint)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no endpoint {endpoint}"))?;
+    let records = generate::agent_session(e.org_id, e.id, calls, domain::now_ms(), seed);
+    for chunk in records.chunks(500) {
+        services.store.insert_traces(chunk).await?;
+    }
+    say(&format!("{calls} calls in one session written"));
+    Ok(())
+}
+
 /// Writes `count` traces spread over the last `days` days, oldest first, in batches.
 pub async fn generate(
     services: &Services,

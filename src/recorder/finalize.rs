@@ -119,6 +119,7 @@ pub fn skeleton(d: &TraceDraft) -> TraceRecord {
         search_text: String::new(),
         session_preview: None,
         session_starts: None,
+        tool_calls: None,
         batch: None,
         request_bytes: d.request_body.total as i64,
         response_bytes: d.response_body.total as i64,
@@ -203,6 +204,7 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
         _ => sessions::SessionKeys::default(),
     };
     let request_stored = redact::request_json(&d.request_body.bytes, request_json.as_ref());
+    let tools = tool_calls(&d, &parsed);
     let assembled = parsed
         .assembled
         .as_ref()
@@ -249,6 +251,7 @@ fn finalize_with(mut d: TraceDraft, chains: &HashMap<String, String>) -> TraceRe
         ),
         session_preview: sessions.preview.clone(),
         session_starts: sessions.starts,
+        tool_calls: tools,
         batch,
         request_bytes: d.request_body.total as i64,
         response_bytes: d.response_body.total as i64,
@@ -284,6 +287,31 @@ fn parse_response(d: &TraceDraft) -> Parsed {
         parsed.complete = true;
     }
     parsed
+}
+
+/// The tools the model called, as a short comma-separated list (at most 20 names).
+fn tool_calls(d: &TraceDraft, parsed: &Parsed) -> Option<String> {
+    let wire = d.wire.filter(|w| w.session_capable())?;
+    let names = match &parsed.assembled {
+        Some(a) => providers::tool_calls(wire, a),
+        None if providers::may_call_tools(&d.response_body.bytes) => {
+            serde_json::from_slice::<Value>(&d.response_body.bytes)
+                .map(|v| providers::tool_calls(wire, &v))
+                .unwrap_or_default()
+        }
+        None => return None,
+    };
+    let names: Vec<String> = names
+        .into_iter()
+        .take(20)
+        .map(|n| {
+            n.chars()
+                .filter(|c| !c.is_control() && *c != ',')
+                .take(64)
+                .collect()
+        })
+        .collect();
+    (!names.is_empty()).then(|| names.join(","))
 }
 
 /// Usage as reported, or estimated when a metered call delivered output but no (complete)
@@ -787,6 +815,26 @@ mod tests {
         assert_eq!(
             r.cost_nanos,
             Some(priced("gemini-2.5-flash", 5, 5) + crate::pricing::GROUNDED_PROMPT_NANOS)
+        );
+    }
+
+    #[test]
+    fn the_tools_the_model_called_are_noted() {
+        let body = r#"{"id":"c1","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"t1","type":"function","function":{"name":"read_file","arguments":"{}"}},{"id":"t2","type":"function","function":{"name":"run,tests","arguments":"{}"}}]}}],"usage":{"prompt_tokens":12,"completion_tokens":3}}"#;
+        let r = finalize(draft(Wire::OpenAiChat, false, body.into(), 1 << 20));
+        assert_eq!(r.tool_calls.as_deref(), Some("read_file,runtests"));
+        let responses = r#"{"id":"r","model":"gpt-5","output":[{"type":"function_call","name":"exec_command","arguments":"{}"},{"type":"web_search_call"},{"type":"message","content":[]}],"usage":{"input_tokens":1,"output_tokens":1}}"#;
+        let r = finalize(draft(
+            Wire::OpenAiResponses,
+            false,
+            responses.into(),
+            1 << 20,
+        ));
+        assert_eq!(r.tool_calls.as_deref(), Some("exec_command,web_search"));
+        let plain = r#"{"id":"c1","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#;
+        assert_eq!(
+            finalize(draft(Wire::OpenAiChat, false, plain.into(), 1 << 20)).tool_calls,
+            None
         );
     }
 

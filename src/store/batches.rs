@@ -299,6 +299,7 @@ pub fn expiry_trace(h: &ExpiredHold, now: Millis) -> super::traces::TraceRecord 
         search_text: String::new(),
         session_preview: None,
         session_starts: None,
+        tool_calls: None,
         batch: Some(BatchEvent::Results {
             provider: h.provider.clone(),
             batch_id: Some(h.batch_id.clone()),

@@ -236,6 +236,7 @@ pub fn sample_record(
         search_text: String::new(),
         session_preview: None,
         session_starts: None,
+        tool_calls: None,
         batch: None,
         bodies: TraceBodies {
             request_headers: "{}".into(),

@@ -78,6 +78,9 @@ pub struct TraceRecord {
     /// starts a conversation (see [`crate::sessions::split_after_gap`]). Cleared once resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_starts: Option<bool>,
+    /// The tools the model called in its answer, comma-separated.
+    #[serde(default)]
+    pub tool_calls: Option<String>,
 }
 
 /// The summary columns of a trace, as listed in the portal.
@@ -116,13 +119,15 @@ pub struct TraceRow {
     pub request_bytes: i64,
     pub response_bytes: i64,
     pub key_hint: Option<String>,
+    /// The tools the model called, comma-separated.
+    pub tool_calls: Option<String>,
 }
 
 pub const TRACE_COLUMNS: &str = "id, org_id, endpoint_id, started_at, auth_mode, virtual_key_id, \
     provider, wire, model, method, path, status_code, outcome, error, is_stream, input_tokens, \
     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_source, \
     cost_nanos, cost_estimated, cost_detail, catalog_version, ttft_us, latency_us, session_key, \
-    session_parent, response_id, request_bytes, response_bytes, key_hint";
+    session_parent, response_id, request_bytes, response_bytes, key_hint, tool_calls";
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct TraceBodiesRow {
@@ -492,7 +497,8 @@ impl Store {
                         .push_bind(r.response_id.clone())
                         .push_bind(r.request_bytes)
                         .push_bind(r.response_bytes)
-                        .push_bind(r.key_hint.clone());
+                        .push_bind(r.key_hint.clone())
+                        .push_bind(r.tool_calls.clone());
                 });
                 qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
                 let new_ids: Vec<TraceId> = qb.build_query_scalar().fetch_all(&mut *tx).await?;

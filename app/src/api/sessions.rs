@@ -108,6 +108,10 @@ pub async fn get_session(
                 cost_nanos: r.cost_nanos,
                 cost_estimated: r.cost_estimated,
                 is_stream: r.is_stream,
+                tool_calls: r
+                    .tool_calls
+                    .map(|t| t.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default(),
             })
             .collect();
         let related = match &session.parent {

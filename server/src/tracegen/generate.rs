@@ -425,6 +425,7 @@ impl Generator {
             search_text,
             session_preview,
             session_starts: None,
+            tool_calls: None,
             batch: None,
             bodies: TraceBodies {
                 request_headers:
@@ -438,6 +439,100 @@ impl Generator {
             },
         }
     }
+}
+
+/// One long agent session (the Activity tab at agent scale): `calls` Messages calls of a
+/// Claude Code-like agent, mostly one after another with the tools it called in between, now
+/// and then a few in parallel; ending `now`.
+pub fn agent_session(
+    org: OrgId,
+    endpoint: EndpointId,
+    calls: u64,
+    now: Millis,
+    seed: u64,
+) -> Vec<TraceRecord> {
+    let mut rng = Rng(seed ^ 0xA6E7);
+    let key = format!("cc:generated-{seed}-{calls}");
+    let preview = format!("Refactor the billing module ({calls} calls)");
+    let tools = ["Read", "Edit", "Bash", "Grep", "Write", "Glob"];
+    let mut at = now - calls as i64 * 9_000;
+    let mut out = Vec::with_capacity(calls as usize);
+    let mut i = 0;
+    while i < calls {
+        // Mostly sequential; sometimes a burst of parallel calls (sub-tasks).
+        let burst = if rng.chance(60) { rng.range(2, 4) } else { 1 };
+        let mut longest = 0;
+        for _ in 0..burst.min(calls - i) {
+            let latency_ms = rng.range(800, 12_000) as i64;
+            longest = longest.max(latency_ms);
+            let called: Vec<&str> = (0..rng.range(0, 3)).map(|_| rng.pick(&tools)).collect();
+            let input = rng.range(2_000, 60_000);
+            let output = rng.range(40, 2_000);
+            let usage = Usage {
+                input_tokens: Some(input),
+                output_tokens: Some(output),
+                ..Default::default()
+            };
+            let cost = Catalog::builtin().cost("claude-sonnet-4-5", &usage);
+            let request = serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 4096,
+                "messages": [{"role": "user", "content": preview}]});
+            let response = serde_json::json!({"id": format!("msg_{i}"), "type": "message", "role": "assistant",
+                "model": "claude-sonnet-4-5", "content": called.iter().map(|t| serde_json::json!({"type": "tool_use", "name": t, "input": {}})).collect::<Vec<_>>(),
+                "usage": {"input_tokens": input, "output_tokens": output}});
+            let request = serde_json::to_vec(&request).unwrap_or_default();
+            let response = serde_json::to_vec(&response).unwrap_or_default();
+            out.push(TraceRecord {
+                id: TraceId::at(at),
+                org_id: org,
+                endpoint_id: endpoint,
+                started_at: at,
+                auth_mode: "oauth".into(),
+                virtual_key_id: None,
+                key_hint: None,
+                provider: Some("anthropic".into()),
+                wire: Some("anthropic.messages".into()),
+                model: Some("claude-sonnet-4-5".into()),
+                method: "POST".into(),
+                path: "/v1/messages".into(),
+                status_code: 200,
+                outcome: Outcome::Ok,
+                error: None,
+                is_stream: true,
+                usage,
+                usage_source: UsageSource::Provider,
+                cost_nanos: cost.as_ref().map(|c| c.total_nanos),
+                cost_estimated: true,
+                cost_detail: None,
+                catalog_version: cost.as_ref().map(|c| c.catalog_version.clone()),
+                ttft_us: Some(rng.range(300, 1500) as i64 * 1000),
+                latency_us: latency_ms * 1000,
+                session_key: Some(key.clone()),
+                session_parent: Some(key.clone()),
+                response_id: None,
+                request_bytes: request.len() as i64,
+                response_bytes: response.len() as i64,
+                reservation: None,
+                search_text: preview.clone(),
+                session_preview: Some(preview.clone()),
+                session_starts: None,
+                tool_calls: (!called.is_empty()).then(|| called.join(",")),
+                batch: None,
+                bodies: TraceBodies {
+                    request_headers: "{}".into(),
+                    response_headers: "{}".into(),
+                    request_body: Some(compress(&request)),
+                    response_body: Some(compress(&response)),
+                    response_assembled: None,
+                    request_truncated: false,
+                    response_truncated: false,
+                },
+            });
+            i += 1;
+            at += 1;
+        }
+        at += longest + rng.range(200, 3_000) as i64;
+    }
+    out
 }
 
 #[cfg(test)]

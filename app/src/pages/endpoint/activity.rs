@@ -410,6 +410,8 @@ fn Gantt(calls: Vec<SessionCall>) -> impl IntoView {
             );
         }
     };
+    // One handler for all bars (on the chart, below): a session of thousands of calls hydrates
+    // as fast as one of ten.
     let rects = bars
         .iter()
         .enumerate()
@@ -419,17 +421,29 @@ fn Gantt(calls: Vec<SessionCall>) -> impl IntoView {
             let tip = tooltip(c);
             let href = details.with_value(|d| d[i].1.clone());
             let is_error = c.is_error();
+            let tools = (!c.tool_calls.is_empty()).then(|| {
+                // A mark where the call ended: the model asked for tools there, and the agent
+                // ran them before its next call.
+                let x = b.x + b.w;
+                let names = c.tool_calls.join(", ");
+                view! {
+                    <path
+                        d=format!("M{x} {} l4 {} l-4 {} l-4 {} z", y - 1.0, ROW / 2.0 + 1.0, ROW / 2.0 + 1.0, -(ROW / 2.0 + 1.0))
+                        fill="#0f172a"
+                        vector-effect="non-scaling-stroke"
+                        data-testid="gantt-tools"
+                        data-tools=names.clone()
+                    >
+                        <title>{format!("Tools called: {names}")}</title>
+                    </path>
+                }
+            });
             // Rooted in <g> so the macro makes an SVG <a> (a bare <a> would be an HTML one).
             view! {
                 <g>
                 <a
                     href=href
-                    on:click=move |ev: leptos::ev::MouseEvent| {
-                        ev.prevent_default();
-                        open(i);
-                    }
-                    on:mouseenter=move |_| hovered.set(Some(i))
-                    on:mouseleave=move |_| hovered.set(None)
+                    data-i=i.to_string()
                     data-testid="gantt-bar"
                     data-trace-id=c.id.to_string()
                     data-error=is_error.to_string()
@@ -448,11 +462,22 @@ fn Gantt(calls: Vec<SessionCall>) -> impl IntoView {
                     {b.ttft_x.map(|x| view! {
                         <line x1=x x2=x y1=y y2=y + ROW stroke="#0f172a" stroke-width="2" vector-effect="non-scaling-stroke" class="pointer-events-none" />
                     })}
+                    {tools}
                 </a>
                 </g>
             }
         })
         .collect_view();
+    // The bar under an event, by its index.
+    #[cfg(feature = "hydrate")]
+    let bar_at = |ev: &leptos::ev::Event| -> Option<usize> {
+        use wasm_bindgen::JsCast;
+        let el: web_sys::Element = ev.target()?.dyn_into().ok()?;
+        let bar = el.closest("[data-i]").ok()??;
+        bar.get_attribute("data-i")?.parse().ok()
+    };
+    #[cfg(not(feature = "hydrate"))]
+    let bar_at = |_: &leptos::ev::Event| -> Option<usize> { None };
     let legend = models
         .into_iter()
         .map(|(m, c)| {
@@ -502,6 +527,10 @@ fn Gantt(calls: Vec<SessionCall>) -> impl IntoView {
                         <svg viewBox="0 0 10 10" class="h-3 w-3"><line x1="5" x2="5" y1="0" y2="10" stroke="#0f172a" stroke-width="2" /></svg>
                         "first token"
                     </span>
+                    <span class="inline-flex items-center gap-1">
+                        <svg viewBox="0 0 10 10" class="h-3 w-3"><path d="M5 0 L10 5 L5 10 L0 5 z" fill="#0f172a" /></svg>
+                        "tools called"
+                    </span>
                 </div>
                 <div class="flex gap-1">
                     <button type="button" class=BTN_SECONDARY on:click=move |_| zoom_by(0.5) aria-label="Zoom in" data-testid="zoom-in">"+"</button>
@@ -523,6 +552,19 @@ fn Gantt(calls: Vec<SessionCall>) -> impl IntoView {
                     on:mousemove=on_move
                     on:mouseup=on_up
                     on:mouseleave=move |_| drag.set(None)
+                    on:click=move |ev: leptos::ev::MouseEvent| {
+                        if let Some(i) = bar_at(&ev) {
+                            ev.prevent_default();
+                            open(i);
+                        }
+                    }
+                    on:mouseover=move |ev: leptos::ev::MouseEvent| {
+                        let i = bar_at(&ev);
+                        if hovered.get_untracked() != i {
+                            hovered.set(i);
+                        }
+                    }
+                    on:mouseout=move |_| hovered.set(None)
                 >
                     <svg viewBox=view_box preserveAspectRatio="none" class="block w-full" height=height role="img" aria-label="Calls of this session over time" data-testid="gantt-svg">
                         {rects}
@@ -569,6 +611,9 @@ fn tooltip(c: &SessionCall) -> String {
             format::usd(n),
             if c.cost_estimated { " (est.)" } else { "" }
         ));
+    }
+    if !c.tool_calls.is_empty() {
+        parts.push(format!("tools: {}", c.tool_calls.join(", ")));
     }
     parts.push(if c.is_error() {
         format!("error {} {}", c.status_code, c.outcome.replace('_', " "))
