@@ -1,0 +1,518 @@
+//! Gemini `generateContent`, as the translator reads and writes it: the wire types (camelCase
+//! as the SDKs send it, snake_case as Google's REST examples do; the rest of a request lands
+//! in `rest`), usage and finish-reason vocabulary, the synthesized tool-call ids, and the three
+//! directions in [`request`], [`response`] and [`stream`].
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::ir::StopReason;
+use super::stream::opt_cow;
+use crate::usage::Usage;
+
+pub mod request;
+pub mod response;
+pub mod stream;
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateRequest {
+    #[serde(default)]
+    pub contents: Vec<Content>,
+    #[serde(
+        default,
+        alias = "system_instruction",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub system_instruction: Option<Content>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Tool>,
+    #[serde(
+        default,
+        alias = "tool_config",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tool_config: Option<ToolConfig>,
+    #[serde(
+        default,
+        alias = "generation_config",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub generation_config: Option<GenerationConfig>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct Content {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub parts: Vec<Part>,
+}
+
+/// A part of any kind; which field is set says which.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Part {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thought: Option<bool>,
+    #[serde(
+        default,
+        alias = "thought_signature",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub thought_signature: Option<String>,
+    #[serde(
+        default,
+        alias = "inline_data",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub inline_data: Option<Blob>,
+    #[serde(default, alias = "file_data", skip_serializing_if = "Option::is_none")]
+    pub file_data: Option<FileData>,
+    #[serde(
+        default,
+        alias = "function_call",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub function_call: Option<FunctionCall>,
+    #[serde(
+        default,
+        alias = "function_response",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub function_response: Option<FunctionResponse>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Blob {
+    #[serde(alias = "mime_type")]
+    pub mime_type: String,
+    pub data: String,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileData {
+    #[serde(default, alias = "mime_type", skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    #[serde(alias = "file_uri")]
+    pub file_uri: String,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct FunctionCall {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub args: Value,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct FunctionResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub response: Value,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tool {
+    #[serde(
+        default,
+        alias = "function_declarations",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub function_declarations: Vec<FunctionDeclaration>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionDeclaration {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// OpenAPI-style schema (upper-case types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    /// Plain JSON Schema, what the other shapes carry.
+    #[serde(
+        default,
+        alias = "parameters_json_schema",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub parameters_json_schema: Option<Value>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolConfig {
+    #[serde(
+        default,
+        alias = "function_calling_config",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub function_calling_config: Option<FunctionCallingConfig>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionCallingConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(
+        default,
+        alias = "allowed_function_names",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub allowed_function_names: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerationConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, alias = "top_p", skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, alias = "top_k", skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u64>,
+    #[serde(
+        default,
+        alias = "max_output_tokens",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_output_tokens: Option<u64>,
+    #[serde(
+        default,
+        alias = "stop_sequences",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub stop_sequences: Vec<String>,
+    #[serde(
+        default,
+        alias = "candidate_count",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub candidate_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(
+        default,
+        alias = "presence_penalty",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub presence_penalty: Option<f64>,
+    #[serde(
+        default,
+        alias = "frequency_penalty",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub frequency_penalty: Option<f64>,
+    #[serde(
+        default,
+        alias = "response_mime_type",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub response_mime_type: Option<String>,
+    #[serde(
+        default,
+        alias = "response_schema",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub response_schema: Option<Value>,
+    #[serde(
+        default,
+        alias = "response_json_schema",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub response_json_schema: Option<Value>,
+    #[serde(
+        default,
+        alias = "thinking_config",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub thinking_config: Option<ThinkingConfig>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThinkingConfig {
+    #[serde(
+        default,
+        alias = "thinking_budget",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub thinking_budget: Option<i64>,
+    #[serde(
+        default,
+        alias = "thinking_level",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub thinking_level: Option<String>,
+    #[serde(
+        default,
+        alias = "include_thoughts",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub include_thoughts: Option<bool>,
+}
+
+/// A response, or one chunk of a streamed one (the same shape). Strings borrow from the body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseIn<'a> {
+    #[serde(default, borrow)]
+    pub candidates: Vec<CandidateIn<'a>>,
+    #[serde(default)]
+    pub usage_metadata: Option<UsageMetadata>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub model_version: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub response_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub prompt_feedback: Option<PromptFeedback<'a>>,
+    #[serde(default, borrow)]
+    pub error: Option<ErrorDetail<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CandidateIn<'a> {
+    #[serde(default, borrow)]
+    pub content: Option<ContentIn<'a>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+pub struct ContentIn<'a> {
+    #[serde(default, borrow)]
+    pub parts: Vec<PartIn<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartIn<'a> {
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub thought: Option<bool>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub thought_signature: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub function_call: Option<FunctionCallIn<'a>>,
+    /// Output the other shapes cannot carry (images, code execution), refused by name.
+    #[serde(default)]
+    pub inline_data: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub executable_code: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub code_execution_result: Option<serde::de::IgnoredAny>,
+}
+
+impl PartIn<'_> {
+    /// The name of output this part holds that has no equivalent elsewhere.
+    pub fn untranslatable(&self) -> Option<&'static str> {
+        if self.inline_data.is_some() {
+            Some("Gemini `inlineData` output")
+        } else if self.executable_code.is_some() || self.code_execution_result.is_some() {
+            Some("Gemini code execution output")
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FunctionCallIn<'a> {
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(default)]
+    pub args: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromptFeedback<'a> {
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub block_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ErrorDetail<'a> {
+    #[serde(default)]
+    pub code: Option<u16>,
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
+    pub message: Option<Cow<'a, str>>,
+}
+
+/// `{"error": {...}}`.
+#[derive(Debug, Deserialize)]
+pub struct ErrorBody<'a> {
+    #[serde(borrow)]
+    pub error: Option<ErrorDetail<'a>>,
+}
+
+/// What the client's shape is written from (a response, or one chunk of a stream).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseOut<'a> {
+    pub candidates: [CandidateOut<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_metadata: Option<UsageMetadata>,
+    pub model_version: &'a str,
+    pub response_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CandidateOut<'a> {
+    pub content: ContentOut<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<&'a str>,
+    pub index: u32,
+}
+
+#[derive(Serialize)]
+pub struct ContentOut<'a> {
+    pub parts: &'a [PartOut<'a>],
+    pub role: &'static str,
+}
+
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thought: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thought_signature: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionCallOut<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct FunctionCallOut<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub args: &'a Value,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_token_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_content_token_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates_token_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thoughts_token_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_token_count: Option<u64>,
+}
+
+/// Same reading as [`crate::providers::gemini::usage`]: thoughts are output, outside
+/// `candidatesTokenCount`.
+impl From<UsageMetadata> for Usage {
+    fn from(u: UsageMetadata) -> Usage {
+        let output = match (u.candidates_token_count, u.thoughts_token_count) {
+            (None, None) => None,
+            (c, t) => Some(c.unwrap_or(0) + t.unwrap_or(0)),
+        };
+        Usage {
+            input_tokens: u.prompt_token_count,
+            output_tokens: output.or(u.prompt_token_count.map(|_| 0)),
+            cache_read_tokens: u.cached_content_token_count,
+            cache_write_tokens: None,
+            cache_write_1h_tokens: None,
+            reasoning_tokens: u.thoughts_token_count,
+        }
+    }
+}
+
+/// Gemini has no cache-write count: written tokens stay inside `promptTokenCount`.
+impl From<&Usage> for UsageMetadata {
+    fn from(u: &Usage) -> UsageMetadata {
+        let input = u.input_tokens.unwrap_or(0);
+        let output = u.output_tokens.unwrap_or(0);
+        let thoughts = u.reasoning_tokens.filter(|t| *t > 0);
+        UsageMetadata {
+            prompt_token_count: Some(input),
+            cached_content_token_count: u.cache_read_tokens.filter(|c| *c > 0),
+            candidates_token_count: Some(output.saturating_sub(thoughts.unwrap_or(0))),
+            thoughts_token_count: thoughts,
+            total_token_count: Some(input + output),
+        }
+    }
+}
+
+/// `STOP` covers a natural end, a stop sequence and a tool call alike; the decoders tell a
+/// tool call apart by the parts they saw.
+pub fn stop_from_wire(reason: &str, saw_tool_call: bool) -> StopReason {
+    match reason {
+        "STOP" if saw_tool_call => StopReason::ToolUse,
+        "STOP" => StopReason::EndTurn,
+        "MAX_TOKENS" => StopReason::MaxTokens,
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
+            StopReason::ContentFilter
+        }
+        other => StopReason::Other(other.to_owned()),
+    }
+}
+
+pub fn stop_to_wire(reason: &StopReason) -> &str {
+    match reason {
+        StopReason::EndTurn | StopReason::StopSequence | StopReason::ToolUse => "STOP",
+        StopReason::MaxTokens => "MAX_TOKENS",
+        StopReason::ContentFilter => "SAFETY",
+        StopReason::Other(r) if r.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') => r,
+        StopReason::Other(_) => "OTHER",
+    }
+}
+
+/// Separates a Gemini thought signature carried inside a tool-call id (see [`call_id`]).
+const SIGNATURE_MARK: &str = "__thought__";
+
+/// The id given to a Gemini function call, which has none of its own: stable (the response id
+/// and the call's position), and carrying the call's thought signature, which Gemini 3 rejects
+/// a follow-up without and which OpenAI and Anthropic clients would otherwise drop. Clients echo
+/// ids faithfully, so the signature comes back with the tool result.
+pub fn call_id(base: &str, signature: Option<&str>) -> String {
+    match signature.filter(|s| !s.is_empty()) {
+        Some(sig) => format!("{base}{SIGNATURE_MARK}{sig}"),
+        None => base.to_owned(),
+    }
+}
+
+/// The id without its signature, and the signature.
+pub fn split_call_id(id: &str) -> (&str, Option<&str>) {
+    match id.split_once(SIGNATURE_MARK) {
+        Some((base, sig)) if !sig.is_empty() => (base, Some(sig)),
+        _ => (id, None),
+    }
+}

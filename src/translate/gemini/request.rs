@@ -1,0 +1,572 @@
+//! Gemini `generateContent` requests to and from the neutral [`Request`].
+//!
+//! Gemini calls carry no ids: a function response answers the earlier call of the same name,
+//! in order. Reading gives each call a stable id from its position (`call_<turn>_<n>`, unless
+//! the client sent one) and pairs each response with the first unanswered call of its name;
+//! writing drops ids and orders a turn's responses like the calls they answer.
+
+use serde_json::{Map, Value, json};
+
+use super::{
+    Blob, Content, FileData, FunctionCall, FunctionCallingConfig, FunctionDeclaration,
+    FunctionResponse, GenerateRequest, GenerationConfig, Part as WirePart, ThinkingConfig,
+    Tool as WireTool, ToolConfig, split_call_id,
+};
+use crate::translate::ir::{
+    Effort, Media, MediaSource, Part, Reasoning, Request, ResponseFormat, Role, Tool, ToolCall,
+    ToolChoice, ToolResult,
+};
+use crate::translate::{Res, check_rest, invalid, mime_from_url, unsupported};
+
+/// `labels` only tag billing (Vertex); `mediaResolution` is a cost hint like OpenAI's `detail`.
+const IGNORED_TOP: &[&str] = &["labels"];
+const IGNORED_CONFIG: &[&str] = &["mediaResolution", "media_resolution"];
+
+pub fn read(body: &[u8], stream: bool) -> Res<Request> {
+    let req: GenerateRequest = serde_json::from_slice(body).map_err(invalid)?;
+    check_rest(&req.rest, IGNORED_TOP, "")?;
+    let mut ir = Request {
+        stream,
+        ..Request::default()
+    };
+    if let Some(sys) = req.system_instruction {
+        for p in sys.parts {
+            match read_part(p)? {
+                Some(Part::Text(t)) => ir.system.push(t),
+                None => {}
+                Some(_) => return unsupported("non-text `systemInstruction` parts"),
+            }
+        }
+    }
+    for t in req.tools {
+        // Even an empty `{"googleSearch": {}}` turns a built-in tool on.
+        if let Some(key) = t.rest.keys().next() {
+            return unsupported(format!("Gemini `{key}` tool"));
+        }
+        for f in t.function_declarations {
+            ir.tools.push(read_declaration(f)?);
+        }
+    }
+    if let Some(tc) = req.tool_config {
+        check_rest(&tc.rest, &[], "toolConfig.")?;
+        ir.tool_choice = tc.function_calling_config.map(read_choice).transpose()?;
+    }
+    if let Some(g) = req.generation_config {
+        read_config(g, &mut ir)?;
+    }
+    read_contents(req.contents, &mut ir)?;
+    Ok(ir)
+}
+
+/// A function's output schema (`response`) is a hint for the model that no other shape has; the
+/// call and its arguments are unaffected.
+fn read_declaration(f: FunctionDeclaration) -> Res<Tool> {
+    check_rest(
+        &f.rest,
+        &["response", "responseJsonSchema"],
+        "functionDeclarations[].",
+    )?;
+    let parameters = match (f.parameters_json_schema, f.parameters) {
+        (Some(schema), _) => schema,
+        (None, Some(openapi)) => json_schema(openapi),
+        (None, None) => json!({"type": "object", "properties": {}}),
+    };
+    Ok(Tool {
+        name: f.name,
+        description: f.description,
+        parameters,
+    })
+}
+
+/// Gemini's OpenAPI-style schema as JSON Schema: lower-case type names, `nullable` as a
+/// `"null"` type, and no `propertyOrdering` (an ordering hint JSON Schema has no word for).
+pub fn json_schema(v: Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut out = Map::with_capacity(map.len());
+            let nullable = map.get("nullable") == Some(&Value::Bool(true));
+            for (k, v) in map {
+                let v = match k.as_str() {
+                    "nullable" | "propertyOrdering" => continue,
+                    "type" => match v {
+                        Value::String(t) if nullable => json!([t.to_ascii_lowercase(), "null"]),
+                        Value::String(t) => Value::String(t.to_ascii_lowercase()),
+                        other => other,
+                    },
+                    "properties" => match v {
+                        Value::Object(props) => Value::Object(
+                            props
+                                .into_iter()
+                                .map(|(k, v)| (k, json_schema(v)))
+                                .collect(),
+                        ),
+                        other => other,
+                    },
+                    "items" | "anyOf" => json_schema(v),
+                    _ => v,
+                };
+                out.insert(k, v);
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(json_schema).collect()),
+        other => other,
+    }
+}
+
+fn read_choice(c: FunctionCallingConfig) -> Res<ToolChoice> {
+    let mode = c.mode.as_deref().unwrap_or("AUTO").to_ascii_uppercase();
+    Ok(match (mode.as_str(), c.allowed_function_names.as_slice()) {
+        ("AUTO", []) => ToolChoice::Auto,
+        ("NONE", _) => ToolChoice::None,
+        ("ANY", []) => ToolChoice::Required,
+        ("ANY", [one]) => ToolChoice::Tool(one.clone()),
+        ("ANY" | "AUTO", _) => return unsupported("`allowedFunctionNames` beyond one forced tool"),
+        (other, _) => return unsupported(format!("function calling mode `{other}`")),
+    })
+}
+
+fn read_config(mut g: GenerationConfig, ir: &mut Request) -> Res<()> {
+    if let Some(Value::Array(m)) = g.rest.get("responseModalities")
+        && m.iter()
+            .all(|v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("text")))
+    {
+        g.rest.remove("responseModalities");
+    }
+    check_rest(&g.rest, IGNORED_CONFIG, "generationConfig.")?;
+    if g.candidate_count.is_some_and(|n| n > 1) {
+        return unsupported("`candidateCount` > 1 (several candidates)");
+    }
+    ir.temperature = g.temperature;
+    ir.top_p = g.top_p;
+    ir.top_k = g.top_k;
+    ir.max_tokens = g.max_output_tokens;
+    ir.stop = g.stop_sequences;
+    ir.seed = g.seed;
+    ir.presence_penalty = g.presence_penalty.filter(|p| *p != 0.0);
+    ir.frequency_penalty = g.frequency_penalty.filter(|p| *p != 0.0);
+    ir.response_format = match g.response_mime_type.as_deref() {
+        None | Some("text/plain") => None,
+        Some("application/json") => Some(match (g.response_json_schema, g.response_schema) {
+            (Some(schema), _) => ResponseFormat::JsonSchema {
+                name: "response".into(),
+                schema,
+            },
+            (None, Some(openapi)) => ResponseFormat::JsonSchema {
+                name: "response".into(),
+                schema: json_schema(openapi),
+            },
+            (None, None) => ResponseFormat::JsonObject,
+        }),
+        Some(other) => return unsupported(format!("`responseMimeType` \"{other}\"")),
+    };
+    if let Some(t) = g.thinking_config {
+        ir.reasoning = match (t.thinking_budget, t.thinking_level.as_deref()) {
+            (Some(0), _) => Some(Reasoning::Off),
+            (Some(b), _) if b < 0 => Some(Reasoning::Dynamic),
+            (Some(b), _) => Some(Reasoning::Budget(b.unsigned_abs())),
+            (None, Some(level)) => match Effort::parse(level) {
+                Some(e) => Some(Reasoning::Effort(e)),
+                None => return unsupported(format!("`thinkingLevel` \"{level}\"")),
+            },
+            (None, None) => None,
+        };
+        ir.show_reasoning = t.include_thoughts == Some(true);
+    }
+    Ok(())
+}
+
+fn read_contents(contents: Vec<Content>, ir: &mut Request) -> Res<()> {
+    // Calls of the latest model turn not yet answered: (id, name).
+    let mut pending: Vec<(String, String)> = Vec::new();
+    let mut last_role = Role::User;
+    for (turn, c) in contents.into_iter().enumerate() {
+        let role = match c.role.as_deref() {
+            None | Some("user" | "function") => Role::User,
+            Some("model") => Role::Assistant,
+            Some(other) => return Err(invalid(format!("unknown content role `{other}`"))),
+        };
+        if role == Role::Assistant && last_role == Role::User {
+            pending.clear();
+        }
+        last_role = role;
+        let mut parts = Vec::with_capacity(c.parts.len());
+        for (n, p) in c.parts.into_iter().enumerate() {
+            let part = match (p.function_call.is_some(), p.function_response.is_some()) {
+                (true, _) => read_call(p, turn, n, &mut pending),
+                (_, true) => read_response(p, &mut pending)?,
+                _ => match read_part(p)? {
+                    Some(part) => part,
+                    None => continue,
+                },
+            };
+            parts.push(part);
+        }
+        ir.push(role, parts);
+    }
+    Ok(())
+}
+
+/// A thought signature on a function call is for Gemini alone; the target needs none.
+fn read_call(p: WirePart, turn: usize, n: usize, pending: &mut Vec<(String, String)>) -> Part {
+    let f = p.function_call.unwrap_or_default();
+    let id = f.id.unwrap_or_else(|| format!("call_{turn}_{n}"));
+    pending.push((id.clone(), f.name.clone()));
+    Part::ToolCall(ToolCall {
+        id,
+        name: f.name,
+        arguments: match f.args {
+            Value::Object(_) => f.args,
+            _ => json!({}),
+        },
+    })
+}
+
+fn read_response(p: WirePart, pending: &mut Vec<(String, String)>) -> Res<Part> {
+    let r = p.function_response.unwrap_or_default();
+    let position = match &r.id {
+        Some(id) => pending.iter().position(|(i, _)| i == id),
+        None => pending.iter().position(|(_, name)| *name == r.name),
+    };
+    let Some(position) = position else {
+        return Err(invalid(format!(
+            "functionResponse `{}` answers no earlier functionCall",
+            r.name
+        )));
+    };
+    let (id, _) = pending.remove(position);
+    // Gemini's convention: `output` holds the result, `error` a failure; anything else is the
+    // result as a whole.
+    let (text, is_error) = match r.response {
+        Value::Object(mut o) if o.len() == 1 && o.contains_key("error") => {
+            (text_of(o.remove("error").unwrap_or_default()), true)
+        }
+        Value::Object(mut o) if o.len() == 1 && o.contains_key("output") => {
+            (text_of(o.remove("output").unwrap_or_default()), false)
+        }
+        other => (text_of(other), false),
+    };
+    Ok(Part::ToolResult(ToolResult {
+        id,
+        content: vec![Part::Text(text)],
+        is_error,
+    }))
+}
+
+fn text_of(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// A text, thought or media part; `None` for a part that carries nothing to translate.
+fn read_part(p: WirePart) -> Res<Option<Part>> {
+    check_rest(&p.rest, &[], "parts[].")?;
+    if let Some(text) = p.text {
+        if p.thought == Some(true) {
+            // A thought summary without a signature cannot be verified by anyone, and Gemini
+            // does not read it back either.
+            return Ok(p.thought_signature.map(|signature| Part::Thought {
+                text,
+                signature: Some(signature),
+            }));
+        }
+        // A signature on plain text only helps Gemini keep its reasoning; others need none.
+        return Ok(Some(Part::Text(text)));
+    }
+    if let Some(Blob { mime_type, data }) = p.inline_data {
+        return Ok(Some(Part::Media(Media {
+            mime: Some(mime_type),
+            source: MediaSource::Base64(data),
+        })));
+    }
+    if let Some(FileData {
+        mime_type,
+        file_uri,
+    }) = p.file_data
+    {
+        if !file_uri.starts_with("http") || file_uri.contains("generativelanguage.googleapis.com") {
+            return unsupported("Gemini Files API and Cloud Storage files (`fileData`)");
+        }
+        return Ok(Some(Part::Media(Media {
+            mime: mime_type,
+            source: MediaSource::Url(file_uri),
+        })));
+    }
+    Ok(None)
+}
+
+pub fn write(ir: &Request) -> Res<Vec<u8>> {
+    if ir.parallel_tool_calls == Some(false) {
+        return unsupported(
+            "disabling parallel tool calls (`parallel_tool_calls` / `disable_parallel_tool_use`)",
+        );
+    }
+    let mut names: Vec<(&str, &str)> = Vec::new();
+    let mut contents = Vec::with_capacity(ir.messages.len());
+    for m in &ir.messages {
+        let role = match m.role {
+            Role::User => "user",
+            Role::Assistant => "model",
+        };
+        let mut parts = Vec::with_capacity(m.parts.len());
+        // (slot in `parts`, position of the answered call) of each function response.
+        let mut answers = Vec::new();
+        for p in &m.parts {
+            if let Part::ToolResult(r) = p {
+                let call = names.iter().rposition(|(id, _)| *id == r.id);
+                answers.push((parts.len(), call.unwrap_or(usize::MAX)));
+            }
+            parts.push(write_part(p, &mut names)?);
+        }
+        in_call_order(&mut parts, &answers);
+        contents.push(Content {
+            role: Some(role.into()),
+            parts,
+        });
+    }
+    let system_instruction = (!ir.system.is_empty()).then(|| Content {
+        role: None,
+        parts: ir.system.iter().map(|t| text_part(t)).collect(),
+    });
+    let tools = if ir.tools.is_empty() {
+        Vec::new()
+    } else {
+        vec![WireTool {
+            function_declarations: ir.tools.iter().map(write_declaration).collect(),
+            rest: Map::new(),
+        }]
+    };
+    let tool_config = ir.tool_choice.as_ref().map(|c| {
+        let (mode, allowed) = match c {
+            ToolChoice::Auto => ("AUTO", Vec::new()),
+            ToolChoice::None => ("NONE", Vec::new()),
+            ToolChoice::Required => ("ANY", Vec::new()),
+            ToolChoice::Tool(name) => ("ANY", vec![name.clone()]),
+        };
+        ToolConfig {
+            function_calling_config: Some(FunctionCallingConfig {
+                mode: Some(mode.into()),
+                allowed_function_names: allowed,
+            }),
+            rest: Map::new(),
+        }
+    });
+    let req = GenerateRequest {
+        contents,
+        system_instruction,
+        tools,
+        tool_config,
+        generation_config: Some(write_config(ir)).filter(|g| !is_empty(g)),
+        rest: Map::new(),
+    };
+    serde_json::to_vec(&req).map_err(invalid)
+}
+
+/// Gemini has no end-user field: `user` / `metadata.user_id` only feed the other providers'
+/// abuse monitoring, and are dropped.
+fn write_config(ir: &Request) -> GenerationConfig {
+    let (mime, schema) = match &ir.response_format {
+        None => (None, None),
+        Some(ResponseFormat::JsonObject) => (Some("application/json".to_owned()), None),
+        Some(ResponseFormat::JsonSchema { schema, .. }) => {
+            (Some("application/json".to_owned()), Some(schema.clone()))
+        }
+    };
+    let budget = match ir.reasoning {
+        None => None,
+        Some(Reasoning::Off) => Some(0),
+        Some(Reasoning::Dynamic) => Some(-1),
+        Some(Reasoning::Budget(b)) => Some(i64::try_from(b).unwrap_or(i64::MAX)),
+        Some(Reasoning::Effort(e)) => Some(i64::try_from(e.budget()).unwrap_or(i64::MAX)),
+    };
+    let thinking_config = (budget.is_some() || ir.show_reasoning).then(|| ThinkingConfig {
+        thinking_budget: budget,
+        thinking_level: None,
+        include_thoughts: ir.show_reasoning.then_some(true),
+    });
+    GenerationConfig {
+        temperature: ir.temperature,
+        top_p: ir.top_p,
+        top_k: ir.top_k,
+        max_output_tokens: ir.max_tokens,
+        stop_sequences: ir.stop.clone(),
+        seed: ir.seed,
+        presence_penalty: ir.presence_penalty,
+        frequency_penalty: ir.frequency_penalty,
+        response_mime_type: mime,
+        response_json_schema: schema,
+        thinking_config,
+        ..GenerationConfig::default()
+    }
+}
+
+/// Gemini pairs responses with calls by position, so a turn's responses must follow the order
+/// of the calls (OpenAI clients may send tool messages in any order).
+fn in_call_order(parts: &mut [WirePart], answers: &[(usize, usize)]) {
+    if answers.windows(2).all(|w| w[0].1 <= w[1].1) {
+        return;
+    }
+    let mut sorted = answers.to_vec();
+    sorted.sort_by_key(|&(_, call)| call);
+    let moved: Vec<WirePart> = sorted
+        .iter()
+        .map(|&(slot, _)| std::mem::take(&mut parts[slot]))
+        .collect();
+    for (&(slot, _), part) in answers.iter().zip(moved) {
+        parts[slot] = part;
+    }
+}
+
+fn is_empty(g: &GenerationConfig) -> bool {
+    g.temperature.is_none()
+        && g.top_p.is_none()
+        && g.top_k.is_none()
+        && g.max_output_tokens.is_none()
+        && g.stop_sequences.is_empty()
+        && g.seed.is_none()
+        && g.presence_penalty.is_none()
+        && g.frequency_penalty.is_none()
+        && g.response_mime_type.is_none()
+        && g.thinking_config.is_none()
+}
+
+/// Tool definitions keep their JSON Schema as is, in `parametersJsonSchema`.
+fn write_declaration(t: &Tool) -> FunctionDeclaration {
+    FunctionDeclaration {
+        name: t.name.clone(),
+        description: t.description.clone(),
+        parameters: None,
+        parameters_json_schema: Some(t.parameters.clone()),
+        rest: Map::new(),
+    }
+}
+
+fn text_part(t: &str) -> WirePart {
+    WirePart {
+        text: Some(t.to_owned()),
+        ..WirePart::default()
+    }
+}
+
+/// `names` maps the ids of the calls written so far to their function names, which Gemini
+/// function responses carry instead of ids.
+fn write_part<'a>(p: &'a Part, names: &mut Vec<(&'a str, &'a str)>) -> Res<WirePart> {
+    Ok(match p {
+        Part::Text(t) => text_part(t),
+        Part::Media(m) => write_media(m),
+        Part::ToolCall(c) => {
+            names.push((&c.id, &c.name));
+            let (_, signature) = split_call_id(&c.id);
+            WirePart {
+                function_call: Some(FunctionCall {
+                    id: None,
+                    name: c.name.clone(),
+                    args: c.arguments.clone(),
+                }),
+                thought_signature: signature.map(str::to_owned),
+                ..WirePart::default()
+            }
+        }
+        Part::ToolResult(r) => {
+            let Some(&(_, name)) = names.iter().rev().find(|(id, _)| *id == r.id) else {
+                return Err(invalid(format!(
+                    "tool result `{}` answers no earlier tool call",
+                    r.id
+                )));
+            };
+            WirePart {
+                function_response: Some(FunctionResponse {
+                    id: None,
+                    name: name.to_owned(),
+                    response: result_object(r)?,
+                }),
+                ..WirePart::default()
+            }
+        }
+        Part::Thought { text, signature } => WirePart {
+            text: Some(text.clone()),
+            thought: Some(true),
+            thought_signature: signature.clone().filter(|s| !s.is_empty()),
+            ..WirePart::default()
+        },
+        Part::RedactedThought(_) => return unsupported("Anthropic `redacted_thinking` blocks"),
+    })
+}
+
+/// A result that is a JSON object is the response itself; other text is `{"output": text}`
+/// (or `{"error": text}`), Gemini's documented keys.
+fn result_object(r: &ToolResult) -> Res<Value> {
+    let mut text = String::new();
+    for p in &r.content {
+        match p {
+            Part::Text(t) => text.push_str(t),
+            _ => return unsupported("images in tool results"),
+        }
+    }
+    if r.is_error {
+        return Ok(json!({"error": text}));
+    }
+    Ok(match serde_json::from_str::<Value>(&text) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => json!({"output": text}),
+    })
+}
+
+/// An image URL whose type neither the client nor its extension says is sent as JPEG: Gemini
+/// requires a type and reads the image's own header.
+fn write_media(m: &Media) -> WirePart {
+    match &m.source {
+        MediaSource::Base64(data) => WirePart {
+            inline_data: Some(Blob {
+                mime_type: m.mime.clone().unwrap_or_else(|| "image/jpeg".into()),
+                data: data.clone(),
+            }),
+            ..WirePart::default()
+        },
+        MediaSource::Url(url) => WirePart {
+            file_data: Some(FileData {
+                mime_type: Some(
+                    m.mime
+                        .clone()
+                        .or_else(|| mime_from_url(url).map(str::to_owned))
+                        .unwrap_or_else(|| "image/jpeg".into()),
+                ),
+                file_uri: url.clone(),
+            }),
+            ..WirePart::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openapi_schemas_become_json_schema() {
+        let openapi = json!({
+            "type": "OBJECT",
+            "properties": {
+                "city": {"type": "STRING", "description": "City"},
+                "days": {"type": "INTEGER", "nullable": true},
+                "tags": {"type": "ARRAY", "items": {"type": "STRING", "enum": ["a", "b"]}}
+            },
+            "required": ["city"],
+            "propertyOrdering": ["city", "days", "tags"]
+        });
+        assert_eq!(
+            json_schema(openapi),
+            json!({
+                "type": "object",
+                "properties": {
+                    "city": {"type": "string", "description": "City"},
+                    "days": {"type": ["integer", "null"]},
+                    "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}}
+                },
+                "required": ["city"]
+            })
+        );
+    }
+}
