@@ -455,18 +455,19 @@ impl From<UsageMetadata> for Usage {
     }
 }
 
-/// Gemini has no cache-write count: written tokens stay inside `promptTokenCount`.
+/// Gemini has no cache-write count: written tokens stay inside `promptTokenCount`. Counts not
+/// known yet (output early in a stream) are left out, as Gemini does.
 impl From<&Usage> for UsageMetadata {
     fn from(u: &Usage) -> UsageMetadata {
         let input = u.input_tokens.unwrap_or(0);
-        let output = u.output_tokens.unwrap_or(0);
+        let output = u.output_tokens;
         let thoughts = u.reasoning_tokens.filter(|t| *t > 0);
         UsageMetadata {
             prompt_token_count: Some(input),
             cached_content_token_count: u.cache_read_tokens.filter(|c| *c > 0),
-            candidates_token_count: Some(output.saturating_sub(thoughts.unwrap_or(0))),
+            candidates_token_count: output.map(|o| o.saturating_sub(thoughts.unwrap_or(0))),
             thoughts_token_count: thoughts,
-            total_token_count: Some(input + output),
+            total_token_count: Some(input + output.unwrap_or(0)),
         }
     }
 }
@@ -501,18 +502,60 @@ const SIGNATURE_MARK: &str = "__thought__";
 /// The id given to a Gemini function call, which has none of its own: stable (the response id
 /// and the call's position), and carrying the call's thought signature, which Gemini 3 rejects
 /// a follow-up without and which OpenAI and Anthropic clients would otherwise drop. Clients echo
-/// ids faithfully, so the signature comes back with the tool result.
+/// ids faithfully, so the signature comes back with the tool result. The signature's base64 is
+/// written URL-safe and unpadded, so the id still matches Anthropic's `^[a-zA-Z0-9_-]+$`.
 pub fn call_id(base: &str, signature: Option<&str>) -> String {
-    match signature.filter(|s| !s.is_empty()) {
-        Some(sig) => format!("{base}{SIGNATURE_MARK}{sig}"),
-        None => base.to_owned(),
-    }
+    let Some(sig) = signature.filter(|s| !s.is_empty()) else {
+        return base.to_owned();
+    };
+    let mut id = String::with_capacity(base.len() + SIGNATURE_MARK.len() + sig.len());
+    id.push_str(base);
+    id.push_str(SIGNATURE_MARK);
+    id.extend(sig.chars().filter(|&c| c != '=').map(|c| match c {
+        '+' => '-',
+        '/' => '_',
+        c => c,
+    }));
+    id
 }
 
-/// The id without its signature, and the signature.
-pub fn split_call_id(id: &str) -> (&str, Option<&str>) {
-    match id.split_once(SIGNATURE_MARK) {
-        Some((base, sig)) if !sig.is_empty() => (base, Some(sig)),
-        _ => (id, None),
+/// The id without its signature, and the signature in Gemini's standard base64.
+pub fn split_call_id(id: &str) -> (&str, Option<String>) {
+    let Some((base, safe)) = id.split_once(SIGNATURE_MARK).filter(|(_, s)| !s.is_empty()) else {
+        return (id, None);
+    };
+    let mut sig: String = safe
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    while sig.len() % 4 != 0 {
+        sig.push('=');
+    }
+    (base, Some(sig))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_ride_in_ids_and_come_back_intact() {
+        let sig = "CpkCAdHtim/zBQ9c1Lw3j+0m+/4=";
+        let id = call_id("call_JbrRaJrPBJWl1dkPhJy8-Ag_0", Some(sig));
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+            "{id}"
+        );
+        assert_eq!(
+            split_call_id(&id),
+            ("call_JbrRaJrPBJWl1dkPhJy8-Ag_0", Some(sig.to_owned()))
+        );
+        assert_eq!(call_id("call_1", None), "call_1");
+        assert_eq!(split_call_id("toolu_01A09q90"), ("toolu_01A09q90", None));
     }
 }

@@ -465,7 +465,7 @@ fn write_part<'a>(p: &'a Part, names: &mut Vec<(&'a str, &'a str)>) -> Res<WireP
                     name: c.name.clone(),
                     args: c.arguments.clone(),
                 }),
-                thought_signature: signature.map(str::to_owned),
+                thought_signature: signature,
                 ..WirePart::default()
             }
         }

@@ -271,8 +271,8 @@ impl Encoder {
         self.done = true;
     }
 
-    /// The last chunk carries the usage, as Gemini's own does (earlier ones would only repeat
-    /// partial counts).
+    /// Every chunk carries the usage known so far, as Gemini's own do, so a client whose
+    /// stream breaks off still learns what the prompt cost.
     fn chunk(&self, out: &mut Vec<u8>, parts: &[PartOut<'_>], finish: Option<&str>) {
         let chunk = ResponseOut {
             candidates: [CandidateOut {
@@ -283,9 +283,11 @@ impl Encoder {
                 finish_reason: finish,
                 index: 0,
             }],
-            usage_metadata: finish
-                .filter(|_| self.usage.is_reported())
-                .map(|_| UsageMetadata::from(&self.usage)),
+            usage_metadata: self
+                .usage
+                .input_tokens
+                .is_some()
+                .then(|| UsageMetadata::from(&self.usage)),
             model_version: &self.model,
             response_id: &self.id,
         };
