@@ -248,14 +248,14 @@ pub(crate) fn invalid(message: impl std::fmt::Display) -> Fault {
 
 /// Fields that landed in a wire type's `rest`: each one is refused by name unless it is on the
 /// `ignored` list (fields with no effect on the answer, see the module doc) or holds only a
-/// default (`null`, `false`, `[]`, `{}`), which asks for nothing.
+/// default (`null`, `false`, `[]`), which asks for nothing. An empty object is not a default:
+/// `web_search_options: {}` turns search on.
 pub(crate) fn check_rest(rest: &Map<String, Value>, ignored: &[&str], prefix: &str) -> Res<()> {
     for (key, value) in rest {
         let default = match value {
             Value::Null | Value::Bool(false) => true,
             Value::Array(a) => a.is_empty(),
-            Value::Object(o) => o.is_empty(),
-            Value::Bool(true) | Value::Number(_) | Value::String(_) => false,
+            Value::Bool(true) | Value::Number(_) | Value::String(_) | Value::Object(_) => false,
         };
         if !default && !ignored.contains(&key.as_str()) {
             return unsupported(format!("`{prefix}{key}`"));

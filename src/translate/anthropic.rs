@@ -104,7 +104,13 @@ pub struct Block {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Lenient: other block types use `source` for other things (a `search_result`'s is a
+    /// string), and must reach the refusal that names their type.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source: Option<Source>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -126,6 +132,16 @@ pub struct Block {
     pub data: Option<String>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
+}
+
+/// `None` for a value that is not a `T`. Owned strings move through the `Value` without a copy.
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(v.and_then(|v| serde_json::from_value(v).ok()))
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -532,7 +532,7 @@ pub fn split_call_id(id: &str) -> (&str, Option<String>) {
             c => c,
         })
         .collect();
-    while sig.len() % 4 != 0 {
+    while !sig.len().is_multiple_of(4) {
         sig.push('=');
     }
     (base, Some(sig))

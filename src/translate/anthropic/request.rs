@@ -116,7 +116,20 @@ fn read_message(m: Message, ir: &mut Request) -> Res<()> {
     Ok(())
 }
 
+const BLOCKS: &[&str] = &[
+    "text",
+    "image",
+    "document",
+    "tool_use",
+    "tool_result",
+    "thinking",
+    "redacted_thinking",
+];
+
 fn read_block(b: Block) -> Res<Part> {
+    if !BLOCKS.contains(&b.kind.as_str()) {
+        return unsupported(format!("`{}` content blocks", b.kind));
+    }
     // Citations on text the model wrote earlier describe where it came from; the text stands.
     let ignored: &[&str] = if b.kind == "text" {
         &["cache_control", "citations"]
@@ -159,8 +172,7 @@ fn read_block(b: Block) -> Res<Part> {
             text: b.thinking.unwrap_or_default(),
             signature: b.signature,
         },
-        "redacted_thinking" => Part::RedactedThought(b.data.unwrap_or_default()),
-        other => return unsupported(format!("`{other}` content blocks")),
+        _ => Part::RedactedThought(b.data.unwrap_or_default()),
     })
 }
 

@@ -27,10 +27,20 @@ const IGNORED: &[&str] = &[
 
 pub fn read(body: &[u8]) -> Res<Request> {
     let mut req: ChatRequest = serde_json::from_slice(body).map_err(invalid)?;
-    if let Some(Value::Array(m)) = req.rest.get("modalities")
-        && m.iter().all(|v| v == "text")
+    let audio = |v: &Value| v.as_array().is_some_and(|m| m.iter().any(|v| v == "audio"));
+    if req.rest.get("audio").is_some_and(|a| !a.is_null())
+        || req.rest.get("modalities").is_some_and(audio)
     {
-        req.rest.remove("modalities");
+        return unsupported("audio output (`modalities` / `audio`)");
+    }
+    // A text-only modality list and an empty bias map ask for nothing.
+    for key in ["modalities", "logit_bias"] {
+        if req.rest.get(key).is_some_and(|v| {
+            v.as_array().is_some_and(|m| m.iter().all(|v| v == "text"))
+                || v.as_object().is_some_and(|o| o.is_empty())
+        }) {
+            req.rest.remove(key);
+        }
     }
     check_rest(&req.rest, IGNORED, "")?;
     if req.n.is_some_and(|n| n > 1) {
@@ -46,7 +56,8 @@ pub fn read(body: &[u8]) -> Res<Request> {
         seed: req.seed,
         presence_penalty: req.presence_penalty.filter(|p| *p != 0.0),
         frequency_penalty: req.frequency_penalty.filter(|p| *p != 0.0),
-        parallel_tool_calls: req.parallel_tool_calls,
+        // `true` is every shape's default; only `false` asks for something.
+        parallel_tool_calls: req.parallel_tool_calls.filter(|p| !p),
         user: req.user.take(),
         stream: req.stream == Some(true),
         ..Request::default()
@@ -114,10 +125,10 @@ fn read_tool_choice(c: WireToolChoice) -> Res<ToolChoice> {
 /// `strict` is dropped: no other shape guarantees schema-exact arguments, and the schema itself
 /// still goes across.
 fn read_tool(t: ChatTool) -> Res<Tool> {
-    check_rest(&t.rest, &[], "tools[].")?;
     let Some(f) = t.function.filter(|_| t.kind == "function") else {
         return unsupported(format!("`{}` tools", t.kind));
     };
+    check_rest(&t.rest, &[], "tools[].")?;
     check_rest(&f.rest, &[], "tools[].function.")?;
     Ok(Tool {
         name: f.name,
@@ -206,7 +217,11 @@ fn read_content(content: Option<Content>) -> Res<Vec<Part>> {
 
 /// An image's `detail` is a resolution hint for OpenAI's own pricing; the others pick their own.
 fn read_part(p: ContentPart) -> Res<Part> {
-    check_rest(&p.rest, &[], "content[].")?;
+    match p.kind.as_str() {
+        "text" | "refusal" | "image_url" | "file" => check_rest(&p.rest, &[], "content[].")?,
+        "input_audio" => return unsupported("audio input (`input_audio`)"),
+        other => return unsupported(format!("`{other}` content parts")),
+    }
     match p.kind.as_str() {
         "text" => Ok(Part::Text(p.text.unwrap_or_default())),
         "refusal" => Ok(Part::Text(p.refusal.unwrap_or_default())),
@@ -237,7 +252,6 @@ fn read_part(p: ContentPart) -> Res<Part> {
             },
             _ => unsupported("`file_id` (a file uploaded to OpenAI)"),
         },
-        "input_audio" => unsupported("audio input (`input_audio`)"),
         other => unsupported(format!("`{other}` content parts")),
     }
 }
