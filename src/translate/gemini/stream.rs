@@ -6,10 +6,10 @@
 
 use std::borrow::Cow;
 
-use super::{
+use super::response::{
     CandidateOut, ContentOut, FunctionCallOut, PartOut, ResponseIn, ResponseOut, UsageMetadata,
-    call_id, stop_from_wire, stop_to_wire,
 };
+use super::{call_id, stop_from_wire, stop_to_wire};
 use crate::translate::ResponseContext;
 use crate::translate::ir::{Event, StopReason};
 use crate::translate::openai::request::parse_arguments;
