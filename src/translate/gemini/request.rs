@@ -165,8 +165,31 @@ fn read_contents(contents: Vec<Content>, ir: &mut Request) -> Res<()> {
                     None => continue,
                 },
             };
+            // A thought streams as several parts, its signature on the last: one thought again.
+            if let Part::Thought { text, signature } = &part
+                && let Some(Part::Thought {
+                    text: earlier,
+                    signature: open,
+                }) = parts.last_mut()
+                && open.is_none()
+            {
+                earlier.push_str(text);
+                open.clone_from(signature);
+                continue;
+            }
             parts.push(part);
         }
+        // A thought summary without a signature cannot be verified by anyone, and Gemini does
+        // not read it back either.
+        parts.retain(|p| {
+            !matches!(
+                p,
+                Part::Thought {
+                    signature: None,
+                    ..
+                }
+            )
+        });
         ir.push(role, parts);
     }
     Ok(())
@@ -230,11 +253,9 @@ fn read_part(p: WirePart) -> Res<Option<Part>> {
     check_rest(&p.rest, &[], "parts[].")?;
     if let Some(text) = p.text {
         if p.thought == Some(true) {
-            // A thought summary without a signature cannot be verified by anyone, and Gemini
-            // does not read it back either.
-            return Ok(p.thought_signature.map(|signature| Part::Thought {
+            return Ok(Some(Part::Thought {
                 text,
-                signature: Some(signature),
+                signature: p.thought_signature,
             }));
         }
         // A signature on plain text only helps Gemini keep its reasoning; others need none.

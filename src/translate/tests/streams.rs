@@ -168,6 +168,36 @@ fn reasoning_reaches_gemini_and_anthropic_clients_but_not_openai_ones() {
 }
 
 #[test]
+fn a_gemini_clients_history_gives_anthropic_its_thinking_back_whole() {
+    // What a Gemini SDK keeps of a streamed Anthropic answer: one part per chunk.
+    let history = json!({"contents": [
+        {"role": "user", "parts": [{"text": "Is 1001 prime?"}]},
+        {"role": "model", "parts": [
+            {"text": "7 × ", "thought": true},
+            {"text": "143", "thought": true},
+            {"text": "", "thought": true, "thoughtSignature": "EqQBCgIY"},
+            {"text": "No."},
+            {"text": ""}]},
+        {"role": "user", "parts": [{"text": "Why?"}]}]});
+    let t = request(
+        Provider::Gemini,
+        Provider::Anthropic,
+        &serde_json::to_vec(&history).unwrap(),
+        "claude-sonnet-4-5",
+        false,
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    assert_eq!(
+        v["messages"][1]["content"],
+        json!([
+            {"type": "thinking", "thinking": "7 × 143", "signature": "EqQBCgIY"},
+            {"type": "text", "text": "No."}
+        ])
+    );
+}
+
+#[test]
 fn parallel_openai_tool_calls_become_separate_blocks_and_parts() {
     let chunk = |delta: Value, finish: Value| {
         format!(
@@ -297,4 +327,44 @@ fn tool_results_answer_calls_in_order_for_gemini() {
         .map(|p| &p["functionResponse"]["name"])
         .collect();
     assert_eq!(names, [&json!("weather"), &json!("time")]);
+}
+
+/// Cost per upstream event and per request, on the fixtures. Run in release:
+/// `cargo test --release -p antix --lib translate::tests::streams::timing -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn timing() {
+    use std::time::Instant;
+
+    let fixtures = super::fixtures();
+    for (dir, from, to) in [
+        ("openai_to_anthropic", Provider::Anthropic, Provider::OpenAi),
+        ("anthropic_to_openai", Provider::OpenAi, Provider::Anthropic),
+        ("anthropic_to_gemini", Provider::Gemini, Provider::Anthropic),
+        ("gemini_to_openai", Provider::OpenAi, Provider::Gemini),
+    ] {
+        let case = fixtures.join(dir).join("stream_text");
+        let body = std::fs::read(case.join("upstream_stream.sse")).unwrap();
+        let n_events = events(&body).len() as u32;
+        let rounds = 20_000u32;
+        let start = Instant::now();
+        for _ in 0..rounds {
+            let mut t = StreamTranslator::new(from, to, ctx(true));
+            std::hint::black_box(t.push(&body));
+            std::hint::black_box(t.finish());
+        }
+        let per_event = start.elapsed() / (rounds * n_events);
+        let request_body =
+            std::fs::read(fixtures.join(dir).join("tools/client_request.json")).unwrap();
+        let (client, target) = (to, from);
+        let start = Instant::now();
+        for _ in 0..rounds {
+            std::hint::black_box(request(client, target, &request_body, "m", false).unwrap());
+        }
+        let per_request = start.elapsed() / rounds;
+        println!(
+            "{dir}: {per_event:?} per stream event, {per_request:?} per tools request ({} bytes)",
+            request_body.len()
+        );
+    }
 }
