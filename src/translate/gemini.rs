@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::ir::StopReason;
 
+mod config;
 pub mod request;
 pub mod response;
 mod schema;
