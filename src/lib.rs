@@ -16,7 +16,8 @@
 //!   (retention and sweeps), [`sessions`] (agent sessions).
 //! - [`store`]: the one store API over SQLite and Postgres, with migrations and the hot-path
 //!   cache (its own writes invalidate it).
-//! - Vocabulary and low-level pieces: [`providers`] (wire formats), [`pricing`], [`usage`],
+//! - Vocabulary and low-level pieces: [`providers`] (wire formats), [`translate`] (between
+//!   the three chat APIs), [`pricing`], [`usage`],
 //!   [`capture`] (capped body copies), [`redact`], [`egress`] (outbound HTTP), [`crypto`],
 //!   [`config`], [`domain`].
 //! - [`services`]: the shared handles (store, keys, settings) built once at start.
@@ -44,6 +45,7 @@ pub mod redact;
 pub mod services;
 pub mod sessions;
 pub mod store;
+pub mod translate;
 pub mod usage;
 pub mod virtual_keys;
 
