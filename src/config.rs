@@ -162,6 +162,26 @@ pub const VARS: &[Var] = &[
                credential lookups, budget admission); past it the request gets a 503.",
     },
     Var {
+        key: "retries.attempts",
+        env: "ANTIX_RETRY_ATTEMPTS",
+        default: Some("3"),
+        help: "Tries per call (1: no retries) when the provider answers 429, 5xx or 529, or \
+               cannot be reached, before anything reached the client.",
+    },
+    Var {
+        key: "retries.deadline_ms",
+        env: "ANTIX_RETRY_DEADLINE_MS",
+        default: Some("30000"),
+        help: "Retries and fallbacks stop once a call has spent this long.",
+    },
+    Var {
+        key: "retries.backoff_ms",
+        env: "ANTIX_RETRY_BACKOFF_MS",
+        default: Some("250"),
+        help: "First wait before retrying on the same credential (doubled each time, with \
+               jitter; a provider's Retry-After wins).",
+    },
+    Var {
         key: "limits.memory_budget_bytes",
         env: "ANTIX_MEMORY_BUDGET_BYTES",
         default: Some("402653184"),
@@ -236,6 +256,7 @@ pub struct Settings {
     pub upstream: Upstreams,
     pub multi_routes: crate::providers::multi::Routes,
     pub timeouts: Timeouts,
+    pub retries: Retries,
     pub limits: Limits,
     pub trace_retention_days: u32,
     pub session_gap: Duration,
@@ -315,6 +336,14 @@ pub struct Timeouts {
     pub shutdown: Duration,
     pub write: Duration,
     pub database: Duration,
+}
+
+/// Retries of a call (see `crate::gateway::retry`).
+#[derive(Debug, Clone, Copy)]
+pub struct Retries {
+    pub attempts: u32,
+    pub deadline: Duration,
+    pub backoff: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -485,6 +514,16 @@ impl Settings {
             write: ms("timeouts.write_ms")?,
             database: ms("timeouts.database_ms")?,
         };
+        let retries = Retries {
+            attempts: raw.required("retries.attempts", |s| {
+                s.parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=10).contains(n))
+                    .ok_or_else(|| format!("`{s}` is not a number of tries from 1 to 10"))
+            })?,
+            deadline: ms("retries.deadline_ms")?,
+            backoff: ms("retries.backoff_ms")?,
+        };
         let bytes = |key: &'static str| -> Result<u64, ConfigError> {
             raw.required(key, |s| match s.parse::<u64>() {
                 Ok(n) if n >= 1024 => Ok(n),
@@ -550,6 +589,7 @@ impl Settings {
             upstream,
             multi_routes,
             timeouts,
+            retries,
             limits,
             trace_retention_days,
             session_gap,

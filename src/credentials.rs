@@ -1,33 +1,62 @@
 //! Organizations' provider credentials: sealed with AES-256-GCM under the credentials key, with
-//! the row's identity (organization and provider) as associated data, so a ciphertext copied to
-//! another row or tenant does not decrypt. Shown only as their last four characters.
+//! the row's identity (organization, provider and, since credentials have ids, the id) as
+//! associated data, so a ciphertext copied to another row or tenant does not decrypt. Shown
+//! only as their last four characters. An organization may hold several per provider (a name
+//! each): the proxy balances between the enabled ones by weight (see `crate::gateway::balance`).
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::crypto::{CryptoError, Keys};
-use crate::domain::{Millis, OrgId, Provider, UserId};
+use crate::domain::{CredentialId, Millis, OrgId, Provider, UserId};
 use crate::store::credentials::{NewCredential, StoredCredential};
 use crate::store::{Store, StoreError};
 
 /// A decrypted credential, ready to call the provider with.
 #[derive(Clone)]
 pub struct UpstreamCredential {
+    pub id: CredentialId,
+    pub name: String,
     pub secret: SecretString,
     /// A custom OpenAI-compatible base URL, when the organization set one.
     pub base_url: Option<url::Url>,
+    pub weight: u32,
+    pub rpm: Option<i64>,
+    pub tpm: Option<i64>,
+    pub enabled: bool,
 }
 
 impl std::fmt::Debug for UpstreamCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpstreamCredential")
+            .field("name", &self.name)
             .field("secret", &"<redacted>")
             .field("base_url", &self.base_url.as_ref().map(url::Url::as_str))
             .finish()
     }
 }
 
-pub(crate) fn aad(org: OrgId, provider: Provider) -> Vec<u8> {
-    format!("antix/provider_credentials/v1|{org}|{}", provider.as_str()).into_bytes()
+/// Associated data: version 1 rows (from before credentials had ids) are sealed to the
+/// organization and provider, version 2 to their id too.
+pub(crate) fn aad(org: OrgId, provider: Provider, id: CredentialId, version: i64) -> Vec<u8> {
+    if version <= 1 {
+        format!("antix/provider_credentials/v1|{org}|{}", provider.as_str()).into_bytes()
+    } else {
+        format!(
+            "antix/provider_credentials/v2|{org}|{}|{id}",
+            provider.as_str()
+        )
+        .into_bytes()
+    }
+}
+
+/// The associated data of a stored row.
+pub(crate) fn aad_of(row: &StoredCredential) -> Option<Vec<u8>> {
+    Some(aad(
+        row.org_id,
+        Provider::parse(&row.provider)?,
+        row.id,
+        row.key_version,
+    ))
 }
 
 /// The last four characters, for display.
@@ -52,34 +81,87 @@ pub enum CredentialError {
 pub struct CredentialInput<'a> {
     pub org: OrgId,
     pub provider: Provider,
+    /// Its name among the provider's credentials (`default` when there is one).
+    pub name: &'a str,
     pub secret: &'a SecretString,
     pub base_url: Option<&'a str>,
     pub by: UserId,
     pub at: Millis,
+    pub weight: u32,
+    pub rpm: Option<i64>,
+    pub tpm: Option<i64>,
+    pub enabled: bool,
 }
 
-pub async fn set(store: &Store, keys: &Keys, c: &CredentialInput<'_>) -> Result<(), StoreError> {
+impl<'a> CredentialInput<'a> {
+    /// A provider's only credential: named `default`, weight 1, enabled, no limits.
+    pub fn single(
+        org: OrgId,
+        provider: Provider,
+        secret: &'a SecretString,
+        base_url: Option<&'a str>,
+        by: UserId,
+        at: Millis,
+    ) -> Self {
+        CredentialInput {
+            org,
+            provider,
+            name: "default",
+            secret,
+            base_url,
+            by,
+            at,
+            weight: 1,
+            rpm: None,
+            tpm: None,
+            enabled: true,
+        }
+    }
+}
+
+/// Adds (or, by name, replaces) a credential. Returns its id.
+pub async fn set(
+    store: &Store,
+    keys: &Keys,
+    c: &CredentialInput<'_>,
+) -> Result<CredentialId, StoreError> {
     // A rotation may have started since this server did: encrypt with the key it moves to.
     if let Err(e) = crate::keyring::learn(store, keys).await {
         tracing::warn!(error = %e, "could not read the keyring");
     }
-    let (ciphertext, key_id) =
-        keys.encrypt_newest(c.secret.expose_secret().as_bytes(), &aad(c.org, c.provider));
+    // Replacing a named credential keeps its id (so its health and history stay with it).
+    let id = store
+        .credentials_for(c.org, c.provider)
+        .await?
+        .into_iter()
+        .find(|r| r.name == c.name)
+        .map_or_else(|| CredentialId(uuid::Uuid::new_v4()), |r| r.id);
+    let (ciphertext, key_id) = keys.encrypt_newest(
+        c.secret.expose_secret().as_bytes(),
+        &aad(c.org, c.provider, id, 2),
+    );
     store
         .put_credential(&NewCredential {
+            id,
             org: c.org,
             provider: c.provider,
+            name: c.name,
             ciphertext: &ciphertext,
+            key_version: 2,
             last4: &last4(c.secret.expose_secret()),
             base_url: c.base_url,
             updated_by: c.by,
             at: c.at,
             key_id: &key_id,
+            weight: i64::from(c.weight),
+            rpm: c.rpm,
+            tpm: c.tpm,
+            enabled: c.enabled,
         })
         .await
 }
 
-/// The organization's credential for a provider, decrypted.
+/// The organization's first enabled credential for a provider, decrypted.
 pub async fn get(
     store: &Store,
     keys: &Keys,
@@ -87,21 +169,17 @@ pub async fn get(
     provider: Provider,
 ) -> Result<Option<UpstreamCredential>, CredentialError> {
     match store.credential(org, provider).await? {
-        Some(row) => open_or_learn(store, keys, &row, org, provider)
-            .await
-            .map(Some),
+        Some(row) => open_or_learn(store, keys, &row).await.map(Some),
         None => Ok(None),
     }
 }
 
 /// Opens a credential; one made with a master key this server has not learned yet (a rotation
 /// started elsewhere) sends it to the keyring first.
-async fn open_or_learn(
+pub async fn open_or_learn(
     store: &Store,
     keys: &Keys,
     row: &StoredCredential,
-    org: OrgId,
-    provider: Provider,
 ) -> Result<UpstreamCredential, CredentialError> {
     if let Some(id) = row.key_id.as_deref()
         && !keys.knows(id)
@@ -110,32 +188,43 @@ async fn open_or_learn(
             .await
             .map_err(Box::new)?;
     }
-    open(keys, row, org, provider)
+    open(keys, row)
 }
 
-/// [`get`] through the store's hot-path cache (the proxy's lookup). Decrypting is cheap next to
-/// a database round trip, and keeping only ciphertext in memory keeps secrets out of the cache.
+/// Every credential of a provider, decrypted, through the store's hot-path cache (the proxy's
+/// lookup). Decrypting is cheap next to a database round trip, and keeping only ciphertext in
+/// memory keeps secrets out of the cache.
+pub async fn all_cached(
+    store: &Store,
+    keys: &Keys,
+    org: OrgId,
+    provider: Provider,
+) -> Result<Vec<UpstreamCredential>, CredentialError> {
+    let rows = store.credentials_cached(org, provider).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows.iter() {
+        out.push(open_or_learn(store, keys, row).await?);
+    }
+    Ok(out)
+}
+
+/// The first enabled credential of a provider through the cache.
 pub async fn get_cached(
     store: &Store,
     keys: &Keys,
     org: OrgId,
     provider: Provider,
 ) -> Result<Option<UpstreamCredential>, CredentialError> {
-    match store.credential_cached(org, provider).await? {
-        Some(row) => open_or_learn(store, keys, &row, org, provider)
-            .await
-            .map(Some),
+    let rows = store.credentials_cached(org, provider).await?;
+    match rows.iter().find(|r| r.enabled) {
+        Some(row) => open_or_learn(store, keys, row).await.map(Some),
         None => Ok(None),
     }
 }
 
-fn open(
-    keys: &Keys,
-    row: &StoredCredential,
-    org: OrgId,
-    provider: Provider,
-) -> Result<UpstreamCredential, CredentialError> {
-    let plain = keys.decrypt_by(row.key_id.as_deref(), &row.ciphertext, &aad(org, provider))?;
+fn open(keys: &Keys, row: &StoredCredential) -> Result<UpstreamCredential, CredentialError> {
+    let aad = aad_of(row).ok_or(CryptoError::Decrypt)?;
+    let plain = keys.decrypt_by(row.key_id.as_deref(), &row.ciphertext, &aad)?;
     let secret = String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)?;
     let base_url = row
         .base_url
@@ -143,8 +232,14 @@ fn open(
         .map(|u| url::Url::parse(u).map_err(|e| CredentialError::BadBaseUrl(e.to_string())))
         .transpose()?;
     Ok(UpstreamCredential {
+        id: row.id,
+        name: row.name.clone(),
         secret: SecretString::from(secret),
         base_url,
+        weight: u32::try_from(row.weight).unwrap_or(0),
+        rpm: row.rpm,
+        tpm: row.tpm,
+        enabled: row.enabled,
     })
 }
 

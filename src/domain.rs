@@ -38,6 +38,8 @@ id_type!(
     /// ids sort by time for cursor pagination.
     TraceId,
     InviteId,
+    /// One of an organization's provider credentials.
+    CredentialId,
 );
 
 impl TraceId {
@@ -428,4 +430,24 @@ mod tests {
         assert!(a < TraceId::floor(cut) && TraceId::floor(cut) <= b);
         assert_eq!(TraceId::floor(cut).0.get_version_num(), 7);
     }
+}
+
+/// One try at a call's upstream, as its trace shows it (a call with retries or fallbacks has
+/// several; the last is the answer the client got).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Attempt {
+    pub provider: String,
+    pub model: Option<String>,
+    /// The organization credential's name (never its secret); none for passthrough callers.
+    pub credential: Option<String>,
+    /// The upstream's status, 0 when no answer came (a connection that failed).
+    pub status: u16,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    /// The shape conversion made for this target (`anthropic→openai`), when one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translated: Option<String>,
+    /// A fallback target (not the endpoint's first).
+    #[serde(default)]
+    pub fallback: bool,
 }

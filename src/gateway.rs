@@ -34,6 +34,7 @@ use crate::providers::{Wire, multi};
 use crate::recorder::{PendingTrace, Recorder};
 
 pub mod admit;
+pub mod balance;
 pub mod body;
 pub mod call;
 pub mod caller;
@@ -41,6 +42,7 @@ pub mod error;
 pub mod headers;
 pub mod inspect;
 pub mod relay;
+pub mod retry;
 pub mod route;
 pub mod target;
 pub mod upstream;
@@ -71,6 +73,7 @@ pub struct Gateway {
     /// Cancelled when the shutdown grace period ends: streams still open are cut.
     cut: CancellationToken,
     routes: multi::Routes,
+    balancer: balance::Balancer,
 }
 
 impl Gateway {
@@ -87,6 +90,7 @@ impl Gateway {
             recorder,
             stopping,
             cut,
+            balancer: balance::Balancer::default(),
         }))
     }
 
@@ -148,23 +152,159 @@ impl Gateway {
             .prepare(&parts, body, &route, family, &endpoint, &mut call)
             .await
         {
-            Ok((request, relay)) => {
-                let first_byte = self.services.settings.timeouts.first_byte;
-                let limit = self.services.settings.limits.max_request_body_bytes;
-                call.sent_unanswered = true;
-                let sent = upstream::send(request, first_byte, || {
-                    call.request_body.exceeded(limit).then_some(limit)
-                })
-                .await;
-                match sent {
-                    Ok(response) => relay::response(relay, response, call).await,
-                    Err(e) => {
-                        call.sent_unanswered = e.reached;
-                        relay::refusal(&e.error, family, call)
-                    }
-                }
+            Ok(plan) => {
+                self.dispatch(&parts, &route, endpoint.org_id, plan, call)
+                    .await
             }
             Err(e) => relay::refusal(&e, family, call),
+        }
+    }
+
+    /// Phase 7, with retries: sends the call, and when the provider is rate-limited,
+    /// overloaded, failing (429, 5xx, 529) or unreachable before anything reached the client,
+    /// tries again (on another of the organization's credentials when it has several; else
+    /// after a backoff), within the attempts and the deadline allowed. Each try is recorded.
+    /// Never once the answer has started: a 2xx head is relayed whatever happens next.
+    async fn dispatch(
+        &self,
+        parts: &http::request::Parts,
+        route: &Route,
+        org: crate::domain::OrgId,
+        plan: Plan,
+        mut call: PendingTrace<Call>,
+    ) -> http::Response<ProxyBody> {
+        let settings = &self.services.settings;
+        let Plan {
+            target,
+            credentials,
+            mut body,
+            key_carriers,
+            relay,
+        } = plan;
+        let family = relay.family;
+        let first_byte = settings.timeouts.first_byte;
+        let limit = settings.limits.max_request_body_bytes;
+        let retries = &settings.retries;
+        let started = Instant::now();
+        let mut tried: Vec<crate::domain::CredentialId> = Vec::new();
+        self.balancer
+            .refresh(&self.services.store, org, target.provider, &credentials)
+            .await;
+        loop {
+            let credential = self.balancer.pick(&credentials, &tried, rand::random());
+            let again = body.as_ref().and_then(inspect::Body::again);
+            let Some(this_body) = body.take() else {
+                return relay::refusal(
+                    &GatewayError::UpstreamUnreachable(
+                        "the request body cannot be sent again".into(),
+                    ),
+                    family,
+                    call,
+                );
+            };
+            body = again;
+            let request = match upstream::request(
+                &self.clients,
+                parts,
+                route.query.as_deref(),
+                &key_carriers,
+                &target,
+                credential,
+                this_body,
+            ) {
+                Ok(r) => r,
+                Err(e) => return relay::refusal(&e, family, call),
+            };
+            if let Some(c) = credential {
+                self.balancer.count(c);
+            }
+            call.sent_unanswered = true;
+            let t0 = Instant::now();
+            let sent = upstream::send(request, first_byte, || {
+                call.request_body.exceeded(limit).then_some(limit)
+            })
+            .await;
+            let attempt = |status: u16, error: Option<String>| crate::domain::Attempt {
+                provider: target.provider.as_str().to_owned(),
+                model: target.model.clone(),
+                credential: credential.map(|c| c.name.clone()),
+                status,
+                latency_ms: t0.elapsed().as_millis() as u64,
+                error,
+                translated: None,
+                fallback: false,
+            };
+            let n = call.attempts.len() + 1;
+            let room = body.is_some()
+                && n < retries.attempts as usize
+                && started.elapsed() < retries.deadline;
+            match sent {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let why = retry::failure(status, response.headers());
+                    match (why, credential) {
+                        (Some(f), Some(c)) => self.balancer.failed(&self.services.store, c, f),
+                        (None, Some(c)) if status < 500 => {
+                            self.balancer.succeeded(&self.services.store, c)
+                        }
+                        _ => {}
+                    }
+                    if let Some(f) = why
+                        && room
+                        && let Some(wait) =
+                            retry::wait(f, n, &credentials, credential, &tried, retries, started)
+                    {
+                        call.attempts
+                            .push(attempt(status, Some(format!("HTTP {status}"))));
+                        if let Some(c) = credential {
+                            tried.push(c.id);
+                        }
+                        drop(response);
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    if !call.attempts.is_empty() {
+                        call.attempts.push(attempt(status, None));
+                    }
+                    return relay::response(relay, response, call).await;
+                }
+                Err(e) => {
+                    // Only a connection never made is certain not to have reached (and been
+                    // billed by) the provider: nothing else is tried again.
+                    if !e.reached {
+                        if let Some(c) = credential {
+                            self.balancer.failed(
+                                &self.services.store,
+                                c,
+                                balance::Failure::Unavailable,
+                            );
+                        }
+                        if room
+                            && let Some(wait) = retry::wait(
+                                balance::Failure::Unavailable,
+                                n,
+                                &credentials,
+                                credential,
+                                &tried,
+                                retries,
+                                started,
+                            )
+                        {
+                            call.attempts.push(attempt(0, Some(e.error.to_string())));
+                            if let Some(c) = credential {
+                                tried.push(c.id);
+                            }
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                    }
+                    if !call.attempts.is_empty() {
+                        call.attempts.push(attempt(0, Some(e.error.to_string())));
+                    }
+                    call.sent_unanswered = e.reached;
+                    return relay::refusal(&e.error, family, call);
+                }
+            }
         }
     }
 
@@ -178,7 +318,7 @@ impl Gateway {
         family: Provider,
         endpoint: &Endpoint,
         call: &mut Call,
-    ) -> Result<(reqwest::RequestBuilder, relay::Relay), GatewayError> {
+    ) -> Result<Plan, GatewayError> {
         let settings = &self.services.settings;
         if endpoint.archived_at.is_some() {
             return Err(GatewayError::Archived);
@@ -238,19 +378,9 @@ impl Gateway {
         call.facts = Some(Box::new(std::mem::take(&mut request.facts)));
         let mut grant = grant?;
         call.reservation = grant.reservation.take();
-        if let Some(c) = &grant.credential {
+        for c in &grant.credentials {
             call.secrets.push(c.secret.expose_secret().to_owned());
         }
-
-        let upstream = upstream::request(
-            &self.clients,
-            parts,
-            route.query.as_deref(),
-            &presented.key_carriers,
-            &target,
-            &grant,
-            request.body,
-        )?;
         let relay = relay::Relay {
             family,
             idle_timeout: settings.timeouts.idle,
@@ -269,8 +399,24 @@ impl Gateway {
                 .as_deref()
                 .and_then(|f| self.batch_input(&target, f, endpoint, &caller)),
         };
-        Ok((upstream, relay))
+        Ok(Plan {
+            target,
+            credentials: grant.credentials,
+            body: Some(request.body),
+            key_carriers: presented.key_carriers,
+            relay,
+        })
     }
+}
+
+/// What phases 3 to 6 decided: where the call goes, with which credentials, the body to send
+/// (again, for a retry, when it was read whole), and how to relay the answer.
+struct Plan {
+    target: target::Target,
+    credentials: Vec<crate::credentials::UpstreamCredential>,
+    body: Option<inspect::Body>,
+    key_carriers: Vec<http::HeaderName>,
+    relay: relay::Relay,
 }
 
 impl Gateway {

@@ -10,7 +10,7 @@
 //! An interrupted run resumes where it stopped; the old key stays valid until it is done.
 
 use crate::crypto::{CryptoError, INSTANCE_SECRETS, Keys, MasterKey};
-use crate::domain::{OrgId, Provider, now_ms};
+use crate::domain::{OrgId, now_ms};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -157,15 +157,15 @@ pub async fn rotate(
             if limit.is_some_and(|l| report.moved >= l) {
                 break;
             }
-            let Some(provider) = Provider::parse(&row.provider) else {
+            let Some(aad) = crate::credentials::aad_of(&row) else {
                 continue;
             };
-            let aad = crate::credentials::aad(row.org_id, provider);
             let plain = keys.decrypt_by(row.key_id.as_deref(), &row.ciphertext, &aad)?;
             let ciphertext = new_keys.encrypt(&plain, &aad);
             if store
                 .reencrypt_credential(
                     row.org_id,
+                    row.id,
                     &row.provider,
                     row.key_id.as_deref(),
                     &row.ciphertext,

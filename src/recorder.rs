@@ -80,6 +80,8 @@ pub struct TraceDraft {
     pub reservation: Option<crate::limits::Reservation>,
     /// The memory budget the bodies hold until the trace is written.
     pub memory: crate::memory::Held,
+    /// The tries at the upstream, when there was more than one.
+    pub attempts: Vec<crate::domain::Attempt>,
 }
 
 impl TraceDraft {

@@ -179,18 +179,31 @@ pub struct CreatedKey {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialView {
+    pub id: Uuid,
+    pub name: String,
+    pub last4: String,
+    pub base_url: Option<String>,
+    pub weight: i64,
+    pub rpm: Option<i64>,
+    pub tpm: Option<i64>,
+    pub enabled: bool,
+    pub updated_at: i64,
+    pub updated_by: Option<String>,
+    /// Resting after failures until then (ms), when it is.
+    pub resting_until: Option<i64>,
+}
+
+/// A provider and the organization's credentials for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderCredentials {
     pub provider: String,
     pub label: String,
-    pub configured: bool,
-    pub last4: Option<String>,
-    pub base_url: Option<String>,
-    pub updated_at: Option<i64>,
-    pub updated_by: Option<String>,
+    pub credentials: Vec<CredentialView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialsPage {
-    pub providers: Vec<CredentialView>,
+    pub providers: Vec<ProviderCredentials>,
     pub is_admin: bool,
 }
 

@@ -138,13 +138,45 @@ pub enum KeyCommand {
 
 #[derive(Subcommand)]
 pub enum CredentialCommand {
-    /// Set the organization's key for a provider; the key is read from stdin.
+    /// Add a provider credential, or replace one by name; the key is read from stdin.
     Set {
         #[command(flatten)]
         actor: Actor,
         /// openai, anthropic or gemini.
         #[arg(long)]
         provider: String,
+        /// Its name among the provider's credentials.
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// An OpenAI-compatible server's base URL (openai only).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Share of the provider's calls (0: only when the others fail).
+        #[arg(long, default_value_t = 1)]
+        weight: u32,
+        /// Requests per minute this credential may take (per replica).
+        #[arg(long)]
+        rpm: Option<i64>,
+        /// Tokens per minute this credential may take (per replica).
+        #[arg(long)]
+        tpm: Option<i64>,
+        /// Store it turned off.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// The organization's credentials, one JSON object per line (never the keys).
+    List {
+        #[command(flatten)]
+        actor: Actor,
+    },
+    /// Remove a credential.
+    Delete {
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long)]
+        provider: String,
+        #[arg(long, default_value = "default")]
+        name: String,
     },
 }
 
@@ -495,38 +527,100 @@ pub async fn key_create(
     Ok(())
 }
 
-pub async fn credential_set(
-    settings: Settings,
-    actor_: &Actor,
-    provider: &str,
-) -> anyhow::Result<()> {
+pub async fn credential(settings: Settings, command: CredentialCommand) -> anyhow::Result<()> {
     let services = start(settings).await?;
-    let (user, m) = actor(&services, actor_).await?;
-    if m.role != domain::Role::Admin {
-        anyhow::bail!("only organization admins can set provider credentials");
-    }
-    let provider = Provider::parse(provider)
-        .ok_or_else(|| anyhow::anyhow!("--provider: use openai, anthropic or gemini"))?;
-    let secret =
-        read_stdin_line()?.ok_or_else(|| anyhow::anyhow!("pipe the provider key on stdin"))?;
-    antix::credentials::set(
-        &services.store,
-        &services.keys,
-        &antix::credentials::CredentialInput {
-            org: m.org.id,
+    match command {
+        CredentialCommand::Set {
+            actor: actor_,
             provider,
-            secret: &SecretString::from(secret.trim().to_owned()),
-            base_url: None,
-            by: user.id,
-            at: domain::now_ms(),
-        },
-    )
-    .await?;
-    say(&format!(
-        "Set the {} credential of \"{}\".",
-        provider.as_str(),
-        m.org.name
-    ));
+            name,
+            base_url,
+            weight,
+            rpm,
+            tpm,
+            disabled,
+        } => {
+            let (user, m) = actor(&services, &actor_).await?;
+            if m.role != domain::Role::Admin {
+                anyhow::bail!("only organization admins can set provider credentials");
+            }
+            let provider = Provider::parse(&provider)
+                .ok_or_else(|| anyhow::anyhow!("--provider: use openai, anthropic or gemini"))?;
+            if weight > 1000 {
+                anyhow::bail!("--weight: from 0 to 1000");
+            }
+            let base = match base_url.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+                Some(_) if provider != Provider::OpenAi => {
+                    anyhow::bail!("--base-url: only for openai (OpenAI-compatible servers)")
+                }
+                Some(b) => Some(
+                    antix::egress::validate_base_url(b, services.settings.dev_mode)
+                        .map_err(|e| anyhow::anyhow!("--base-url: {e}"))?
+                        .to_string(),
+                ),
+                None => None,
+            };
+            let secret = read_stdin_line()?
+                .ok_or_else(|| anyhow::anyhow!("pipe the provider key on stdin"))?;
+            let secret = SecretString::from(secret.trim().to_owned());
+            let mut input = antix::credentials::CredentialInput::single(
+                m.org.id,
+                provider,
+                &secret,
+                base.as_deref(),
+                user.id,
+                domain::now_ms(),
+            );
+            input.name = &name;
+            input.weight = weight;
+            input.rpm = rpm.filter(|n| *n > 0);
+            input.tpm = tpm.filter(|n| *n > 0);
+            input.enabled = !disabled;
+            antix::credentials::set(&services.store, &services.keys, &input).await?;
+            say(&format!(
+                "Set the {} credential \"{name}\" of \"{}\".",
+                provider.as_str(),
+                m.org.name
+            ));
+        }
+        CredentialCommand::List { actor: actor_ } => {
+            let (_, m) = actor(&services, &actor_).await?;
+            for c in services.store.list_credentials(m.org.id).await? {
+                say(
+                    &json!({"id": c.id, "provider": c.provider, "name": c.name, "last4": c.last4,
+                    "base_url": c.base_url, "weight": c.weight, "rpm": c.rpm, "tpm": c.tpm,
+                    "enabled": c.enabled})
+                    .to_string(),
+                );
+            }
+        }
+        CredentialCommand::Delete {
+            actor: actor_,
+            provider,
+            name,
+        } => {
+            let (_, m) = actor(&services, &actor_).await?;
+            if m.role != domain::Role::Admin {
+                anyhow::bail!("only organization admins can remove provider credentials");
+            }
+            let provider = Provider::parse(&provider)
+                .ok_or_else(|| anyhow::anyhow!("--provider: use openai, anthropic or gemini"))?;
+            let found = services
+                .store
+                .credentials_for(m.org.id, provider)
+                .await?
+                .into_iter()
+                .find(|c| c.name == name)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no {} credential named \"{name}\"", provider.as_str())
+                })?;
+            services.store.delete_credential(m.org.id, found.id).await?;
+            say(&format!(
+                "Removed the {} credential \"{name}\".",
+                provider.as_str()
+            ));
+        }
+    }
     services.store.close().await;
     Ok(())
 }

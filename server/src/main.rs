@@ -6,9 +6,7 @@ use std::process::ExitCode;
 
 use antix::config::Settings;
 use clap::Parser;
-use server::cli::{
-    self, AdminCommand, Cli, Command, CredentialCommand, EndpointCommand, KeyCommand,
-};
+use server::cli::{self, AdminCommand, Cli, Command, EndpointCommand, KeyCommand};
 use server::telemetry::Reader;
 
 fn main() -> ExitCode {
@@ -69,9 +67,7 @@ fn main() -> ExitCode {
             Command::Key {
                 command: KeyCommand::Create { actor, name, json },
             } => cli::key_create(settings, &actor, &name, json).await,
-            Command::Credential {
-                command: CredentialCommand::Set { actor, provider },
-            } => cli::credential_set(settings, &actor, &provider).await,
+            Command::Credential { command } => cli::credential(settings, command).await,
             Command::Traces { command } => cli::traces(settings, command).await,
             Command::Config => {
                 cli::print_config(&settings);

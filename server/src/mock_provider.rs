@@ -18,6 +18,12 @@
 //! | `no_usage` | omit usage from the response |
 //! | `cache_read=N` / `cache_write=N` / `reasoning=N` | report cache and reasoning tokens |
 //! | `echo_key` | put the credential the mock received in an error message |
+//! | `fail_first=N` | with `fail`, fail only the first N requests carrying this credential |
+//!
+//! The same directives can ride on the credential itself, after a `#`
+//! (`sk-a#fail=429;retry_after=1`, `sk-b#fail=503;fail_first=2`, `sk-c#hang`): an
+//! organization's provider credential then behaves that way for every request sent with it,
+//! which is how tests give each of several credentials its own fault.
 //!
 //! `GET /_mock/stats` reports streams open, finished and cancelled (a client that went away).
 //! Every request's target and headers are kept (the last [`SEEN_MAX`]) so tests can check what
@@ -216,6 +222,23 @@ pub struct Behavior {
     pub echo_key: bool,
     /// Refuse WebSocket upgrades (an upstream that only speaks HTTP).
     pub no_websocket: bool,
+    /// With `fail`: only the first N requests with this credential fail.
+    pub fail_first: Option<u64>,
+    /// The credential the request carried, when it named directives.
+    credential: Option<String>,
+}
+
+/// Requests seen per credential, for `fail_first`.
+static CREDENTIAL_CALLS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, u64>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// The credential a request carries, in whichever header its API uses.
+fn credential_of(headers: &HeaderMap) -> Option<&str> {
+    ["authorization", "x-api-key", "x-goog-api-key"]
+        .iter()
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v))
 }
 
 impl Behavior {
@@ -228,6 +251,17 @@ impl Behavior {
             .get("x-mock")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
+        let from_key = credential_of(headers).and_then(|k| k.split_once('#'));
+        if let Some((_, d)) = from_key {
+            b.credential = credential_of(headers).map(str::to_owned);
+            b.apply(d);
+        }
+        b.apply(spec);
+        b
+    }
+
+    fn apply(&mut self, spec: &str) {
+        let b = self;
         for d in spec.split(';').map(str::trim).filter(|d| !d.is_empty()) {
             let (k, v) = d.split_once('=').unwrap_or((d, ""));
             let n = v.trim().parse::<u64>().ok();
@@ -249,10 +283,10 @@ impl Behavior {
                 "reasoning" => b.reasoning = n.unwrap_or(0),
                 "echo_key" => b.echo_key = true,
                 "no_websocket" => b.no_websocket = true,
+                "fail_first" => b.fail_first = n,
                 _ => {}
             }
         }
-        b
     }
 
     /// The error answer this behaviour calls for, after any `hang` or first-byte wait.
@@ -284,6 +318,17 @@ impl Behavior {
             return Some(code(status).into_response());
         }
         let status = self.fail?;
+        if let Some(first) = self.fail_first {
+            let key = self.credential.clone().unwrap_or_default();
+            let mut calls = CREDENTIAL_CALLS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let n = calls.entry(key).or_default();
+            *n += 1;
+            if *n > first {
+                return None;
+            }
+        }
         let mut message = format!("mock failure {status}");
         if self.echo_key {
             let key = ["authorization", "x-api-key", "x-goog-api-key"]
@@ -297,7 +342,12 @@ impl Behavior {
                 json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": null}})
             }
             Family::Anthropic => {
-                json!({"type": "error", "error": {"type": "api_error", "message": message}})
+                let kind = match status {
+                    429 => "rate_limit_error",
+                    529 => "overloaded_error",
+                    _ => "api_error",
+                };
+                json!({"type": "error", "error": {"type": kind, "message": message}})
             }
             Family::Gemini => {
                 json!({"error": {"code": status, "message": message, "status": "INTERNAL"}})

@@ -21,8 +21,9 @@ use crate::providers::{Billing, Wire};
 /// What admission grants a call.
 #[derive(Debug, Default)]
 pub struct Grant {
-    /// The organization's credential, for a virtual key.
-    pub credential: Option<UpstreamCredential>,
+    /// The organization's enabled credentials for the target's provider, for a virtual key
+    /// (the balancer picks one per attempt).
+    pub credentials: Vec<UpstreamCredential>,
     /// The budget reservation held for the call.
     pub reservation: Option<Reservation>,
 }
@@ -98,27 +99,32 @@ pub async fn admit(
     if let Some(m) = facts.models.iter().find(|m| !limits.allows_model(m)) {
         return Err(GatewayError::ModelNotAllowed(m.clone()));
     }
-    let credential = credential(services, call.org, target).await?;
+    let credentials = credentials_for(services, call.org, target.provider).await?;
     let reservation = reserve(services, key, call, facts).await?;
     Ok(Grant {
-        credential: Some(credential),
+        credentials,
         reservation,
     })
 }
 
-async fn credential(
+/// The organization's enabled credentials for a provider (at least one, or the call cannot
+/// go out).
+pub async fn credentials_for(
     services: &Services,
     org: OrgId,
-    target: &Target,
-) -> Result<UpstreamCredential, GatewayError> {
-    let provider = target.provider;
-    super::deadline(
+    provider: crate::domain::Provider,
+) -> Result<Vec<UpstreamCredential>, GatewayError> {
+    let all = super::deadline(
         services,
         "credential",
-        credentials::get_cached(&services.store, &services.keys, org, provider),
+        credentials::all_cached(&services.store, &services.keys, org, provider),
     )
-    .await?
-    .ok_or(GatewayError::NoProviderCredential(provider))
+    .await?;
+    let enabled: Vec<UpstreamCredential> = all.into_iter().filter(|c| c.enabled).collect();
+    if enabled.is_empty() {
+        return Err(GatewayError::NoProviderCredential(provider));
+    }
+    Ok(enabled)
 }
 
 /// Counts the call against the key's rate limits and reserves its estimated cost against its

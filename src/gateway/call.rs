@@ -105,6 +105,8 @@ pub struct Call {
 
     /// Bodies this call holds in memory (read whole), against the gateway's memory budget.
     pub memory: crate::memory::Held,
+    /// The tries at the upstream, when there was more than one.
+    pub attempts: Vec<crate::domain::Attempt>,
 }
 
 impl Call {
@@ -167,6 +169,7 @@ impl Default for Call {
             response_body: CapturedBytes::default(),
             ttft: None,
             memory: crate::memory::Held::default(),
+            attempts: Vec::new(),
         }
     }
 }
@@ -215,6 +218,7 @@ impl Recordable for Call {
             secrets: self.secrets,
             reservation: self.reservation,
             memory,
+            attempts: self.attempts,
         }
     }
 }

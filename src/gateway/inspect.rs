@@ -29,6 +29,17 @@ pub enum Body {
     Stream(reqwest::Body),
 }
 
+impl Body {
+    /// The body for another attempt: a body read whole can be sent again, a streamed one only
+    /// once (`None` then).
+    pub fn again(&self) -> Option<Body> {
+        match self {
+            Body::Whole(b) => Some(Body::Whole(b.clone())),
+            Body::Stream(_) => None,
+        }
+    }
+}
+
 pub struct Inspected {
     pub body: Body,
     pub facts: Facts,

@@ -8,7 +8,6 @@ use bytes::Bytes;
 use secrecy::ExposeSecret;
 
 use super::GatewayError;
-use super::admit::Grant;
 use super::headers;
 use super::inspect::Body;
 use super::target::Target;
@@ -45,10 +44,9 @@ pub fn request(
     query: Option<&str>,
     key_carriers: &[http::HeaderName],
     target: &Target,
-    grant: &Grant,
+    credential: Option<&crate::credentials::UpstreamCredential>,
     body: Body,
 ) -> Result<reqwest::RequestBuilder, GatewayError> {
-    let credential = grant.credential.as_ref();
     let base = credential
         .and_then(|c| c.base_url.clone())
         .unwrap_or_else(|| clients.upstream.for_provider(target.provider).clone());

@@ -507,7 +507,7 @@ impl Context {
         call.facts = Some(Box::new(facts));
         let mut grant = grant?;
         call.reservation = grant.reservation.take();
-        if let Some(c) = &grant.credential {
+        for c in &grant.credentials {
             call.secrets
                 .push(secrecy::ExposeSecret::expose_secret(&c.secret).to_owned());
         }

@@ -45,5 +45,6 @@ pub fn sample_draft(org: OrgId, endpoint: EndpointId) -> TraceDraft {
         secrets: Vec::new(),
         reservation: None,
         memory: Default::default(),
+        attempts: Vec::new(),
     }
 }

@@ -300,6 +300,7 @@ pub fn expiry_trace(h: &ExpiredHold, now: Millis) -> super::traces::TraceRecord 
         session_preview: None,
         session_starts: None,
         tool_calls: None,
+        attempts: Vec::new(),
         batch: Some(BatchEvent::Results {
             provider: h.provider.clone(),
             batch_id: Some(h.batch_id.clone()),

@@ -29,7 +29,7 @@ pub(crate) struct HotCache {
     /// Which hash each loaded key was found by, so a write that knows only the key's id drops
     /// exactly that entry.
     key_hashes: Mutex<HashMap<VirtualKeyId, TokenHash>>,
-    pub credentials: TtlCache<(OrgId, Provider), Option<Arc<StoredCredential>>>,
+    pub credentials: TtlCache<(OrgId, Provider), Arc<Vec<StoredCredential>>>,
 }
 
 impl Default for HotCache {

@@ -96,7 +96,7 @@ impl Store {
         let rows: Vec<StoredCredential> = dispatch!(self, |pool| {
             sqlx::query_as(&format!(
                 "SELECT {} FROM provider_credentials \
-                 WHERE key_id IS NULL OR key_id <> $1 ORDER BY org_id, provider LIMIT $2",
+                 WHERE key_id IS NULL OR key_id <> $1 ORDER BY org_id, provider, name LIMIT $2",
                 super::credentials::COLUMNS
             ))
             .bind(key_id)
@@ -110,9 +110,14 @@ impl Store {
     /// Replaces a credential's ciphertext with one made by another master key, if the row is
     /// still as it was read (`old_key_id`): a concurrent change wins, and is moved on a later
     /// pass. Returns whether the row was moved.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the row's identity and both versions of it, for a compare-and-swap"
+    )]
     pub async fn reencrypt_credential(
         &self,
         org: OrgId,
+        id: crate::domain::CredentialId,
         provider: &str,
         old_key_id: Option<&str>,
         old_ciphertext: &[u8],
@@ -122,11 +127,11 @@ impl Store {
         let n = dispatch_write!(self, |pool| {
             sqlx::query(
                 "UPDATE provider_credentials SET ciphertext = $4, key_id = $5 \
-                 WHERE org_id = $1 AND provider = $2 AND ciphertext = $3 \
+                 WHERE org_id = $1 AND id = $2 AND ciphertext = $3 \
                  AND (key_id = $6 OR (key_id IS NULL AND $6 IS NULL))",
             )
             .bind(org)
-            .bind(provider)
+            .bind(id)
             .bind(old_ciphertext)
             .bind(ciphertext)
             .bind(key_id)

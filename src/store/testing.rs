@@ -237,6 +237,7 @@ pub fn sample_record(
         session_preview: None,
         session_starts: None,
         tool_calls: None,
+        attempts: Vec::new(),
         batch: None,
         bodies: TraceBodies {
             request_headers: "{}".into(),

@@ -81,6 +81,9 @@ pub struct TraceRecord {
     /// The tools the model called in its answer, comma-separated.
     #[serde(default)]
     pub tool_calls: Option<String>,
+    /// The tries at the upstream, when there was more than one (retries, fallbacks).
+    #[serde(default)]
+    pub attempts: Vec<crate::domain::Attempt>,
 }
 
 /// The summary columns of a trace, as listed in the portal.
@@ -121,13 +124,19 @@ pub struct TraceRow {
     pub key_hint: Option<String>,
     /// The tools the model called, comma-separated.
     pub tool_calls: Option<String>,
+    /// Tries at the upstream (JSON), when there was more than one.
+    pub attempts: Option<String>,
+    pub attempt_count: i64,
+    /// Served by a fallback target.
+    pub fallback: bool,
 }
 
 pub const TRACE_COLUMNS: &str = "id, org_id, endpoint_id, started_at, auth_mode, virtual_key_id, \
     provider, wire, model, method, path, status_code, outcome, error, is_stream, input_tokens, \
     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_source, \
     cost_nanos, cost_estimated, cost_detail, catalog_version, ttft_us, latency_us, session_key, \
-    session_parent, response_id, request_bytes, response_bytes, key_hint, tool_calls";
+    session_parent, response_id, request_bytes, response_bytes, key_hint, tool_calls, attempts, \
+    attempt_count, fallback";
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct TraceBodiesRow {
@@ -498,7 +507,14 @@ impl Store {
                         .push_bind(r.request_bytes)
                         .push_bind(r.response_bytes)
                         .push_bind(r.key_hint.clone())
-                        .push_bind(r.tool_calls.clone());
+                        .push_bind(r.tool_calls.clone())
+                        .push_bind(
+                            (!r.attempts.is_empty())
+                                .then(|| serde_json::to_string(&r.attempts).ok())
+                                .flatten(),
+                        )
+                        .push_bind(r.attempts.len().max(1) as i64)
+                        .push_bind(r.attempts.iter().any(|a| a.fallback));
                 });
                 qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
                 let new_ids: Vec<TraceId> = qb.build_query_scalar().fetch_all(&mut *tx).await?;

@@ -6,6 +6,7 @@ use leptos::server_fn::codec::GetUrl;
 
 use super::ApiError;
 use crate::model::{CredentialsPage, TestResult};
+use uuid::Uuid;
 
 #[cfg(feature = "ssr")]
 fn parse_provider(name: &str) -> Result<antix::domain::Provider, ApiError> {
@@ -15,20 +16,37 @@ fn parse_provider(name: &str) -> Result<antix::domain::Provider, ApiError> {
 #[server(endpoint = "credentials", input = GetUrl)]
 pub async fn list_credentials() -> Result<CredentialsPage, ApiError> {
     use super::ssr::*;
-    use crate::model::CredentialView;
+    use crate::model::{CredentialView, ProviderCredentials};
     use antix::domain::Provider;
     run(async {
         let s = services()?;
         let (_, m) = org_context(&s).await?;
         let stored = s.store.list_credentials(m.org.id).await?;
+        let ids: Vec<_> = stored.iter().map(|c| c.id).collect();
+        let now = antix::domain::now_ms();
+        let resting: Vec<_> = s.store.cooldowns(&ids).await?;
         let mut providers = Vec::new();
         for p in Provider::ALL {
-            let c = stored.iter().find(|c| c.provider == p.as_str());
-            let updated_by = match c {
-                Some(c) => s.store.user(c.updated_by).await?.map(|u| u.name),
-                None => None,
-            };
-            providers.push(CredentialView {
+            let mut credentials = Vec::new();
+            for c in stored.iter().filter(|c| c.provider == p.as_str()) {
+                credentials.push(CredentialView {
+                    id: c.id.0,
+                    name: c.name.clone(),
+                    last4: c.last4.clone(),
+                    base_url: c.base_url.clone(),
+                    weight: c.weight,
+                    rpm: c.rpm,
+                    tpm: c.tpm,
+                    enabled: c.enabled,
+                    updated_at: c.updated_at,
+                    updated_by: s.store.user(c.updated_by).await?.map(|u| u.name),
+                    resting_until: resting
+                        .iter()
+                        .find(|(id, until, _)| *id == c.id && *until > now)
+                        .map(|(_, until, _)| *until),
+                });
+            }
+            providers.push(ProviderCredentials {
                 provider: p.as_str().to_owned(),
                 label: match p {
                     Provider::OpenAi => "OpenAI (and OpenAI-compatible)",
@@ -36,11 +54,7 @@ pub async fn list_credentials() -> Result<CredentialsPage, ApiError> {
                     Provider::Gemini => "Gemini",
                 }
                 .to_owned(),
-                configured: c.is_some(),
-                last4: c.map(|c| c.last4.clone()),
-                base_url: c.and_then(|c| c.base_url.clone()),
-                updated_at: c.map(|c| c.updated_at),
-                updated_by,
+                credentials,
             });
         }
         Ok(CredentialsPage {
@@ -51,12 +65,18 @@ pub async fn list_credentials() -> Result<CredentialsPage, ApiError> {
     .await
 }
 
-/// Sets the organization's key for a provider. The key is write-only: it is never sent back.
+/// Adds a credential for a provider, or replaces the one with that name. The key is
+/// write-only: it is never sent back. Several credentials of a provider share its calls by
+/// weight (0: only when the others fail).
 #[server(endpoint = "set_credential")]
 pub async fn set_credential(
     provider: String,
+    name: String,
     api_key: String,
     base_url: String,
+    weight: String,
+    rpm: String,
+    tpm: String,
 ) -> Result<(), ApiError> {
     use super::ssr::*;
     use secrecy::SecretString;
@@ -66,6 +86,16 @@ pub async fn set_credential(
         require_admin(&m)?;
         let p = parse_provider(&provider)?;
         let mut f = Fields::default();
+        let name = name.trim();
+        let name = if name.is_empty() { "default" } else { name };
+        f.check(
+            "name",
+            if name.chars().count() > 60 || name.chars().any(char::is_control) {
+                Err("A short name, such as \"primary\" or \"team-b\".".to_owned())
+            } else {
+                Ok(())
+            },
+        );
         let key = api_key.trim();
         f.check(
             "api_key",
@@ -95,34 +125,82 @@ pub async fn set_credential(
                 antix::egress::validate_base_url(base, s.settings.dev_mode).map(|u| u.to_string()),
             )
         };
+        let weight = match weight.trim() {
+            "" => Some(1),
+            w => f.check(
+                "weight",
+                w.parse::<u32>()
+                    .ok()
+                    .filter(|w| *w <= 1000)
+                    .ok_or_else(|| "A whole number from 0 to 1000.".to_owned()),
+            ),
+        };
+        let limit = |f: &mut Fields, field: &'static str, v: &str| match v.trim() {
+            "" => None,
+            v => f.check(
+                field,
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| "A whole number above 0, or empty for no limit.".to_owned()),
+            ),
+        };
+        let rpm = limit(&mut f, "rpm", &rpm);
+        let tpm = limit(&mut f, "tpm", &tpm);
         f.finish()?;
-        antix::credentials::set(
-            &s.store,
-            &s.keys,
-            &antix::credentials::CredentialInput {
-                org: m.org.id,
-                provider: p,
-                secret: &SecretString::from(key.to_owned()),
-                base_url: base.as_deref(),
-                by: user.id,
-                at: antix::domain::now_ms(),
-            },
-        )
-        .await?;
+        let secret = SecretString::from(key.to_owned());
+        let mut input = antix::credentials::CredentialInput::single(
+            m.org.id,
+            p,
+            &secret,
+            base.as_deref(),
+            user.id,
+            antix::domain::now_ms(),
+        );
+        input.name = name;
+        input.weight = weight.unwrap_or(1);
+        input.rpm = rpm;
+        input.tpm = tpm;
+        antix::credentials::set(&s.store, &s.keys, &input).await?;
         Ok(())
     })
     .await
 }
 
 #[server(endpoint = "delete_credential")]
-pub async fn delete_credential(provider: String) -> Result<(), ApiError> {
+pub async fn delete_credential(id: Uuid) -> Result<(), ApiError> {
     use super::ssr::*;
     run(async {
         let s = services()?;
         let (_, m) = org_context(&s).await?;
         require_admin(&m)?;
-        let p = parse_provider(&provider)?;
-        s.store.delete_credential(m.org.id, p).await?;
+        if !s
+            .store
+            .delete_credential(m.org.id, antix::domain::CredentialId(id))
+            .await?
+        {
+            return Err(ApiError::NotFound);
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Turns a credential off (kept, never used) or back on.
+#[server(endpoint = "set_credential_enabled")]
+pub async fn set_credential_enabled(id: Uuid, enabled: bool) -> Result<(), ApiError> {
+    use super::ssr::*;
+    run(async {
+        let s = services()?;
+        let (_, m) = org_context(&s).await?;
+        require_admin(&m)?;
+        if !s
+            .store
+            .set_credential_enabled(m.org.id, antix::domain::CredentialId(id), enabled)
+            .await?
+        {
+            return Err(ApiError::NotFound);
+        }
         Ok(())
     })
     .await
@@ -130,17 +208,21 @@ pub async fn delete_credential(provider: String) -> Result<(), ApiError> {
 
 /// Calls the provider's model list with the stored key and reports what happened.
 #[server(endpoint = "test_credential")]
-pub async fn test_credential(provider: String) -> Result<TestResult, ApiError> {
+pub async fn test_credential(id: Uuid) -> Result<TestResult, ApiError> {
     use super::ssr::*;
     run(async {
         let s = services()?;
         let (_, m) = org_context(&s).await?;
         require_admin(&m)?;
-        let p = parse_provider(&provider)?;
-        let cred = antix::credentials::get(&s.store, &s.keys, m.org.id, p)
+        let row = s
+            .store
+            .credential_by_id(m.org.id, antix::domain::CredentialId(id))
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let p = parse_provider(&row.provider)?;
+        let cred = antix::credentials::open_or_learn(&s.store, &s.keys, &row)
             .await
-            .map_err(internal)?
-            .ok_or_else(|| ApiError::Conflict("Set a key for this provider first.".into()))?;
+            .map_err(internal)?;
         let t = antix::credentials::test(&s.settings, &cred, p).await;
         Ok(TestResult {
             ok: t.ok,

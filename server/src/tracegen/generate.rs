@@ -426,6 +426,7 @@ impl Generator {
             session_preview,
             session_starts: None,
             tool_calls: None,
+            attempts: Vec::new(),
             batch: None,
             bodies: TraceBodies {
                 request_headers:
@@ -516,6 +517,7 @@ pub fn agent_session(
                 session_preview: Some(preview.clone()),
                 session_starts: None,
                 tool_calls: (!called.is_empty()).then(|| called.join(",")),
+                attempts: Vec::new(),
                 batch: None,
                 bodies: TraceBodies {
                     request_headers: "{}".into(),

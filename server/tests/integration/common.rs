@@ -208,14 +208,14 @@ pub async fn fixture_with(customize: impl FnOnce(&mut BTreeMap<String, String>))
         antix::credentials::set(
             &s.store,
             &s.keys,
-            &antix::credentials::CredentialInput {
-                org: org.id,
-                provider: *p,
-                secret: &SecretString::from(ORG_SECRET),
-                base_url: None,
-                by: admin.id,
-                at: 0,
-            },
+            &antix::credentials::CredentialInput::single(
+                org.id,
+                *p,
+                &SecretString::from(ORG_SECRET),
+                None,
+                admin.id,
+                0,
+            ),
         )
         .await
         .unwrap();

@@ -225,14 +225,14 @@ async fn budgets_hold_across_two_gateways_on_one_postgres() {
     antix::credentials::set(
         &s.store,
         &s.keys,
-        &antix::credentials::CredentialInput {
-            org: org.id,
-            provider: antix::domain::Provider::OpenAi,
-            secret: &secrecy::SecretString::from("sk-org-secret-0000"),
-            base_url: None,
-            by: admin.id,
-            at: 0,
-        },
+        &antix::credentials::CredentialInput::single(
+            org.id,
+            antix::domain::Provider::OpenAi,
+            &secrecy::SecretString::from("sk-org-secret-0000"),
+            None,
+            admin.id,
+            0,
+        ),
     )
     .await
     .unwrap();
@@ -704,14 +704,14 @@ async fn budgets_hold_on_every_metered_route_across_two_gateways_on_postgres() {
         antix::credentials::set(
             &s.store,
             &s.keys,
-            &antix::credentials::CredentialInput {
-                org: org.id,
-                provider: *p,
-                secret: &secrecy::SecretString::from("sk-org-secret-0000"),
-                base_url: None,
-                by: admin.id,
-                at: 0,
-            },
+            &antix::credentials::CredentialInput::single(
+                org.id,
+                *p,
+                &secrecy::SecretString::from("sk-org-secret-0000"),
+                None,
+                admin.id,
+                0,
+            ),
         )
         .await
         .unwrap();

@@ -16,4 +16,5 @@ mod limits;
 mod permissions;
 mod portal;
 mod proxy;
+mod routing;
 mod websocket;

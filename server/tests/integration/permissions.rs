@@ -383,12 +383,29 @@ async fn keys_credentials_and_members_are_admin_work_within_one_org() {
             "set_credential",
             vec![
                 ("provider", "openai".into()),
+                ("name", String::new()),
                 ("api_key", "sk-stolen-1234".into()),
                 ("base_url", String::new()),
+                ("weight", String::new()),
+                ("rpm", String::new()),
+                ("tpm", String::new()),
             ],
         ),
-        ("delete_credential", vec![("provider", "openai".into())]),
-        ("test_credential", vec![("provider", "openai".into())]),
+        (
+            "delete_credential",
+            vec![("id", uuid::Uuid::new_v4().to_string())],
+        ),
+        (
+            "set_credential_enabled",
+            vec![
+                ("id", uuid::Uuid::new_v4().to_string()),
+                ("enabled", "false".into()),
+            ],
+        ),
+        (
+            "test_credential",
+            vec![("id", uuid::Uuid::new_v4().to_string())],
+        ),
         (
             "invite_member",
             vec![
@@ -505,8 +522,12 @@ async fn nothing_secret_leaves_in_responses() {
             "set_credential",
             &[
                 ("provider", "anthropic".into()),
+                ("name", String::new()),
                 ("api_key", "sk-ant-canary-secret-9876".into()),
                 ("base_url", String::new()),
+                ("weight", String::new()),
+                ("rpm", String::new()),
+                ("tpm", String::new()),
             ],
         )
         .await;

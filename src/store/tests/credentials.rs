@@ -12,28 +12,28 @@ store_test!(credentials_are_sealed_to_their_row, |db| {
     crate::credentials::set(
         s,
         &keys,
-        &crate::credentials::CredentialInput {
-            org: o.id,
-            provider: Provider::OpenAi,
-            secret: &SecretString::from("sk-acme-1234"),
-            base_url: None,
-            by: u.id,
-            at: 1,
-        },
+        &crate::credentials::CredentialInput::single(
+            o.id,
+            Provider::OpenAi,
+            &SecretString::from("sk-acme-1234"),
+            None,
+            u.id,
+            1,
+        ),
     )
     .await
     .unwrap();
     crate::credentials::set(
         s,
         &keys,
-        &crate::credentials::CredentialInput {
-            org: beta.id,
-            provider: Provider::OpenAi,
-            secret: &SecretString::from("sk-beta-9876"),
-            base_url: Some("https://llm.example.com"),
-            by: u.id,
-            at: 1,
-        },
+        &crate::credentials::CredentialInput::single(
+            beta.id,
+            Provider::OpenAi,
+            &SecretString::from("sk-beta-9876"),
+            Some("https://llm.example.com"),
+            u.id,
+            1,
+        ),
     )
     .await
     .unwrap();
@@ -51,15 +51,23 @@ store_test!(credentials_are_sealed_to_their_row, |db| {
         .await
         .unwrap()
         .unwrap();
+    let mine = s.credential(o.id, Provider::OpenAi).await.unwrap().unwrap();
     s.put_credential(&crate::store::credentials::NewCredential {
+        id: mine.id,
         org: o.id,
         provider: Provider::OpenAi,
+        name: "default",
         ciphertext: &theirs.ciphertext,
+        key_version: 2,
         last4: "9876",
         base_url: None,
         updated_by: u.id,
         at: 2,
         key_id: keys.key_id(),
+        weight: 1,
+        rpm: None,
+        tpm: None,
+        enabled: true,
     })
     .await
     .unwrap();
@@ -74,9 +82,89 @@ store_test!(credentials_are_sealed_to_their_row, |db| {
             .unwrap()
             .is_none()
     );
-    assert!(s.delete_credential(o.id, Provider::OpenAi).await.unwrap());
+    assert!(s.delete_credential(o.id, mine.id).await.unwrap());
+    // Another organization's credential cannot be deleted by id from here.
+    assert!(!s.delete_credential(o.id, theirs.id).await.unwrap());
     assert_eq!(s.list_credentials(beta.id).await.unwrap().len(), 1);
 });
+
+store_test!(
+    several_credentials_per_provider_each_sealed_to_its_own_id,
+    |db| {
+        use crate::domain::Provider;
+        use secrecy::{ExposeSecret, SecretString};
+        let s = &db.store;
+        let (u, o, _) = org_and_endpoint(s).await;
+        let keys = crate::crypto::MasterKey::generate().keys();
+        let add = |name: &'static str, secret: &'static str, weight: u32| {
+            let keys = &keys;
+            async move {
+                let secret = SecretString::from(secret);
+                let mut input = crate::credentials::CredentialInput::single(
+                    o.id,
+                    Provider::OpenAi,
+                    &secret,
+                    None,
+                    u.id,
+                    1,
+                );
+                input.name = name;
+                input.weight = weight;
+                crate::credentials::set(s, keys, &input).await.unwrap()
+            }
+        };
+        let a = add("primary", "sk-primary-aaaa", 3).await;
+        let b = add("backup", "sk-backup-bbbb", 1).await;
+        assert_ne!(a, b);
+        // Replacing by name keeps the id.
+        assert_eq!(add("primary", "sk-primary-cccc", 5).await, a);
+        let all = crate::credentials::all_cached(s, &keys, o.id, Provider::OpenAi)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 2);
+        let primary = all.iter().find(|c| c.name == "primary").unwrap();
+        assert_eq!(
+            (primary.secret.expose_secret(), primary.weight),
+            ("sk-primary-cccc", 5)
+        );
+        // Swapping ciphertexts between two credentials of one organization and provider: neither
+        // decrypts (each is sealed to its id).
+        let rows = s.credentials_for(o.id, Provider::OpenAi).await.unwrap();
+        let (ra, rb) = (&rows[0], &rows[1]);
+        let swapped = crate::store::credentials::NewCredential {
+            id: ra.id,
+            org: o.id,
+            provider: Provider::OpenAi,
+            name: &ra.name,
+            ciphertext: &rb.ciphertext,
+            key_version: 2,
+            last4: "x",
+            base_url: None,
+            updated_by: u.id,
+            at: 3,
+            key_id: keys.key_id(),
+            weight: 1,
+            rpm: None,
+            tpm: None,
+            enabled: true,
+        };
+        s.put_credential(&swapped).await.unwrap();
+        assert!(
+            crate::credentials::all_cached(s, &keys, o.id, Provider::OpenAi)
+                .await
+                .is_err()
+        );
+        // Off is kept but not used.
+        assert!(s.set_credential_enabled(o.id, b, false).await.unwrap());
+        let rows = s.credentials_for(o.id, Provider::OpenAi).await.unwrap();
+        assert!(!rows.iter().find(|r| r.id == b).unwrap().enabled);
+        // Rests are recorded and cleared.
+        s.set_cooldown(b, 5_000, 2, 1_000).await.unwrap();
+        assert_eq!(s.cooldowns(&[a, b]).await.unwrap(), vec![(b, 5_000, 2)]);
+        s.clear_cooldown(b).await.unwrap();
+        assert!(s.cooldowns(&[a, b]).await.unwrap().is_empty());
+    }
+);
 
 store_test!(
     master_key_rotation_moves_every_credential_and_keeps_lookups,
@@ -101,14 +189,14 @@ store_test!(
             crate::credentials::set(
                 s,
                 &keys_a,
-                &crate::credentials::CredentialInput {
-                    org: *org,
-                    provider: Provider::OpenAi,
-                    secret: &SecretString::from(format!("sk-secret-{i}-canary")),
-                    base_url: None,
-                    by: u.id,
-                    at: 1,
-                },
+                &crate::credentials::CredentialInput::single(
+                    *org,
+                    Provider::OpenAi,
+                    &SecretString::from(format!("sk-secret-{i}-canary")),
+                    None,
+                    u.id,
+                    1,
+                ),
             )
             .await
             .unwrap();
@@ -171,8 +259,8 @@ store_test!(
                 .is_some()
         );
         // The old key alone no longer decrypts anything, but a server still on it keeps working.
-        let aad = crate::credentials::aad(o.id, Provider::OpenAi);
         let moved = s.credential(o.id, Provider::OpenAi).await.unwrap().unwrap();
+        let aad = crate::credentials::aad_of(&moved).unwrap();
         assert!(keys_a.decrypt(&moved.ciphertext, &aad).is_err());
         let late_a = std::sync::Arc::new(crate::keyring::load(s, &a).await.unwrap());
         assert_eq!(read_all(late_a).await, before);
@@ -185,14 +273,14 @@ store_test!(
         crate::credentials::set(
             s,
             &still_a,
-            &crate::credentials::CredentialInput {
-                org: o.id,
-                provider: Provider::Anthropic,
-                secret: &SecretString::from("sk-ant-late-canary".to_owned()),
-                base_url: None,
-                by: u.id,
-                at: 2,
-            },
+            &crate::credentials::CredentialInput::single(
+                o.id,
+                Provider::Anthropic,
+                &SecretString::from("sk-ant-late-canary".to_owned()),
+                None,
+                u.id,
+                2,
+            ),
         )
         .await
         .unwrap();
