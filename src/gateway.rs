@@ -206,7 +206,7 @@ impl Gateway {
             let request = match upstream::request(
                 &self.clients,
                 parts,
-                route.query.as_deref(),
+                target.query.as_deref().or(route.query.as_deref()),
                 &key_carriers,
                 &target,
                 credential,
@@ -231,7 +231,7 @@ impl Gateway {
                 status,
                 latency_ms: t0.elapsed().as_millis() as u64,
                 error,
-                translated: None,
+                translated: target.translate.map(target::Translation::label),
                 fallback: false,
             };
             let n = call.attempts.len() + 1;
@@ -263,7 +263,7 @@ impl Gateway {
                         tokio::time::sleep(wait).await;
                         continue;
                     }
-                    if !call.attempts.is_empty() {
+                    if !call.attempts.is_empty() || target.translate.is_some() {
                         call.attempts.push(attempt(status, None));
                     }
                     return relay::response(relay, response, call).await;
@@ -363,6 +363,26 @@ impl Gateway {
         call.request_body = std::mem::take(&mut request.copy);
 
         let target = target::choose(route, parts, family, &self.routes, &request)?;
+        let mut translation = None;
+        if let Some(t) = target.translate {
+            if caller.key().is_none() {
+                return Err(GatewayError::TranslationNeedsKey(t.upstream));
+            }
+            let inspect::Body::Whole(b) = &request.body else {
+                return Err(GatewayError::BadRequestBody(
+                    "a request translated for another provider must be JSON".into(),
+                ));
+            };
+            let gemini_stream = route.native_path.ends_with(":streamGenerateContent");
+            let model = target.model.as_deref().unwrap_or_default();
+            let model = model.strip_prefix("models/").unwrap_or(model);
+            let out = crate::translate::request(t.client, t.upstream, b, model, gemini_stream)
+                .map_err(GatewayError::Translation)?;
+            let created = u64::try_from(call.started_at / 1000).unwrap_or_default();
+            let ctx = out.context(model, created, &call.id.to_string());
+            request.body = inspect::Body::Whole(Bytes::from(out.body));
+            translation = Some((t, ctx));
+        }
         call.provider = Some(target.provider);
         call.wire = Some(target.wire);
         call.model.clone_from(&target.model);
@@ -398,6 +418,7 @@ impl Gateway {
                 .facts
                 .as_deref()
                 .and_then(|f| self.batch_input(&target, f, endpoint, &caller)),
+            translation,
         };
         Ok(Plan {
             target,

@@ -98,6 +98,8 @@ pub struct TracedBody {
     idle: Pin<Box<tokio::time::Sleep>>,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     filter: Option<HiddenUsageFilter>,
+    /// The answer of a provider of another shape, rewritten into the client's as it streams.
+    translator: Option<crate::translate::StreamTranslator>,
     capture: Capture,
     family: Provider,
     sse: bool,
@@ -111,6 +113,7 @@ pub struct TracedBody {
 }
 
 pub struct TracedBodyParts {
+    pub translator: Option<crate::translate::StreamTranslator>,
     pub upstream: BoxStream<'static, Result<Bytes, reqwest::Error>>,
     pub idle_timeout: Duration,
     pub shutdown: CancellationToken,
@@ -131,6 +134,7 @@ impl TracedBody {
             idle: Box::pin(tokio::time::sleep(p.idle_timeout)),
             shutdown: Box::pin(p.shutdown.cancelled_owned()),
             filter: p.hide_usage.then(HiddenUsageFilter::default),
+            translator: p.translator,
             capture: Capture::within(p.capture_limit, p.capture_memory),
             family: p.family,
             sse: p.sse,
@@ -216,9 +220,10 @@ impl TracedBody {
                         .reset(tokio::time::Instant::now() + this.idle_timeout);
                     this.capture.push(&chunk);
                     this.delivered += chunk.len() as u64;
-                    let out = match this.filter.as_mut() {
-                        Some(f) => f.push(&chunk),
-                        None => chunk,
+                    let out = match (this.translator.as_mut(), this.filter.as_mut()) {
+                        (Some(t), _) => t.push(&chunk),
+                        (None, Some(f)) => f.push(&chunk),
+                        (None, None) => chunk,
                     };
                     if this.expected_len.is_some_and(|n| this.delivered >= n) {
                         this.finish(Outcome::Ok, None);
@@ -238,7 +243,11 @@ impl TracedBody {
                     continue;
                 }
                 Poll::Ready(None) => {
-                    let rest = this.filter.as_mut().map(HiddenUsageFilter::finish);
+                    let rest = match (this.translator.as_mut(), this.filter.as_mut()) {
+                        (Some(t), _) => Some(t.finish()),
+                        (None, Some(f)) => Some(f.finish()),
+                        (None, None) => None,
+                    };
                     this.finish(Outcome::Ok, None);
                     this.state = State::Done;
                     match rest {

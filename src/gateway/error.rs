@@ -97,6 +97,14 @@ pub enum GatewayError {
     UpstreamBadResponse { status: u16 },
     #[error("The gateway is shutting down; retry against another instance.")]
     ShuttingDown,
+    /// A request `multi` must translate for another provider, with a feature that provider
+    /// cannot honour (400), or an answer the client's shape cannot carry (502).
+    #[error("{0}")]
+    Translation(crate::translate::TranslateError),
+    #[error(
+        "This request is in another provider's format than {0}'s, so Antix translates it, which takes an Antix virtual key (the organization's {0} credential is used): a provider key or OAuth token passes through to its own provider's API only."
+    )]
+    TranslationNeedsKey(Provider),
 }
 
 impl GatewayError {
@@ -111,6 +119,7 @@ impl GatewayError {
             | GatewayError::UnknownProviderHeader(_)
             | GatewayError::BadRequestBody(_)
             | GatewayError::UnreadableBody(_)
+            | GatewayError::TranslationNeedsKey(_)
             | GatewayError::ModelRequired => 400,
             GatewayError::NoCredentials
             | GatewayError::MalformedCredentials
@@ -138,6 +147,7 @@ impl GatewayError {
                 }
             }
             GatewayError::UpstreamTimeout => 504,
+            GatewayError::Translation(e) => e.status(),
         }
     }
 
@@ -161,6 +171,7 @@ impl GatewayError {
             GatewayError::UpstreamUnreachable(_) | GatewayError::UpstreamBadResponse { .. } => {
                 Outcome::UpstreamError
             }
+            GatewayError::Translation(e) if e.status() >= 500 => Outcome::UpstreamError,
             GatewayError::UpstreamTimeout => Outcome::Timeout,
             GatewayError::ShuttingDown => Outcome::ShutdownAborted,
             _ => Outcome::Rejected,

@@ -31,7 +31,16 @@ pub struct Relay {
     pub is_stream: bool,
     /// A batch input file on its way: recorded before the client hears it was accepted.
     pub batch_input: Option<BatchInput>,
+    /// The answer is translated back into the client's shape.
+    pub translation: Option<(
+        super::target::Translation,
+        crate::translate::ResponseContext,
+    )>,
 }
+
+/// A complete answer to translate is read whole, up to this size (a chat answer is far
+/// smaller; this bounds what a misbehaving upstream can make the gateway hold).
+const MAX_TRANSLATED_BODY: usize = 8 * 1024 * 1024;
 
 /// The requests of a batch input file being uploaded with a virtual key.
 pub struct BatchInput {
@@ -72,11 +81,30 @@ pub async fn response(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !sse && let Some((t, ctx)) = relay.translation.take() {
+        return translated_whole(
+            relay,
+            t,
+            &ctx,
+            response,
+            status,
+            &upstream_headers,
+            call,
+            trace,
+        )
+        .await;
+    }
+    let translator = relay
+        .translation
+        .take()
+        .map(|(t, ctx)| crate::translate::StreamTranslator::new(t.upstream, t.client, ctx));
     let hide_usage = relay.hide_usage && sse;
-    let mut out_headers = headers::client_response_headers(&upstream_headers, hide_usage);
+    let changed = hide_usage || translator.is_some();
+    let mut out_headers = headers::client_response_headers(&upstream_headers, changed);
     out_headers.insert(TRACE_HEADER, trace);
     let expected_len = response.content_length();
     let body = TracedBody::new(TracedBodyParts {
+        translator,
         upstream: response.bytes_stream().boxed(),
         idle_timeout: relay.idle_timeout,
         shutdown: relay.shutdown,
@@ -85,13 +113,63 @@ pub async fn response(
         capture_memory: relay.memory.empty(),
         family: relay.family,
         sse: sse || relay.is_stream,
-        expected_len: if hide_usage { None } else { expected_len },
+        expected_len: if changed { None } else { expected_len },
         pending: call,
     });
     let mut res = http::Response::new(ProxyBody::Traced(Box::new(body)));
     *res.status_mut() = status;
     *res.headers_mut() = out_headers;
     res
+}
+
+/// A complete answer from a provider of another shape: read whole, translated, sent.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the relay's state, passed through"
+)]
+async fn translated_whole(
+    relay: Relay,
+    t: super::target::Translation,
+    ctx: &crate::translate::ResponseContext,
+    response: reqwest::Response,
+    status: http::StatusCode,
+    upstream_headers: &http::HeaderMap,
+    mut call: PendingTrace<Call>,
+    trace: HeaderValue,
+) -> http::Response<ProxyBody> {
+    let (body, cut) = read_body(response, relay.idle_timeout, MAX_TRANSLATED_BODY).await;
+    call.mark_first_byte(Some(std::time::Instant::now()));
+    call.response_body = Capture::of(&body, relay.capture_limit);
+    let translated = if cut {
+        Err(GatewayError::UpstreamUnreachable(
+            "the provider's answer broke off or was too large to translate".into(),
+        ))
+    } else {
+        crate::translate::response(t.upstream, t.client, &body, ctx)
+            .map_err(GatewayError::Translation)
+    };
+    match translated {
+        Ok(out) => {
+            let mut out_headers = headers::client_response_headers(upstream_headers, true);
+            out_headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            out_headers.insert(TRACE_HEADER, trace);
+            let mut res = http::Response::new(ProxyBody::full(Bytes::from(out)));
+            *res.status_mut() = status;
+            *res.headers_mut() = out_headers;
+            call.finish(Outcome::Ok, None);
+            res
+        }
+        Err(e) => {
+            let mut res = e.response(relay.family);
+            res.headers_mut().insert(TRACE_HEADER, trace);
+            call.status = res.status().as_u16();
+            call.finish(e.outcome(), Some(e.to_string()));
+            res
+        }
+    }
 }
 
 /// The provider accepted a batch input file: its requests are recorded under the file's id
@@ -148,9 +226,15 @@ async fn error(
     let is_json_error =
         !cut && serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.is_object());
     let res = if is_json_error {
-        let mut out_headers = headers::client_response_headers(upstream_headers, false);
+        let translated = relay
+            .translation
+            .as_ref()
+            .map(|(t, _)| crate::translate::error(t.upstream, t.client, status.as_u16(), &body));
+        let mut out_headers =
+            headers::client_response_headers(upstream_headers, translated.is_some());
         out_headers.insert(TRACE_HEADER, trace);
-        let mut res = http::Response::new(ProxyBody::full(body.clone()));
+        let mut res =
+            http::Response::new(ProxyBody::full(translated.unwrap_or_else(|| body.clone())));
         *res.status_mut() = status;
         *res.headers_mut() = out_headers;
         res
@@ -193,13 +277,22 @@ async fn error(
 /// The error body, up to [`MAX_ERROR_BODY`]; `true` when it was cut (too long, broke off, or
 /// went idle).
 async fn read_error_body(response: reqwest::Response, idle: std::time::Duration) -> (Bytes, bool) {
+    read_body(response, idle, MAX_ERROR_BODY).await
+}
+
+/// The body, up to `max` bytes; `true` when it was cut (too long, broke off, or went idle).
+async fn read_body(
+    response: reqwest::Response,
+    idle: std::time::Duration,
+    max: usize,
+) -> (Bytes, bool) {
     let mut bytes = Vec::new();
     let mut stream = response.bytes_stream();
     loop {
         match tokio::time::timeout(idle, stream.next()).await {
             Ok(Some(Ok(chunk))) => {
                 bytes.extend_from_slice(&chunk);
-                if bytes.len() > MAX_ERROR_BODY {
+                if bytes.len() > max {
                     return (bytes.into(), true);
                 }
             }

@@ -26,6 +26,56 @@ pub struct Target {
     pub inject_usage: bool,
     /// The body already has `stream_options` (so injecting rewrites it, never adds a second).
     pub stream_options: bool,
+    /// On `multi`, a chat request in one provider's shape for another provider's model: the
+    /// body is translated on the way out and the answer on the way back.
+    pub translate: Option<Translation>,
+    /// The upstream query, when it is not the client's (a translated Gemini stream asks
+    /// `alt=sse`).
+    pub query: Option<String>,
+}
+
+/// A shape conversion: the client speaks `client`, the provider `upstream`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Translation {
+    pub client: Provider,
+    pub upstream: Provider,
+}
+
+impl Translation {
+    /// `anthropic→openai`, as the trace shows it.
+    pub fn label(self) -> String {
+        format!("{}→{}", self.client.as_str(), self.upstream.as_str())
+    }
+}
+
+/// The chat APIs `multi` translates between.
+fn is_chat(wire: Wire) -> bool {
+    matches!(
+        wire,
+        Wire::OpenAiChat | Wire::AnthropicMessages | Wire::GeminiGenerate
+    )
+}
+
+/// Where a translated chat call goes at `provider`.
+fn chat_path(provider: Provider, model: &str, stream: bool) -> (String, Option<String>) {
+    match provider {
+        Provider::OpenAi => ("/v1/chat/completions".into(), None),
+        Provider::Anthropic => ("/v1/messages".into(), None),
+        Provider::Gemini if stream => (
+            format!(
+                "/v1beta/models/{}:streamGenerateContent",
+                model.strip_prefix("models/").unwrap_or(model)
+            ),
+            Some("alt=sse".into()),
+        ),
+        Provider::Gemini => (
+            format!(
+                "/v1beta/models/{}:generateContent",
+                model.strip_prefix("models/").unwrap_or(model)
+            ),
+            None,
+        ),
+    }
 }
 
 pub fn choose(
@@ -53,6 +103,30 @@ pub fn choose(
             },
         },
     };
+    let client_wire = Wire::classify(family, &parts.method, &route.native_path);
+    let is_stream = facts.stream || route.native_path.ends_with(":streamGenerateContent");
+    if route.provider == ProviderPath::Multi && provider != family && is_chat(client_wire) {
+        let Some(m) = &model else {
+            return Err(GatewayError::NoModel);
+        };
+        let (path, query) = chat_path(provider, m, is_stream);
+        return Ok(Target {
+            provider,
+            wire: Wire::classify(provider, &parts.method, &path),
+            path,
+            model,
+            is_stream,
+            // The translated request asks for usage itself; the translator decides what the
+            // client sees of it.
+            inject_usage: false,
+            stream_options: false,
+            translate: Some(Translation {
+                client: family,
+                upstream: provider,
+            }),
+            query,
+        });
+    }
     let path = if route.provider == ProviderPath::Multi
         && family == Provider::OpenAi
         && provider != Provider::OpenAi
@@ -62,7 +136,6 @@ pub fn choose(
         route.native_path.clone()
     };
     let wire = Wire::classify(family, &parts.method, &path);
-    let is_stream = facts.stream || path.ends_with(":streamGenerateContent");
     // `include_usage: false` is asked over like an absent one: the client still gets the
     // stream it asked for, and the gateway learns what the call cost.
     let inject_usage =
@@ -75,6 +148,8 @@ pub fn choose(
         is_stream,
         inject_usage,
         stream_options: facts.stream_options,
+        translate: None,
+        query: None,
     })
 }
 

@@ -63,6 +63,17 @@ pub fn request(
             up_headers.remove(name);
         }
     }
+    if target
+        .translate
+        .is_some_and(|t| t.upstream == crate::domain::Provider::Anthropic)
+        && !up_headers.contains_key("anthropic-version")
+    {
+        // Anthropic requires it; a client of another shape never sends it.
+        up_headers.insert(
+            "anthropic-version",
+            http::HeaderValue::from_static("2023-06-01"),
+        );
+    }
     if let Some(c) = credential {
         let (name, value) =
             crate::egress::provider_auth(target.wire.family(), c.secret.expose_secret())

@@ -496,6 +496,8 @@ impl Context {
             is_stream: true,
             inject_usage: false,
             stream_options: false,
+            translate: None,
+            query: None,
         };
         let admitting = admit::Admitting {
             org: self.endpoint.org_id,

@@ -573,14 +573,15 @@ async fn multi_routes_by_model_and_header() {
     let f = fixture().await;
     let url = format!("{}/chat/completions", f.base("multi"));
     for (model, header, expected_provider, expected_wire) in [
-        ("claude-haiku-4-5", None, "anthropic", "openai.chat"),
-        ("gemini-2.5-flash", None, "gemini", "openai.chat"),
+        // Another provider's model: translated into its own API.
+        ("claude-haiku-4-5", None, "anthropic", "anthropic.messages"),
+        ("gemini-2.5-flash", None, "gemini", "gemini.generate"),
         ("gpt-4.1", None, "openai", "openai.chat"),
         (
             "my-custom-model",
             Some("anthropic"),
             "anthropic",
-            "openai.chat",
+            "anthropic.messages",
         ),
     ] {
         let mut req = f

@@ -337,3 +337,207 @@ async fn a_cooldown_is_shared_by_two_gateways_on_postgres() {
     drop(one);
     drop(two);
 }
+
+// ---- `multi` translates between the three chat shapes ----
+
+/// Posts `body` to the endpoint's `multi` URL at `path` with the key as the client's SDK
+/// sends it.
+async fn multi(f: &Fixture, path: &str, key_header: &str, body: &Value) -> reqwest::Response {
+    let mut req = f
+        .app
+        .client
+        .post(format!("{}{path}", f.base("multi")))
+        .json(body);
+    req = match key_header {
+        "x-api-key" => req
+            .header("x-api-key", &f.vk)
+            .header("anthropic-version", "2023-06-01"),
+        "x-goog-api-key" => req.header("x-goog-api-key", &f.vk),
+        _ => req.bearer_auth(&f.vk),
+    };
+    req.send().await.unwrap()
+}
+
+fn last_seen(mock: &Mock) -> String {
+    mock.state
+        .seen()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_anthropic_client_reaches_an_openai_model_in_its_own_shape() {
+    let f = fixture_with(|_| {}).await;
+    let body = json!({"model": "gpt-4o", "max_tokens": 64, "system": "Be brief.",
+        "messages": [{"role": "user", "content": "Say hello"}]});
+    let res = multi(&f, "/v1/messages", "x-api-key", &body).await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["type"], "message", "{v}");
+    assert_eq!(v["role"], "assistant");
+    assert!(v["content"][0]["text"].as_str().unwrap().len() > 1, "{v}");
+    assert!(v["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    // The provider got its own API, with the organization's key in its own header.
+    let seen = last_seen(&f.mock);
+    assert!(seen.starts_with("POST /v1/chat/completions"), "{seen}");
+    assert!(
+        seen.contains(&format!(
+            "authorization: Bearer {}",
+            crate::common::ORG_SECRET
+        )),
+        "{seen}"
+    );
+    assert!(!seen.contains("x-api-key"), "{seen}");
+    let row = f.trace().await;
+    assert_eq!(row.provider.as_deref(), Some("openai"));
+    assert_eq!(row.wire.as_deref(), Some("openai.chat"));
+    assert!(
+        row.input_tokens.unwrap() > 0,
+        "usage read from the provider's answer"
+    );
+    assert!(row.cost_nanos.unwrap() > 0);
+    assert_eq!(attempts(&row)[0]["translated"], "anthropic→openai");
+}
+
+#[tokio::test]
+async fn an_openai_stream_with_tools_reaches_claude_and_gemini() {
+    let f = fixture_with(|_| {}).await;
+    for (model, provider, upstream_path) in [
+        ("claude-sonnet-4-5", "anthropic", "POST /v1/messages"),
+        (
+            "gemini-2.5-flash",
+            "gemini",
+            "POST /v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        ),
+    ] {
+        let body = json!({"model": model, "stream": true,
+            "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+            "tools": [{"type": "function", "function": {"name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]});
+        let res = multi(&f, "/v1/chat/completions", "bearer", &body).await;
+        assert_eq!(res.status(), 200, "{model}");
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let text = res.text().await.unwrap();
+        assert!(text.contains("chat.completion.chunk"), "{model}: {text}");
+        assert!(text.trim_end().ends_with("data: [DONE]"), "{model}: {text}");
+        assert!(text.contains("\"usage\""), "{model}: usage chunk asked for");
+        let seen = last_seen(&f.mock);
+        assert!(seen.starts_with(upstream_path), "{seen}");
+        let row = loop {
+            let rows = f
+                .app
+                .services
+                .store
+                .recent_traces(f.endpoint.id, 10)
+                .await
+                .unwrap();
+            if let Some(r) = rows
+                .into_iter()
+                .find(|r| r.provider.as_deref() == Some(provider))
+            {
+                break r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert!(row.is_stream);
+        assert!(row.output_tokens.unwrap() > 0, "{model}");
+        assert!(row.ttft_us.is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_gemini_client_reaches_claude() {
+    let f = fixture_with(|_| {}).await;
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "Say hello"}]}],
+        "generationConfig": {"maxOutputTokens": 32}});
+    let res = multi(
+        &f,
+        "/v1beta/models/claude-haiku-4-5:generateContent",
+        "x-goog-api-key",
+        &body,
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert!(
+        v["candidates"][0]["content"]["parts"][0]["text"].is_string(),
+        "{v}"
+    );
+    assert!(v["usageMetadata"]["promptTokenCount"].as_u64().unwrap() > 0);
+    let seen = last_seen(&f.mock);
+    assert!(seen.starts_with("POST /v1/messages"), "{seen}");
+    assert!(seen.contains("anthropic-version: 2023-06-01"), "{seen}");
+    assert!(
+        seen.contains(&format!("x-api-key: {}", crate::common::ORG_SECRET)),
+        "{seen}"
+    );
+}
+
+#[tokio::test]
+async fn what_cannot_be_translated_is_refused_by_name_and_errors_come_back_in_shape() {
+    let f = fixture_with(|_| {}).await;
+    // OpenAI's `n` has no Anthropic equivalent: a 400 naming it, nothing sent.
+    let before = f.mock.seen_count();
+    let body = json!({"model": "claude-haiku-4-5", "n": 2,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let res = multi(&f, "/v1/chat/completions", "bearer", &body).await;
+    assert_eq!(res.status(), 400);
+    let v: Value = res.json().await.unwrap();
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains('n') && message.contains("not supported"),
+        "{v}"
+    );
+    assert_eq!(f.mock.seen_count(), before);
+    // The provider's error, in the client's shape.
+    let res = f
+        .app
+        .client
+        .post(format!("{}/v1/messages", f.base("multi")))
+        .header("x-api-key", &f.vk)
+        .header("anthropic-version", "2023-06-01")
+        .header("x-mock", "fail=429")
+        .json(&json!({"model": "gpt-4o", "max_tokens": 8,
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["type"], "error", "Anthropic-shaped: {v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mock failure")
+    );
+    // A provider key cannot be carried to another provider.
+    let res = f
+        .app
+        .client
+        .post(format!("{}/v1/messages", f.base("multi")))
+        .header("x-api-key", "sk-ant-api03-someone-elses-key")
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "gpt-4o", "max_tokens": 8,
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let v: Value = res.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("virtual key"),
+        "{v}"
+    );
+}
