@@ -493,6 +493,27 @@ pub struct TraceDetail {
     /// The drawer shows only the first part of a body this large.
     pub request_clipped: bool,
     pub response_clipped: bool,
+    /// Each try at the provider, when there was more than one or the call was translated.
+    #[serde(default)]
+    pub attempts: Vec<AttemptView>,
+}
+
+/// One try at the provider, as the drawer lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptView {
+    pub provider: String,
+    pub model: Option<String>,
+    /// The credential's name, never its secret.
+    pub credential: Option<String>,
+    /// 0: no answer (the connection failed).
+    pub status: u16,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    /// `anthropic→openai`, when the request was translated for this target.
+    #[serde(default)]
+    pub translated: Option<String>,
+    #[serde(default)]
+    pub fallback: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

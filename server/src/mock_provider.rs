@@ -18,6 +18,7 @@
 //! | `no_usage` | omit usage from the response |
 //! | `cache_read=N` / `cache_write=N` / `reasoning=N` | report cache and reasoning tokens |
 //! | `echo_key` | put the credential the mock received in an error message |
+//! | `tool_call` | when the request declares tools, also call the first one (`{"city": "Paris"}`) |
 //! | `fail_first=N` | with `fail`, fail only the first N requests carrying this credential |
 //!
 //! The same directives can ride on the credential itself, after a `#`
@@ -224,6 +225,8 @@ pub struct Behavior {
     pub no_websocket: bool,
     /// With `fail`: only the first N requests with this credential fail.
     pub fail_first: Option<u64>,
+    /// Call the first declared tool.
+    pub tool_call: bool,
     /// The credential the request carried, when it named directives.
     credential: Option<String>,
 }
@@ -284,6 +287,7 @@ impl Behavior {
                 "echo_key" => b.echo_key = true,
                 "no_websocket" => b.no_websocket = true,
                 "fail_first" => b.fail_first = n,
+                "tool_call" => b.tool_call = true,
                 _ => {}
             }
         }

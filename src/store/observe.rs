@@ -30,6 +30,8 @@ pub struct TraceFilter {
     pub unknown_key: bool,
     /// `Some(true)`: errors only (HTTP status ≥ 400 or an incomplete call); `Some(false)`: ok only.
     pub errors: Option<bool>,
+    /// Only calls that needed more than one try at the provider, or a fallback.
+    pub retried: bool,
     /// Substring of the request or response text (three characters or more).
     pub search: Option<String>,
 }
@@ -320,6 +322,9 @@ impl Store {
                 }
                 if filter.unknown_key {
                     $qb.push(" AND t.auth_mode = 'virtual_key' AND t.virtual_key_id IS NULL");
+                }
+                if filter.retried {
+                    $qb.push(" AND (t.attempt_count > 1 OR t.fallback)");
                 }
                 match filter.errors {
                     Some(true) => {

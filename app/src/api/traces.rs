@@ -247,7 +247,8 @@ fn filter_of(q: &TraceQuery, now: i64) -> Result<antix::store::observe::TraceFil
         "" => {}
         "ok" => f.errors = Some(false),
         "error" => f.errors = Some(true),
-        _ => bad("status", "Choose OK or Error."),
+        "retried" => f.retried = true,
+        _ => bad("status", "Choose OK, Error or Retried."),
     }
     if !q.q.trim().is_empty() {
         if q.q.len() > 1000 {
@@ -443,6 +444,11 @@ pub async fn get_trace(endpoint: Uuid, trace: Uuid) -> Result<TraceDetail, ApiEr
             response_truncated: bodies.as_ref().is_some_and(|b| b.response_truncated),
             request_clipped,
             response_clipped,
+            attempts: row
+                .attempts
+                .as_deref()
+                .and_then(|a| serde_json::from_str(a).ok())
+                .unwrap_or_default(),
         })
     })
     .await

@@ -40,9 +40,23 @@ pub async fn messages(State(s): State<MockState>, headers: HeaderMap, body: Byte
         "cache_creation": {"ephemeral_5m_input_tokens": b.cache_write, "ephemeral_1h_input_tokens": 0},
         "service_tier": "standard",
     });
+    let tool = req["tools"][0]["name"]
+        .as_str()
+        .filter(|_| b.tool_call)
+        .map(str::to_owned);
+    let tool_id = format!("toolu_{}", &uuid::Uuid::new_v4().simple().to_string()[..24]);
+    let stop = if tool.is_some() {
+        "tool_use"
+    } else {
+        "end_turn"
+    };
     if req["stream"].as_bool() != Some(true) {
+        let mut content = vec![json!({"type": "text", "text": text})];
+        if let Some(name) = &tool {
+            content.push(json!({"type": "tool_use", "id": tool_id, "name": name, "input": {"city": "Paris"}}));
+        }
         let mut v = json!({"id": mid, "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": null});
+            "content": content, "stop_reason": stop, "stop_sequence": null});
         if !b.no_usage {
             v["usage"] = usage;
         }
@@ -75,7 +89,26 @@ pub async fn messages(State(s): State<MockState>, headers: HeaderMap, body: Byte
         "content_block_stop",
         json!({"type": "content_block_stop", "index": 0}),
     )));
-    let mut delta = json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}});
+    if let Some(name) = &tool {
+        events.push(Event::Frame(ev(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 1,
+                "content_block": {"type": "tool_use", "id": tool_id, "name": name, "input": {}}}),
+        )));
+        for part in ["{\"city\": ", "\"Paris\"}"] {
+            events.push(Event::Frame(ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1,
+                    "delta": {"type": "input_json_delta", "partial_json": part}}),
+            )));
+        }
+        events.push(Event::Frame(ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 1}),
+        )));
+    }
+    let mut delta =
+        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}});
     if !b.no_usage {
         delta["usage"] = json!({"output_tokens": output});
     }

@@ -68,8 +68,16 @@ pub async fn call(
                 usage["thoughtsTokenCount"] = json!(b.reasoning);
             }
             let rid = uuid::Uuid::new_v4().simple().to_string();
+            let tool = req["tools"][0]["functionDeclarations"][0]["name"]
+                .as_str()
+                .filter(|_| b.tool_call)
+                .map(str::to_owned);
             let chunk = |t: &str, last: bool| {
-                let mut c = json!({"candidates": [{"content": {"parts": [{"text": t}], "role": "model"}, "index": 0}],
+                let mut parts = vec![json!({"text": t})];
+                if last && let Some(name) = &tool {
+                    parts.push(json!({"functionCall": {"name": name, "args": {"city": "Paris"}}}));
+                }
+                let mut c = json!({"candidates": [{"content": {"parts": parts, "role": "model"}, "index": 0}],
                     "modelVersion": model, "responseId": rid});
                 if last {
                     c["candidates"][0]["finishReason"] = json!("STOP");

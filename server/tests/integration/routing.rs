@@ -117,6 +117,24 @@ async fn a_rate_limited_credential_is_served_by_another_and_rests() {
     assert_eq!(tries[0]["status"], 429);
     assert_eq!(tries[1]["credential"], "backup");
     assert_eq!(tries[1]["status"], 200);
+    // The Traces filter for calls that needed another try finds exactly that one.
+    let page = f
+        .app
+        .services
+        .store
+        .list_traces(
+            f.endpoint.id,
+            &antix::store::observe::TraceFilter {
+                retried: true,
+                ..Default::default()
+            },
+            None,
+            50,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.rows.len(), 1);
+    assert_eq!(page.rows[0].id, retried[0].id);
     // The rest is in the database, for the other replicas.
     let ids: Vec<_> = f
         .app
@@ -347,6 +365,8 @@ async fn multi(f: &Fixture, path: &str, key_header: &str, body: &Value) -> reqwe
         .app
         .client
         .post(format!("{}{path}", f.base("multi")))
+        // The mock calls the first declared tool, when there is one.
+        .header("x-mock", "tool_call")
         .json(body);
     req = match key_header {
         "x-api-key" => req
@@ -429,6 +449,13 @@ async fn an_openai_stream_with_tools_reaches_claude_and_gemini() {
         assert!(text.contains("chat.completion.chunk"), "{model}: {text}");
         assert!(text.trim_end().ends_with("data: [DONE]"), "{model}: {text}");
         assert!(text.contains("\"usage\""), "{model}: usage chunk asked for");
+        assert!(text.contains("\"tool_calls\""), "{model}: {text}");
+        assert!(text.contains("get_weather"), "{model}: {text}");
+        assert!(text.contains("Paris"), "{model}: the arguments: {text}");
+        assert!(
+            text.contains("\"finish_reason\":\"tool_calls\""),
+            "{model}: {text}"
+        );
         let seen = last_seen(&f.mock);
         assert!(seen.starts_with(upstream_path), "{seen}");
         let row = loop {

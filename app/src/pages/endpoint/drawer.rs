@@ -220,6 +220,7 @@ fn Detail(d: TraceDetail) -> impl IntoView {
                     }
                 </div>
             </section>
+            {(!d.attempts.is_empty()).then(|| view! { <Attempts attempts=d.attempts.clone() /> })}
             <section class="space-y-2">
                 <h3 class="text-sm font-semibold text-slate-700">"Headers"</h3>
                 <p class="text-xs text-slate-500">"Credentials are replaced with <redacted> before storage."</p>
@@ -240,6 +241,48 @@ fn Detail(d: TraceDetail) -> impl IntoView {
                 </dl>
             })}
         </div>
+    }
+}
+
+/// Every try at the provider: retries on the same or another credential, translations.
+#[component]
+fn Attempts(attempts: Vec<crate::model::AttemptView>) -> impl IntoView {
+    let rows = attempts
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let status = if a.status == 0 { "no answer".to_owned() } else { a.status.to_string() };
+            let ok = (200..400).contains(&a.status);
+            let target = match &a.model {
+                Some(m) => format!("{} · {m}", a.provider),
+                None => a.provider.clone(),
+            };
+            view! {
+                <tr class="border-t border-slate-200" data-testid="attempt">
+                    <td class="py-1 pr-3 text-slate-500">{i + 1}</td>
+                    <td class="py-1 pr-3">
+                        {target}
+                        {a.fallback.then(|| view! { <span class="ml-1 rounded bg-amber-100 px-1 text-amber-800">"fallback"</span> })}
+                        {a.translated.clone().map(|t| view! { <span class="ml-1 rounded bg-slate-200 px-1 text-slate-700">{t}</span> })}
+                    </td>
+                    <td class="py-1 pr-3">{a.credential.clone().unwrap_or_else(|| "–".into())}</td>
+                    <td class=if ok { "py-1 pr-3 text-emerald-700" } else { "py-1 pr-3 text-red-700" }>{status}</td>
+                    <td class="py-1 pr-3">{format!("{} ms", a.latency_ms)}</td>
+                    <td class="py-1 break-words text-slate-600">{a.error.clone().unwrap_or_default()}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="space-y-2" data-testid="attempts">
+            <h3 class="text-sm font-semibold text-slate-700">"Attempts"</h3>
+            <table class="w-full text-left text-xs">
+                <thead class="text-slate-500">
+                    <tr><th class="pr-3">"#"</th><th class="pr-3">"Target"</th><th class="pr-3">"Credential"</th><th class="pr-3">"Status"</th><th class="pr-3">"Latency"</th><th>"Error"</th></tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </section>
     }
 }
 

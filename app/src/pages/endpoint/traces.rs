@@ -211,7 +211,7 @@ fn FilterStrip(
                 <div>
                     <label class=label for="f-status">"Status"</label>
                     <select id="f-status" name="status" class=INPUT data-testid="filter-status">
-                        {options(&q.status, "Any", vec![pair("ok", "OK"), pair("error", "Error")])}
+                        {options(&q.status, "Any", vec![pair("ok", "OK"), pair("error", "Error"), pair("retried", "Retried / fallback")])}
                     </select>
                     {err("status")}
                 </div>
