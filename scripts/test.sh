@@ -42,6 +42,13 @@ cargo leptos build --release
 step "drop-in tests with the official SDKs (openai, anthropic, google-genai)"
 (cd end2end && .venv/bin/python -m pytest sdk -q -p no:cacheprovider -W ignore::DeprecationWarning)
 
+step "reliability harness, smoke scale (faults, SIGTERM/SIGKILL, hostile input; scripts/reliability.sh)"
+if [ -n "${TEST_POSTGRES_URL:-}" ]; then
+  RELIABILITY_POSTGRES_URL="$TEST_POSTGRES_URL" scripts/reliability.sh --smoke
+else
+  scripts/reliability.sh --smoke   # its Postgres cases SKIP, and say so
+fi
+
 step "browser tests (Playwright, Chromium)"
 (cd end2end && npx playwright test)
 

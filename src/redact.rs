@@ -81,8 +81,8 @@ pub fn query(query: &str) -> String {
     query
         .split('&')
         .map(|pair| {
-            let (k, _) = pair.split_once('=').unwrap_or((pair, ""));
-            if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) || looks_like_key(v) {
                 format!("{k}={REDACTED}")
             } else {
                 pair.to_owned()
@@ -90,6 +90,17 @@ pub fn query(query: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// A query value shaped like an API key (`sk-…`, Google's `AIza…`, OAuth `ya29.…`), whatever
+/// the parameter is called: clients put keys in parameters of every name.
+fn looks_like_key(value: &str) -> bool {
+    let v = value
+        .trim_start_matches("Bearer%20")
+        .trim_start_matches("Bearer+");
+    ["sk-", "sk_", "AIza", "ya29."].iter().any(|p| {
+        v.len() >= p.len() + 8 && v.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p))
+    })
 }
 
 /// JSON fields that hold credentials when a client puts them in a body.

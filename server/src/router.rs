@@ -30,7 +30,9 @@ async fn errors_get_their_status(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let res = next.run(req).await;
-    if res.status() != http::StatusCode::INTERNAL_SERVER_ERROR
+    // Every server-function error passes here (a 500 from the framework, or the status the
+    // function set): each gets its own status, and a `Retry-After` when waiting helps.
+    if res.status().as_u16() < 400
         || !res
             .headers()
             .contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER)

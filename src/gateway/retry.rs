@@ -6,7 +6,9 @@
 //!
 //! With another credential awake, the next try goes to it at once. Otherwise it waits: the
 //! provider's `Retry-After` when it gave one, else an exponential backoff with jitter (250 ms,
-//! 500 ms, 1 s… at most 4 s). A wait that would pass the deadline is not taken.
+//! 500 ms, 1 s… at most 4 s). A wait that would pass the deadline is not taken, nor a
+//! `Retry-After` longer than [`MAX_WAIT`]: the client gets the 429 with it at once (its SDK
+//! knows how to wait, and holding the request that long helps nobody).
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +16,9 @@ use super::balance::Failure;
 use crate::config::Retries;
 use crate::credentials::UpstreamCredential;
 use crate::domain::CredentialId;
+
+/// The longest wait before trying the same credential again.
+pub const MAX_WAIT: Duration = Duration::from_secs(4);
 
 /// Why an answer is worth another try, from its status and headers.
 pub fn failure(status: u16, headers: &http::HeaderMap) -> Option<Failure> {
@@ -52,9 +57,10 @@ pub fn wait(
         let backoff = retries
             .backoff
             .saturating_mul(1 << (n - 1).min(4))
-            .min(Duration::from_secs(4));
+            .min(MAX_WAIT);
         let jitter = retries.backoff.mul_f64(rand::random::<f64>());
         match why {
+            Failure::RateLimited(Some(after)) if after > MAX_WAIT => return None,
             Failure::RateLimited(Some(after)) => after.max(backoff),
             _ => backoff + jitter,
         }
@@ -95,7 +101,19 @@ mod tests {
         let w3 = wait(Failure::Unavailable, 3, &[], None, &[], &r, now).unwrap();
         assert!(w1 >= Duration::from_millis(100) && w1 < Duration::from_millis(200));
         assert!(w3 >= Duration::from_millis(400));
-        // A Retry-After past the deadline: no retry.
+        // A Retry-After past the deadline, or just long: no retry.
+        assert!(
+            wait(
+                Failure::RateLimited(Some(Duration::from_secs(5))),
+                1,
+                &[],
+                None,
+                &[],
+                &r,
+                now
+            )
+            .is_none()
+        );
         assert!(
             wait(
                 Failure::RateLimited(Some(Duration::from_secs(10))),

@@ -597,6 +597,10 @@ fn scrub(d: &mut TraceDraft) {
     {
         *e = clean;
     }
+    // A key sent in any query parameter (callers do: `?x=sk-…`) is one of the secrets too.
+    if let Some(clean) = scrubber.text(&d.path) {
+        d.path = clean;
+    }
 }
 
 /// The most text indexed per trace for body search (an agent transcript of a few hundred KB

@@ -6,6 +6,14 @@
 //! after [`CACHE_TTL`], which bounds how long a change made on another replica goes unseen here;
 //! a change made through this store drops its entries at once, in the write operation itself,
 //! so no caller can forget to.
+//!
+//! An expired entry is loaded again, and the caller that found it expired waits for the fresh
+//! value for at most [`REFRESH_WAIT`]: with a healthy database it gets the fresh value (a
+//! revocation on another replica still takes effect within the TTL). Past that wait, callers
+//! get the value the entry had (for at most [`STALE_MAX`] past its TTL) while the load finishes
+//! in the background: a slow or briefly unreachable database then costs the proxy at most that
+//! wait once per entry and TTL, not a slow lookup per request. A refresh that fails leaves the
+//! old value in place until the next caller tries again.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -21,6 +29,12 @@ use crate::domain::{Endpoint, EndpointId, OrgId, Provider, VirtualKey, VirtualKe
 /// How long cached endpoints, keys and credentials are trusted. Bounds how long a revocation
 /// or archival made on another replica takes to be seen here.
 pub const CACHE_TTL: Duration = Duration::from_secs(3);
+
+/// How long past its TTL an entry may still be served while its refresh is under way.
+pub const STALE_MAX: Duration = Duration::from_secs(30);
+
+/// How long the caller that finds an entry expired waits for its refresh.
+pub const REFRESH_WAIT: Duration = Duration::from_millis(10);
 
 /// The hot-path caches of one store handle (shared by its clones).
 pub(crate) struct HotCache {
@@ -69,32 +83,58 @@ impl HotCache {
 struct Entry<V> {
     cell: Arc<OnceCell<V>>,
     created: Instant,
+    /// A background refresh of this expired entry is under way.
+    refreshing: bool,
 }
 
+type Map<K, V> = Arc<Mutex<HashMap<K, Entry<V>>>>;
+
 pub struct TtlCache<K, V> {
-    map: Mutex<HashMap<K, Entry<V>>>,
+    map: Map<K, V>,
     ttl: Duration,
     max_entries: usize,
 }
 
-impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
+impl<K, V> TtlCache<K, V>
+where
+    K: Eq + Hash + Clone + Send + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     pub fn new(ttl: Duration, max_entries: usize) -> Self {
         TtlCache {
-            map: Mutex::new(HashMap::new()),
+            map: Arc::new(Mutex::new(HashMap::new())),
             ttl,
             max_entries,
         }
     }
 
+    /// The cached value, loading it with `load` when there is none. An expired value is
+    /// returned as it is while `load` runs in the background (see the module's notes).
     pub async fn get_or_load<E, F, Fut>(&self, key: &K, load: F) -> Result<V, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<V, E>>,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
     {
-        let cell = {
+        enum Found<V> {
+            Cell(Arc<OnceCell<V>>),
+            Stale(V),
+            Refresh(V),
+        }
+        let found = {
             let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-            match map.get(key) {
-                Some(e) if e.created.elapsed() < self.ttl => e.cell.clone(),
+            match map.get_mut(key) {
+                Some(e) if e.created.elapsed() < self.ttl => Found::Cell(e.cell.clone()),
+                Some(e)
+                    if e.created.elapsed() < self.ttl + STALE_MAX
+                        && let Some(stale) = e.cell.get().cloned() =>
+                {
+                    if e.refreshing {
+                        Found::Stale(stale)
+                    } else {
+                        e.refreshing = true;
+                        Found::Refresh(stale)
+                    }
+                }
                 _ => {
                     if map.len() >= self.max_entries {
                         let ttl = self.ttl;
@@ -109,13 +149,52 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
                         Entry {
                             cell: cell.clone(),
                             created: Instant::now(),
+                            refreshing: false,
                         },
                     );
-                    cell
+                    Found::Cell(cell)
                 }
             }
         };
+        let cell = match found {
+            Found::Cell(cell) => cell,
+            Found::Stale(v) => return Ok(v),
+            Found::Refresh(stale) => {
+                let fresh = self.refresh(key.clone(), load());
+                return Ok(match tokio::time::timeout(REFRESH_WAIT, fresh).await {
+                    Ok(Ok(v)) => v,
+                    _ => stale,
+                });
+            }
+        };
         cell.get_or_try_init(load).await.cloned()
+    }
+
+    /// Loads `key` again off the caller's path; the fresh value replaces the stale one unless
+    /// the entry was dropped meanwhile (a write here invalidated it: the next caller loads).
+    /// Resolves with the fresh value when the load succeeds.
+    fn refresh<E>(
+        &self,
+        key: K,
+        load: impl Future<Output = Result<V, E>> + Send + 'static,
+    ) -> tokio::sync::oneshot::Receiver<V> {
+        let map = self.map.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let loaded = load.await;
+            let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(e) = map.get_mut(&key) else { return };
+            if !e.refreshing {
+                return;
+            }
+            e.refreshing = false;
+            if let Ok(v) = loaded {
+                e.cell = Arc::new(OnceCell::new_with(Some(v.clone())));
+                e.created = Instant::now();
+                let _ = tx.send(v);
+            }
+        });
+        rx
     }
 
     pub fn invalidate(&self, key: &K) {
@@ -143,7 +222,7 @@ mod tests {
             .map(|_| {
                 let (c, l) = (cache.clone(), loads.clone());
                 tokio::spawn(async move {
-                    c.get_or_load(&1, || async {
+                    c.get_or_load(&1, || async move {
                         l.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         Ok::<_, ()>(7)
@@ -166,11 +245,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn entries_expire() {
-        let cache = TtlCache::<u32, u32>::new(Duration::from_millis(10), 10);
+    async fn expired_entries_are_served_while_they_refresh() {
+        let ms = Duration::from_millis;
+        let cache = TtlCache::<u32, u32>::new(ms(50), 10);
         let _: Result<u32, ()> = cache.get_or_load(&1, || async { Ok(1) }).await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let r: Result<u32, ()> = cache.get_or_load(&1, || async { Ok(2) }).await;
+        tokio::time::sleep(ms(60)).await;
+        // Expired, and the database is slow: the old value after a short wait, the new one
+        // loading behind it.
+        let r: Result<u32, ()> = cache
+            .get_or_load(&1, || async {
+                tokio::time::sleep(Duration::from_millis(80)).await;
+                Ok(2)
+            })
+            .await;
+        assert_eq!(r, Ok(1));
+        // Another caller meanwhile does not start a second refresh.
+        let r: Result<u32, ()> = cache.get_or_load(&1, || async { Ok(99) }).await;
+        assert_eq!(r, Ok(1));
+        tokio::time::sleep(ms(70)).await;
+        let r: Result<u32, ()> = cache.get_or_load(&1, || async { Ok(3) }).await;
         assert_eq!(r, Ok(2));
+        // A failed refresh keeps the old value for the next caller to try again.
+        tokio::time::sleep(ms(60)).await;
+        let r: Result<u32, &str> = cache.get_or_load(&1, || async { Err("down") }).await;
+        assert_eq!(r, Ok(2));
+        // With a healthy database the caller gets the fresh value (a revocation elsewhere is
+        // seen within the TTL).
+        let r: Result<u32, &str> = cache.get_or_load(&1, || async { Ok(4) }).await;
+        assert_eq!(r, Ok(4));
     }
 }

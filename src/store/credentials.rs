@@ -130,10 +130,13 @@ impl Store {
     ) -> Result<std::sync::Arc<Vec<StoredCredential>>> {
         self.cache
             .credentials
-            .get_or_load(&(org, provider), || async {
-                Ok(std::sync::Arc::new(
-                    self.credentials_for(org, provider).await?,
-                ))
+            .get_or_load(&(org, provider), || {
+                let store = self.clone();
+                async move {
+                    Ok(std::sync::Arc::new(
+                        store.credentials_for(org, provider).await?,
+                    ))
+                }
             })
             .await
     }

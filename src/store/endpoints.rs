@@ -151,7 +151,10 @@ impl Store {
     pub async fn endpoint_cached(&self, id: EndpointId) -> Result<Option<Endpoint>> {
         self.cache
             .endpoints
-            .get_or_load(&id, || self.endpoint(id))
+            .get_or_load(&id, || {
+                let store = self.clone();
+                async move { store.endpoint(id).await }
+            })
             .await
     }
 

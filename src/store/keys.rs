@@ -137,12 +137,15 @@ impl Store {
     pub async fn virtual_key_cached(&self, hash: &TokenHash) -> Result<Option<VirtualKey>> {
         self.cache
             .keys
-            .get_or_load(hash, || async {
-                let key = self.virtual_key_by_hash(hash).await?;
-                if let Some(k) = &key {
-                    self.cache.remember_key(k, hash);
+            .get_or_load(hash, || {
+                let (store, hash) = (self.clone(), *hash);
+                async move {
+                    let key = store.virtual_key_by_hash(&hash).await?;
+                    if let Some(k) = &key {
+                        store.cache.remember_key(k, &hash);
+                    }
+                    Ok(key)
                 }
-                Ok(key)
             })
             .await
     }
