@@ -46,12 +46,12 @@ export default defineConfig({
     { name: "first-run", testMatch: /first-run\.spec\.ts/ },
     {
       name: "portal",
-      testIgnore: /(first-run|observability|agents|node-sdks|gantt-scale)\.spec\.ts/,
+      testIgnore: /(first-run|observability|agents|node-sdks|gantt-scale|routing)\.spec\.ts/,
       dependencies: ["first-run"],
     },
     {
       name: "observability",
-      testMatch: /(observability|agents|node-sdks|gantt-scale)\.spec\.ts/,
+      testMatch: /(observability|agents|node-sdks|gantt-scale|routing)\.spec\.ts/,
       dependencies: ["portal"],
     },
   ],

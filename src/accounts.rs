@@ -14,6 +14,7 @@ use crate::store::{Store, StoreError};
 /// How long a portal session lasts without logging in again.
 pub const SESSION_TTL_MS: Millis = 7 * 24 * 3600 * 1000;
 pub mod guard;
+mod hasher;
 
 pub use guard::LoginGuard;
 
@@ -94,9 +95,8 @@ pub async fn create_first_admin(
 }
 
 async fn hash_password(password: String) -> Result<String, AccountError> {
-    tokio::task::spawn_blocking(move || crypto::hash_password(&password))
-        .await
-        .map_err(|e| AccountError::Internal(e.to_string()))?
+    hasher::run(move || crypto::hash_password(&password))
+        .await?
         .map_err(|e| AccountError::Internal(e.to_string()))
 }
 
@@ -147,10 +147,7 @@ pub async fn login(
     let password = password.chars().take(256).collect::<String>();
     let found = store.user_for_login(&email).await?;
     let phc = found.as_ref().map(|(_, h)| h.clone());
-    let ok =
-        tokio::task::spawn_blocking(move || crypto::verify_password(&password, phc.as_deref()))
-            .await
-            .map_err(|e| AccountError::Internal(e.to_string()))?;
+    let ok = hasher::run(move || crypto::verify_password(&password, phc.as_deref())).await?;
     let now = domain::now_ms();
     match (ok, found) {
         (true, Some((user, _))) => {
@@ -205,9 +202,7 @@ pub async fn change_password(
         .map(|(_, h)| h)
         .ok_or(AccountError::BadCredentials)?;
     let current = current.chars().take(256).collect::<String>();
-    let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&current, Some(&phc)))
-        .await
-        .map_err(|e| AccountError::Internal(e.to_string()))?;
+    let ok = hasher::run(move || crypto::verify_password(&current, Some(&phc))).await?;
     if !ok {
         return Err(AccountError::Invalid(vec![FieldError::new(
             "current",

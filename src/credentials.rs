@@ -35,30 +35,6 @@ impl std::fmt::Debug for UpstreamCredential {
     }
 }
 
-/// Associated data: version 1 rows (from before credentials had ids) are sealed to the
-/// organization and provider, version 2 to their id too.
-pub(crate) fn aad(org: OrgId, provider: Provider, id: CredentialId, version: i64) -> Vec<u8> {
-    if version <= 1 {
-        format!("antix/provider_credentials/v1|{org}|{}", provider.as_str()).into_bytes()
-    } else {
-        format!(
-            "antix/provider_credentials/v2|{org}|{}|{id}",
-            provider.as_str()
-        )
-        .into_bytes()
-    }
-}
-
-/// The associated data of a stored row.
-pub(crate) fn aad_of(row: &StoredCredential) -> Option<Vec<u8>> {
-    Some(aad(
-        row.org_id,
-        Provider::parse(&row.provider)?,
-        row.id,
-        row.key_version,
-    ))
-}
-
 /// The last four characters, for display.
 pub fn last4(secret: &str) -> String {
     let chars: Vec<char> = secret.chars().collect();
@@ -138,7 +114,7 @@ pub async fn set(
         .map_or_else(|| CredentialId(uuid::Uuid::new_v4()), |r| r.id);
     let (ciphertext, key_id) = keys.encrypt_newest(
         c.secret.expose_secret().as_bytes(),
-        &aad(c.org, c.provider, id, 2),
+        &crate::keyring::aad(c.org, c.provider, id, 2),
     );
     store
         .put_credential(&NewCredential {
@@ -223,7 +199,7 @@ pub async fn get_cached(
 }
 
 fn open(keys: &Keys, row: &StoredCredential) -> Result<UpstreamCredential, CredentialError> {
-    let aad = aad_of(row).ok_or(CryptoError::Decrypt)?;
+    let aad = crate::keyring::aad_of(row).ok_or(CryptoError::Decrypt)?;
     let plain = keys.decrypt_by(row.key_id.as_deref(), &row.ciphertext, &aad)?;
     let secret = String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)?;
     let base_url = row

@@ -84,7 +84,7 @@ async fn settle_expired_batches(services: &Services, now: Millis) {
     }
     let records: Vec<_> = expired
         .iter()
-        .map(|h| crate::store::batches::expiry_trace(h, now))
+        .map(|h| crate::store::traces::expiry_trace(h, now))
         .collect();
     match store.insert_traces(&records).await {
         Ok(n) => tracing::warn!(

@@ -10,7 +10,8 @@
 //! An interrupted run resumes where it stopped; the old key stays valid until it is done.
 
 use crate::crypto::{CryptoError, INSTANCE_SECRETS, Keys, MasterKey};
-use crate::domain::{OrgId, now_ms};
+use crate::domain::{CredentialId, OrgId, Provider, now_ms};
+use crate::store::credentials::StoredCredential;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +158,7 @@ pub async fn rotate(
             if limit.is_some_and(|l| report.moved >= l) {
                 break;
             }
-            let Some(aad) = crate::credentials::aad_of(&row) else {
+            let Some(aad) = aad_of(&row) else {
                 continue;
             };
             let plain = keys.decrypt_by(row.key_id.as_deref(), &row.ciphertext, &aad)?;
@@ -209,4 +210,28 @@ pub async fn unreadable(store: &Store, keys: &Keys, org: OrgId) -> Result<Vec<St
         .filter(|c| c.key_id.as_deref().is_some_and(|k| !keys.knows(k)))
         .map(|c| c.provider)
         .collect())
+}
+
+/// Associated data: version 1 rows (from before credentials had ids) are sealed to the
+/// organization and provider, version 2 to their id too.
+pub(crate) fn aad(org: OrgId, provider: Provider, id: CredentialId, version: i64) -> Vec<u8> {
+    if version <= 1 {
+        format!("antix/provider_credentials/v1|{org}|{}", provider.as_str()).into_bytes()
+    } else {
+        format!(
+            "antix/provider_credentials/v2|{org}|{}|{id}",
+            provider.as_str()
+        )
+        .into_bytes()
+    }
+}
+
+/// The associated data of a stored row.
+pub(crate) fn aad_of(row: &StoredCredential) -> Option<Vec<u8>> {
+    Some(aad(
+        row.org_id,
+        Provider::parse(&row.provider)?,
+        row.id,
+        row.key_version,
+    ))
 }

@@ -39,7 +39,7 @@ const WAITERS_PER_SLOT: usize = 8;
 const MAX_SUBJECTS: usize = 200_000;
 
 /// One verification slot per core: argon2 is CPU-bound, more at once only queues inside the
-/// blocking pool while holding memory.
+/// hashing threads while holding memory.
 pub fn verify_slots() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())

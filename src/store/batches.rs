@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, dispatch, dispatch_write};
-use crate::domain::{EndpointId, Millis, OrgId, TraceId, VirtualKeyId};
+use crate::domain::{EndpointId, Millis, OrgId, VirtualKeyId};
 use crate::metering::BatchItem;
 
 /// How long a batch's estimate stays held waiting for its results to be read back. Batches
@@ -250,61 +250,3 @@ macro_rules! apply_batch_events {
 }
 
 pub(crate) use apply_batch_events;
-
-/// The trace that charges an expired hold its estimate.
-pub fn expiry_trace(h: &ExpiredHold, now: Millis) -> super::traces::TraceRecord {
-    use crate::domain::Outcome;
-    use crate::usage::{Usage, UsageSource};
-    super::traces::TraceRecord {
-        id: TraceId::at(now),
-        org_id: h.org_id,
-        endpoint_id: h.endpoint_id,
-        started_at: now,
-        auth_mode: if h.key_id.is_some() {
-            "virtual_key"
-        } else {
-            "byok"
-        }
-        .into(),
-        virtual_key_id: h.key_id,
-        key_hint: None,
-        provider: Some(h.provider.clone()),
-        wire: None,
-        model: None,
-        method: "BATCH".into(),
-        path: format!("batch {} (results never read back)", h.batch_id),
-        status_code: 200,
-        outcome: Outcome::Ok,
-        error: None,
-        is_stream: false,
-        usage: Usage::default(),
-        usage_source: UsageSource::Estimated,
-        cost_nanos: Some(h.estimate_nanos),
-        cost_estimated: true,
-        cost_detail: None,
-        catalog_version: None,
-        ttft_us: None,
-        latency_us: 0,
-        session_key: None,
-        session_parent: None,
-        response_id: None,
-        request_bytes: 0,
-        response_bytes: 0,
-        bodies: super::traces::TraceBodies {
-            request_headers: "{}".into(),
-            response_headers: "{}".into(),
-            ..Default::default()
-        },
-        reservation: None,
-        search_text: String::new(),
-        session_preview: None,
-        session_starts: None,
-        tool_calls: None,
-        attempts: Vec::new(),
-        batch: Some(BatchEvent::Results {
-            provider: h.provider.clone(),
-            batch_id: Some(h.batch_id.clone()),
-            file_id: None,
-        }),
-    }
-}

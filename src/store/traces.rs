@@ -756,3 +756,59 @@ mod b64_opt {
             .transpose()
     }
 }
+
+/// The trace that charges an expired hold its estimate.
+pub fn expiry_trace(h: &super::batches::ExpiredHold, now: Millis) -> TraceRecord {
+    TraceRecord {
+        id: TraceId::at(now),
+        org_id: h.org_id,
+        endpoint_id: h.endpoint_id,
+        started_at: now,
+        auth_mode: if h.key_id.is_some() {
+            "virtual_key"
+        } else {
+            "byok"
+        }
+        .into(),
+        virtual_key_id: h.key_id,
+        key_hint: None,
+        provider: Some(h.provider.clone()),
+        wire: None,
+        model: None,
+        method: "BATCH".into(),
+        path: format!("batch {} (results never read back)", h.batch_id),
+        status_code: 200,
+        outcome: Outcome::Ok,
+        error: None,
+        is_stream: false,
+        usage: Usage::default(),
+        usage_source: UsageSource::Estimated,
+        cost_nanos: Some(h.estimate_nanos),
+        cost_estimated: true,
+        cost_detail: None,
+        catalog_version: None,
+        ttft_us: None,
+        latency_us: 0,
+        session_key: None,
+        session_parent: None,
+        response_id: None,
+        request_bytes: 0,
+        response_bytes: 0,
+        bodies: TraceBodies {
+            request_headers: "{}".into(),
+            response_headers: "{}".into(),
+            ..Default::default()
+        },
+        reservation: None,
+        search_text: String::new(),
+        session_preview: None,
+        session_starts: None,
+        tool_calls: None,
+        attempts: Vec::new(),
+        batch: Some(super::batches::BatchEvent::Results {
+            provider: h.provider.clone(),
+            batch_id: Some(h.batch_id.clone()),
+            file_id: None,
+        }),
+    }
+}

@@ -260,7 +260,7 @@ store_test!(
         );
         // The old key alone no longer decrypts anything, but a server still on it keeps working.
         let moved = s.credential(o.id, Provider::OpenAi).await.unwrap().unwrap();
-        let aad = crate::credentials::aad_of(&moved).unwrap();
+        let aad = crate::keyring::aad_of(&moved).unwrap();
         assert!(keys_a.decrypt(&moved.ciphertext, &aad).is_err());
         let late_a = std::sync::Arc::new(crate::keyring::load(s, &a).await.unwrap());
         assert_eq!(read_all(late_a).await, before);
