@@ -41,12 +41,14 @@ test("credentials: add two for a provider, test one; a 429 on the first is serve
   });
   expect(res.status).toBe(200);
   const traceId = res.headers.get("x-antix-trace-id")!;
+  // The trace is complete once the answer has been read (as an SDK reads it).
+  expect((await res.json()).choices[0].message.content).toContain("Mock answer");
 
   // The Traces filter for calls that needed another try, then the drawer's attempts.
   await expect(async () => {
     await page.goto(`/endpoints/${ep.id}/traces?status=retried`);
     await expect(page.getByTestId("trace-row")).toHaveCount(1);
-  }).toPass({ timeout: 10_000 });
+  }).toPass({ timeout: 15_000 });
   await page.goto(`/endpoints/${ep.id}/traces?trace=${traceId}`);
   const attempts = page.getByTestId("drawer").getByTestId("attempt");
   await expect(attempts).toHaveCount(2);
