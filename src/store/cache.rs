@@ -18,7 +18,9 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::OnceCell;
 
@@ -244,7 +246,9 @@ mod tests {
         assert_eq!(r, Ok(8));
     }
 
-    #[tokio::test]
+    // On the test clock (paused, advanced only when every task waits), so the timeline is
+    // exact however loaded the machine is.
+    #[tokio::test(start_paused = true)]
     async fn expired_entries_are_served_while_they_refresh() {
         let ms = Duration::from_millis;
         let cache = TtlCache::<u32, u32>::new(ms(50), 10);
@@ -262,7 +266,7 @@ mod tests {
         // Another caller meanwhile does not start a second refresh.
         let r: Result<u32, ()> = cache.get_or_load(&1, || async { Ok(99) }).await;
         assert_eq!(r, Ok(1));
-        tokio::time::sleep(ms(70)).await;
+        tokio::time::sleep(ms(100)).await;
         let r: Result<u32, ()> = cache.get_or_load(&1, || async { Ok(3) }).await;
         assert_eq!(r, Ok(2));
         // A failed refresh keeps the old value for the next caller to try again.
