@@ -8,7 +8,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::Services;
-use crate::domain::{DAY_MS, HOUR_MS, Millis, day_start};
+use crate::domain::{DAY_MS, HOUR_MS, Millis, Outcome, TraceId, day_start};
+use crate::store::batches::{BatchEvent, ExpiredHold};
+use crate::store::traces::{TraceBodies, TraceRecord};
+use crate::usage::{Usage, UsageSource};
 
 /// How often the chores run.
 pub const INTERVAL: Duration = Duration::from_secs(60);
@@ -82,15 +85,68 @@ async fn settle_expired_batches(services: &Services, now: Millis) {
     if expired.is_empty() {
         return;
     }
-    let records: Vec<_> = expired
-        .iter()
-        .map(|h| crate::store::traces::expiry_trace(h, now))
-        .collect();
+    let records: Vec<_> = expired.iter().map(|h| expiry_trace(h, now)).collect();
     match store.insert_traces(&records).await {
         Ok(n) => tracing::warn!(
             batches = n,
             "charged batches their estimate: their results were never read back"
         ),
         Err(e) => tracing::error!(error = %e, "could not settle expired batch holds"),
+    }
+}
+
+/// The trace that charges an expired hold its estimate.
+fn expiry_trace(h: &ExpiredHold, now: Millis) -> TraceRecord {
+    TraceRecord {
+        id: TraceId::at(now),
+        org_id: h.org_id,
+        endpoint_id: h.endpoint_id,
+        started_at: now,
+        auth_mode: if h.key_id.is_some() {
+            "virtual_key"
+        } else {
+            "byok"
+        }
+        .into(),
+        virtual_key_id: h.key_id,
+        key_hint: None,
+        provider: Some(h.provider.clone()),
+        wire: None,
+        model: None,
+        method: "BATCH".into(),
+        path: format!("batch {} (results never read back)", h.batch_id),
+        status_code: 200,
+        outcome: Outcome::Ok,
+        error: None,
+        is_stream: false,
+        usage: Usage::default(),
+        usage_source: UsageSource::Estimated,
+        cost_nanos: Some(h.estimate_nanos),
+        cost_estimated: true,
+        cost_detail: None,
+        catalog_version: None,
+        ttft_us: None,
+        latency_us: 0,
+        session_key: None,
+        session_parent: None,
+        response_id: None,
+        request_bytes: 0,
+        response_bytes: 0,
+        bodies: TraceBodies {
+            request_headers: "{}".into(),
+            response_headers: "{}".into(),
+            ..Default::default()
+        },
+        reservation: None,
+        search_text: String::new(),
+        session_preview: None,
+        session_starts: None,
+        tool_calls: None,
+        attempts: Vec::new(),
+        batch: Some(BatchEvent::Results {
+            provider: h.provider.clone(),
+            batch_id: Some(h.batch_id.clone()),
+            file_id: None,
+        }),
     }
 }

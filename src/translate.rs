@@ -133,6 +133,7 @@ mod sse;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 /// Why a body could not be translated. The proxy answers [`TranslateError::status`] with the
 /// message in the client's error shape.

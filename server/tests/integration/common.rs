@@ -173,26 +173,7 @@ pub async fn fixture_with(customize: impl FnOnce(&mut BTreeMap<String, String>))
     })
     .await;
     let s = &app.services;
-    let (admin, org) = s
-        .store
-        .create_first_admin(&antix::store::accounts::NewAdmin {
-            email: "ada@example.com",
-            name: "Ada",
-            password_hash: "x",
-            org_name: "Acme",
-        })
-        .await
-        .unwrap();
-    let endpoint = s
-        .store
-        .create_endpoint(&antix::store::endpoints::NewEndpoint {
-            org: org.id,
-            owner: admin.id,
-            scope: antix::domain::Scope::OrgShared,
-            name: "test",
-        })
-        .await
-        .unwrap();
+    let (admin, org, endpoint) = org_with_endpoint(s, "test").await;
     let issued = antix::virtual_keys::issue(
         &s.store,
         &s.keys,
@@ -284,4 +265,58 @@ impl Fixture {
             un(&b.response_assembled)
         )
     }
+}
+
+/// A test database's Postgres URL, its connections confined to the test's own schema.
+pub fn postgres_url(db: &antix::store::testing::TestDb) -> String {
+    let schema = db.schema.clone().unwrap();
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    format!(
+        "{}{sep}options=-c%20search_path%3D{schema}%2Cpublic",
+        db.url
+    )
+}
+
+/// Points a gateway's environment at `database` and every provider at `mock`.
+pub fn gateway_env(env: &mut BTreeMap<String, String>, database: &str, mock: &str) {
+    env.insert("DATABASE_URL".into(), database.to_owned());
+    for var in [
+        "ANTIX_UPSTREAM_OPENAI",
+        "ANTIX_UPSTREAM_ANTHROPIC",
+        "ANTIX_UPSTREAM_GEMINI",
+    ] {
+        env.insert(var.into(), mock.to_owned());
+    }
+}
+
+/// The first administrator, their organization, and an org-shared endpoint called `name`.
+pub async fn org_with_endpoint(
+    s: &Services,
+    name: &str,
+) -> (
+    antix::domain::User,
+    antix::domain::Organization,
+    antix::domain::Endpoint,
+) {
+    let (admin, org) = s
+        .store
+        .create_first_admin(&antix::store::accounts::NewAdmin {
+            email: "ada@example.com",
+            name: "Ada",
+            password_hash: "x",
+            org_name: "Acme",
+        })
+        .await
+        .unwrap();
+    let endpoint = s
+        .store
+        .create_endpoint(&antix::store::endpoints::NewEndpoint {
+            org: org.id,
+            owner: admin.id,
+            scope: antix::domain::Scope::OrgShared,
+            name,
+        })
+        .await
+        .unwrap();
+    (admin, org, endpoint)
 }

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use antix::domain::KeyLimits;
 use serde_json::{Value, json};
 
-use crate::common::{Fixture, TestApp, fixture_with, spawn_app_with, spawn_mock};
+use crate::common::{
+    Fixture, TestApp, fixture_with, gateway_env, org_with_endpoint, postgres_url, spawn_app_with,
+    spawn_mock,
+};
 
 async fn key_with(f: &Fixture, limits: KeyLimits) -> String {
     use secrecy::ExposeSecret;
@@ -182,46 +185,13 @@ async fn budgets_hold_across_two_gateways_on_one_postgres() {
         );
         return;
     };
-    let schema = db.schema.clone().unwrap();
-    let sep = if db.url.contains('?') { '&' } else { '?' };
-    let pg_url = format!(
-        "{}{sep}options=-c%20search_path%3D{schema}%2Cpublic",
-        db.url
-    );
+    let pg_url = postgres_url(&db);
     let mock = spawn_mock().await;
-    let env = |e: &mut BTreeMap<String, String>| {
-        e.insert("DATABASE_URL".into(), pg_url.clone());
-        for var in [
-            "ANTIX_UPSTREAM_OPENAI",
-            "ANTIX_UPSTREAM_ANTHROPIC",
-            "ANTIX_UPSTREAM_GEMINI",
-        ] {
-            e.insert(var.into(), mock.url());
-        }
-    };
+    let env = |e: &mut BTreeMap<String, String>| gateway_env(e, &pg_url, &mock.url());
     let a = spawn_app_with(env).await;
     let b = spawn_app_with(env).await;
     let s = &a.services;
-    let (admin, org) = s
-        .store
-        .create_first_admin(&antix::store::accounts::NewAdmin {
-            email: "ada@example.com",
-            name: "Ada",
-            password_hash: "x",
-            org_name: "Acme",
-        })
-        .await
-        .unwrap();
-    let endpoint = s
-        .store
-        .create_endpoint(&antix::store::endpoints::NewEndpoint {
-            org: org.id,
-            owner: admin.id,
-            scope: antix::domain::Scope::OrgShared,
-            name: "pg",
-        })
-        .await
-        .unwrap();
+    let (admin, org, endpoint) = org_with_endpoint(s, "pg").await;
     antix::credentials::set(
         &s.store,
         &s.keys,
@@ -660,46 +630,13 @@ async fn budgets_hold_on_every_metered_route_across_two_gateways_on_postgres() {
     .unwrap() else {
         return;
     };
-    let schema = db.schema.clone().unwrap();
-    let sep = if db.url.contains('?') { '&' } else { '?' };
-    let pg_url = format!(
-        "{}{sep}options=-c%20search_path%3D{schema}%2Cpublic",
-        db.url
-    );
+    let pg_url = postgres_url(&db);
     let mock = spawn_mock().await;
-    let env = |e: &mut BTreeMap<String, String>| {
-        e.insert("DATABASE_URL".into(), pg_url.clone());
-        for var in [
-            "ANTIX_UPSTREAM_OPENAI",
-            "ANTIX_UPSTREAM_ANTHROPIC",
-            "ANTIX_UPSTREAM_GEMINI",
-        ] {
-            e.insert(var.into(), mock.url());
-        }
-    };
+    let env = |e: &mut BTreeMap<String, String>| gateway_env(e, &pg_url, &mock.url());
     let a = spawn_app_with(env).await;
     let b = spawn_app_with(env).await;
     let s = &a.services;
-    let (admin, org) = s
-        .store
-        .create_first_admin(&antix::store::accounts::NewAdmin {
-            email: "ada@example.com",
-            name: "Ada",
-            password_hash: "x",
-            org_name: "Acme",
-        })
-        .await
-        .unwrap();
-    let endpoint = s
-        .store
-        .create_endpoint(&antix::store::endpoints::NewEndpoint {
-            org: org.id,
-            owner: admin.id,
-            scope: antix::domain::Scope::OrgShared,
-            name: "pg",
-        })
-        .await
-        .unwrap();
+    let (admin, org, endpoint) = org_with_endpoint(s, "pg").await;
     for p in antix::domain::Provider::ALL {
         antix::credentials::set(
             &s.store,

@@ -8,7 +8,10 @@ use antix::domain::{OrgId, Provider, UserId};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::common::{Fixture, Mock, TestApp, fixture_with, spawn_app_with, spawn_mock};
+use crate::common::{
+    Fixture, Mock, TestApp, fixture_with, gateway_env, org_with_endpoint, postgres_url,
+    spawn_app_with, spawn_mock,
+};
 
 /// Sets the organization's OpenAI credential `name` (replacing one of that name).
 async fn credential(app: &TestApp, org: OrgId, by: UserId, name: &str, secret: &str, weight: u32) {
@@ -264,47 +267,16 @@ async fn a_cooldown_is_shared_by_two_gateways_on_postgres() {
     else {
         return;
     };
-    let schema = db.schema.clone().unwrap();
-    let sep = if db.url.contains('?') { '&' } else { '?' };
-    let pg_url = format!(
-        "{}{sep}options=-c%20search_path%3D{schema}%2Cpublic",
-        db.url
-    );
+    let pg_url = postgres_url(&db);
     let mock = spawn_mock().await;
     let env = |e: &mut BTreeMap<String, String>| {
-        e.insert("DATABASE_URL".into(), pg_url.clone());
+        gateway_env(e, &pg_url, &mock.url());
         e.insert("ANTIX_RETRY_BACKOFF_MS".into(), "10".into());
-        for var in [
-            "ANTIX_UPSTREAM_OPENAI",
-            "ANTIX_UPSTREAM_ANTHROPIC",
-            "ANTIX_UPSTREAM_GEMINI",
-        ] {
-            e.insert(var.into(), mock.url());
-        }
     };
     let one = spawn_app_with(env).await;
     let two = spawn_app_with(env).await;
     let s = &one.services;
-    let (admin, org) = s
-        .store
-        .create_first_admin(&antix::store::accounts::NewAdmin {
-            email: "ada@example.com",
-            name: "Ada",
-            password_hash: "x",
-            org_name: "Acme",
-        })
-        .await
-        .unwrap();
-    let endpoint = s
-        .store
-        .create_endpoint(&antix::store::endpoints::NewEndpoint {
-            org: org.id,
-            owner: admin.id,
-            scope: antix::domain::Scope::OrgShared,
-            name: "pg",
-        })
-        .await
-        .unwrap();
+    let (admin, org, endpoint) = org_with_endpoint(s, "pg").await;
     let vk = {
         use secrecy::ExposeSecret;
         antix::virtual_keys::issue(

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{call_id, stop_from_wire, stop_to_wire};
 use crate::translate::ir::{Part, Response, StopReason, ToolCall};
-use crate::translate::stream::opt_cow;
+use crate::translate::wire::opt_cow;
 use crate::translate::{Res, ResponseContext, invalid, unsupported};
 use crate::usage::Usage;
 

@@ -14,7 +14,7 @@ use crate::translate::ResponseContext;
 use crate::translate::ir::{Event, StopReason};
 use crate::translate::openai::request::parse_arguments;
 use crate::translate::sse::write_data;
-use crate::translate::stream::unreadable;
+use crate::translate::wire::unreadable;
 use crate::usage::Usage;
 
 /// Reads a Gemini upstream's chunks.

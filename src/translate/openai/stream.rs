@@ -10,7 +10,7 @@ use super::{ChatUsage, stop_from_wire, stop_to_wire};
 use crate::translate::ResponseContext;
 use crate::translate::ir::Event;
 use crate::translate::sse::write_data;
-use crate::translate::stream::{opt_cow, unreadable};
+use crate::translate::wire::{opt_cow, unreadable};
 use crate::usage::Usage;
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::translate::anthropic::{AnthropicUsage, ErrorBody, error_status, stop_from_wire};
 use crate::translate::ir::Event;
-use crate::translate::stream::{opt_cow, unreadable};
+use crate::translate::wire::{opt_cow, unreadable};
 use crate::usage::Usage;
 
 #[derive(Deserialize)]
