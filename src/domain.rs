@@ -208,6 +208,111 @@ pub struct Endpoint {
     /// Whether the endpoint passes through the client's own provider keys and OAuth tokens;
     /// `false`: Antix virtual keys only.
     pub passthrough: bool,
+    /// Targets tried in order when the call's own target fails (see [`Fallback`]).
+    pub fallbacks: Vec<Fallback>,
+}
+
+/// A target a call falls back to when its own fails (rate-limited, down, overloaded, the model
+/// unavailable or its context too small), after its retries: a provider's model, optionally on
+/// one named credential of the organization. Written `provider/model` or
+/// `provider/model#credential` in the portal and in the `X-Antix-Fallbacks` header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fallback {
+    pub provider: Provider,
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// At most this many fallbacks per endpoint or request.
+pub const MAX_FALLBACKS: usize = 5;
+
+impl Fallback {
+    /// Parses one `provider/model[#credential]`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim();
+        let Some((provider, rest)) = s.split_once('/') else {
+            return Err(format!(
+                "`{s}`: write provider/model, e.g. anthropic/claude-haiku-4-5"
+            ));
+        };
+        let provider = Provider::parse(&provider.trim().to_ascii_lowercase())
+            .ok_or_else(|| format!("`{s}`: the provider must be openai, anthropic or gemini"))?;
+        let (model, credential) = match rest.split_once('#') {
+            Some((m, c)) => (m.trim(), Some(c.trim())),
+            None => (rest.trim(), None),
+        };
+        let model = model.strip_prefix("models/").unwrap_or(model);
+        if model.is_empty() || model.len() > 200 {
+            return Err(format!("`{s}`: name a model (at most 200 characters)"));
+        }
+        if model
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | ',' | ';'))
+        {
+            return Err(format!(
+                "`{s}`: the model name has a character models never have"
+            ));
+        }
+        if gemini_model_breaks_path(provider, model) {
+            return Err(format!("`{s}`: a Gemini model name has no `/` or `:`"));
+        }
+        let credential = match credential {
+            Some(c)
+                if c.is_empty() || c.chars().count() > 80 || c.chars().any(char::is_control) =>
+            {
+                return Err(format!(
+                    "`{s}`: after `#`, name one of the organization's credentials"
+                ));
+            }
+            c => c.map(str::to_owned),
+        };
+        Ok(Fallback {
+            provider,
+            model: model.to_owned(),
+            credential,
+        })
+    }
+
+    /// Parses a list, separated by commas or new lines; `none` is the empty list. At most
+    /// [`MAX_FALLBACKS`], each once.
+    pub fn parse_list(raw: &str) -> Result<Vec<Self>, String> {
+        let items: Vec<&str> = raw
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if items.len() == 1 && items[0].eq_ignore_ascii_case("none") {
+            return Ok(Vec::new());
+        }
+        if items.len() > MAX_FALLBACKS {
+            return Err(format!("At most {MAX_FALLBACKS} fallbacks."));
+        }
+        let mut out: Vec<Fallback> = Vec::with_capacity(items.len());
+        for item in items {
+            let f = Fallback::parse(item)?;
+            if out.contains(&f) {
+                return Err(format!("`{f}` is listed twice."));
+            }
+            out.push(f);
+        }
+        Ok(out)
+    }
+}
+
+/// A Gemini model is a path segment: nothing in its name may leave it.
+fn gemini_model_breaks_path(provider: Provider, model: &str) -> bool {
+    provider == Provider::Gemini && model.contains(['/', ':', '%'])
+}
+
+impl std::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.provider, self.model)?;
+        if let Some(c) = &self.credential {
+            write!(f, "#{c}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Limits set on a virtual key. `None` and empty lists mean "no limit".
@@ -369,6 +474,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fallbacks_parse_and_print() {
+        let list =
+            Fallback::parse_list("anthropic/claude-haiku-4-5, gemini/models/gemini-2.5-flash\nOpenAI/openrouter/llama-3#backup")
+                .unwrap();
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[1].model, "gemini-2.5-flash");
+        assert_eq!(list[2].provider, Provider::OpenAi);
+        assert_eq!(list[2].model, "openrouter/llama-3");
+        assert_eq!(list[2].credential.as_deref(), Some("backup"));
+        let printed: Vec<String> = list.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            Fallback::parse_list(&printed.join(",")).unwrap(),
+            list,
+            "round trip"
+        );
+        assert_eq!(Fallback::parse_list(" none ").unwrap(), vec![]);
+        assert_eq!(Fallback::parse_list("").unwrap(), vec![]);
+        for bad in [
+            "claude-haiku",
+            "mistral/large",
+            "openai/",
+            "openai/gpt 4",
+            "gemini/a:b",
+            "gemini/../x",
+            "openai/gpt-4o#",
+            "openai/a,openai/a",
+            "openai/a,openai/b,openai/c,openai/d,openai/e,openai/f",
+        ] {
+            assert!(Fallback::parse_list(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn enums_round_trip() {
         for r in Role::ALL {
             assert_eq!(Role::parse(r.as_str()), Some(*r));
@@ -450,4 +588,21 @@ pub struct Attempt {
     /// A fallback target (not the endpoint's first).
     #[serde(default)]
     pub fallback: bool,
+    /// A fallback passed over without a try (no credential for it, say): `error` says why.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+}
+
+/// The tries a call made at the provider (at least one), skipped fallbacks not counted.
+pub fn tries(attempts: &[Attempt]) -> usize {
+    attempts.iter().filter(|a| !a.skipped).count().max(1)
+}
+
+/// Whether a call was answered by a fallback target (its last try was one).
+pub fn served_by_fallback(attempts: &[Attempt]) -> bool {
+    attempts
+        .iter()
+        .rev()
+        .find(|a| !a.skipped)
+        .is_some_and(|a| a.fallback)
 }

@@ -38,7 +38,9 @@ pub mod balance;
 pub mod body;
 pub mod call;
 pub mod caller;
+mod dispatch;
 pub mod error;
+pub mod fallback;
 pub mod headers;
 pub mod inspect;
 pub mod relay;
@@ -160,154 +162,6 @@ impl Gateway {
         }
     }
 
-    /// Phase 7, with retries: sends the call, and when the provider is rate-limited,
-    /// overloaded, failing (429, 5xx, 529) or unreachable before anything reached the client,
-    /// tries again (on another of the organization's credentials when it has several; else
-    /// after a backoff), within the attempts and the deadline allowed. Each try is recorded.
-    /// Never once the answer has started: a 2xx head is relayed whatever happens next.
-    async fn dispatch(
-        &self,
-        parts: &http::request::Parts,
-        route: &Route,
-        org: crate::domain::OrgId,
-        plan: Plan,
-        mut call: PendingTrace<Call>,
-    ) -> http::Response<ProxyBody> {
-        let settings = &self.services.settings;
-        let Plan {
-            target,
-            credentials,
-            mut body,
-            key_carriers,
-            relay,
-        } = plan;
-        let family = relay.family;
-        let first_byte = settings.timeouts.first_byte;
-        let limit = settings.limits.max_request_body_bytes;
-        let retries = &settings.retries;
-        let started = Instant::now();
-        let mut tried: Vec<crate::domain::CredentialId> = Vec::new();
-        self.balancer
-            .refresh(&self.services.store, org, target.provider, &credentials)
-            .await;
-        loop {
-            let credential = self.balancer.pick(&credentials, &tried, rand::random());
-            let again = body.as_ref().and_then(inspect::Body::again);
-            let Some(this_body) = body.take() else {
-                return relay::refusal(
-                    &GatewayError::UpstreamUnreachable(
-                        "the request body cannot be sent again".into(),
-                    ),
-                    family,
-                    call,
-                );
-            };
-            body = again;
-            let request = match upstream::request(
-                &self.clients,
-                parts,
-                target.query.as_deref().or(route.query.as_deref()),
-                &key_carriers,
-                &target,
-                credential,
-                this_body,
-            ) {
-                Ok(r) => r,
-                Err(e) => return relay::refusal(&e, family, call),
-            };
-            if let Some(c) = credential {
-                self.balancer.count(c);
-            }
-            call.sent_unanswered = true;
-            let t0 = Instant::now();
-            let sent = upstream::send(request, first_byte, || {
-                call.request_body.exceeded(limit).then_some(limit)
-            })
-            .await;
-            let attempt = |status: u16, error: Option<String>| crate::domain::Attempt {
-                provider: target.provider.as_str().to_owned(),
-                model: target.model.clone(),
-                credential: credential.map(|c| c.name.clone()),
-                status,
-                latency_ms: t0.elapsed().as_millis() as u64,
-                error,
-                translated: target.translate.map(target::Translation::label),
-                fallback: false,
-            };
-            let n = call.attempts.len() + 1;
-            let room = body.is_some()
-                && n < retries.attempts as usize
-                && started.elapsed() < retries.deadline;
-            match sent {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let why = retry::failure(status, response.headers());
-                    match (why, credential) {
-                        (Some(f), Some(c)) => self.balancer.failed(&self.services.store, c, f),
-                        (None, Some(c)) if status < 500 => {
-                            self.balancer.succeeded(&self.services.store, c)
-                        }
-                        _ => {}
-                    }
-                    if let Some(f) = why
-                        && room
-                        && let Some(wait) =
-                            retry::wait(f, n, &credentials, credential, &tried, retries, started)
-                    {
-                        call.attempts
-                            .push(attempt(status, Some(format!("HTTP {status}"))));
-                        if let Some(c) = credential {
-                            tried.push(c.id);
-                        }
-                        drop(response);
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    if !call.attempts.is_empty() || target.translate.is_some() {
-                        call.attempts.push(attempt(status, None));
-                    }
-                    return relay::response(relay, response, call).await;
-                }
-                Err(e) => {
-                    // Only a connection never made is certain not to have reached (and been
-                    // billed by) the provider: nothing else is tried again.
-                    if !e.reached {
-                        if let Some(c) = credential {
-                            self.balancer.failed(
-                                &self.services.store,
-                                c,
-                                balance::Failure::Unavailable,
-                            );
-                        }
-                        if room
-                            && let Some(wait) = retry::wait(
-                                balance::Failure::Unavailable,
-                                n,
-                                &credentials,
-                                credential,
-                                &tried,
-                                retries,
-                                started,
-                            )
-                        {
-                            call.attempts.push(attempt(0, Some(e.error.to_string())));
-                            if let Some(c) = credential {
-                                tried.push(c.id);
-                            }
-                            tokio::time::sleep(wait).await;
-                            continue;
-                        }
-                    }
-                    if !call.attempts.is_empty() {
-                        call.attempts.push(attempt(0, Some(e.error.to_string())));
-                    }
-                    call.sent_unanswered = e.reached;
-                    return relay::refusal(&e.error, family, call);
-                }
-            }
-        }
-    }
-
     /// Phases 3 to 6, each recording its decision in the call: who is calling, what the body
     /// says, where it goes, whether it may. Ends with the upstream request, ready to send.
     async fn prepare(
@@ -363,6 +217,8 @@ impl Gateway {
         call.request_body = std::mem::take(&mut request.copy);
 
         let target = target::choose(route, parts, family, &self.routes, &request)?;
+        let (mut fallbacks, original) =
+            self.fallbacks(parts, route, family, endpoint, &caller, &target, &request)?;
         let mut translation = None;
         if let Some(t) = target.translate {
             if caller.key().is_none() {
@@ -393,6 +249,11 @@ impl Gateway {
             target: &target,
             method: &parts.method,
             trace_id: call.id,
+            // The reservation covers the dearest target the call may end on.
+            at_least: match caller.key() {
+                Some(k) if k.has_budget() => fallback::price(&mut fallbacks, &request.facts),
+                _ => 0,
+            },
         };
         let grant = admit::admit(&self.services, &caller, &admitting, &mut request.facts).await;
         call.facts = Some(Box::new(std::mem::take(&mut request.facts)));
@@ -426,7 +287,46 @@ impl Gateway {
             body: Some(request.body),
             key_carriers: presented.key_carriers,
             relay,
+            fallbacks,
+            original,
         })
+    }
+
+    /// The fallbacks this call may use, and the client's request they are built from (kept
+    /// only when there are some, and the body was read whole).
+    #[expect(clippy::too_many_arguments, reason = "the phases' decisions so far")]
+    fn fallbacks(
+        &self,
+        parts: &http::request::Parts,
+        route: &Route,
+        family: Provider,
+        endpoint: &Endpoint,
+        caller: &caller::Caller,
+        target: &target::Target,
+        request: &inspect::Inspected,
+    ) -> Result<(Vec<fallback::Planned>, Option<fallback::Original>), GatewayError> {
+        let listed = fallback::list(&parts.headers, endpoint)?;
+        let inspect::Body::Whole(body) = &request.body else {
+            return Ok((Vec::new(), None));
+        };
+        if listed.is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        let original = fallback::Original {
+            family,
+            wire: Wire::classify(family, &parts.method, &route.native_path),
+            method: parts.method.clone(),
+            path: route.native_path.clone(),
+            body: body.clone(),
+            is_stream: target.is_stream,
+            include_usage: request.facts.include_usage,
+            stream_options: request.facts.stream_options,
+        };
+        let key = caller.key();
+        let planned = fallback::plan(&listed, &original, target, key.is_some(), |m| {
+            key.is_none_or(|k| k.limits.allows_model(m))
+        });
+        Ok((planned, Some(original)))
     }
 }
 
@@ -438,6 +338,10 @@ struct Plan {
     body: Option<inspect::Body>,
     key_carriers: Vec<http::HeaderName>,
     relay: relay::Relay,
+    /// Where the call may go when its target cannot serve it.
+    fallbacks: Vec<fallback::Planned>,
+    /// The client's request, for the fallbacks.
+    original: Option<fallback::Original>,
 }
 
 impl Gateway {

@@ -114,6 +114,8 @@ pub struct EndpointDetail {
     pub passthrough: bool,
     /// Whether the endpoint has agent sessions (the Activity tab is shown only then).
     pub has_sessions: bool,
+    /// Fallback targets, one `provider/model[#credential]` per line.
+    pub fallbacks: String,
 }
 
 /// A key's limits, money in nano-USD.
@@ -528,6 +530,10 @@ pub struct Totals {
     pub cost_billed_nanos: i64,
     pub cost_estimated_nanos: i64,
     pub unpriced: i64,
+    /// Calls that needed another try at the provider.
+    pub retried: i64,
+    /// Calls answered by a fallback target.
+    pub fell_back: i64,
 }
 
 impl Totals {
@@ -542,6 +548,8 @@ impl Totals {
         self.cost_billed_nanos += o.cost_billed_nanos;
         self.cost_estimated_nanos += o.cost_estimated_nanos;
         self.unpriced += o.unpriced;
+        self.retried += o.retried;
+        self.fell_back += o.fell_back;
     }
 }
 

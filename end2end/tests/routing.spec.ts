@@ -59,3 +59,47 @@ test("credentials: add two for a provider, test one; a 429 on the first is serve
   await shot(page, info, "drawer-attempts");
   expect(errors).toEqual([]);
 });
+
+test("fallbacks: set in Settings with field errors; a call for a model the provider lacks is served by the fallback", async ({ page }, info) => {
+  const errors = watchForErrors(page);
+  const ep = cliEndpoint("Fallback demo");
+  await login(page);
+  await page.goto(`/endpoints/${ep.id}/settings`);
+  const form = page.getByTestId("fallbacks-form");
+  const box = form.getByTestId("fallbacks");
+  // A provider Antix does not know is refused, by field, and nothing is saved.
+  await untilHydrated(
+    page,
+    async () => {
+      await box.fill("mistral/large");
+      await form.getByTestId("save-fallbacks").click();
+    },
+    () => expect(page.locator("#fallbacks-error")).toContainText("openai, anthropic or gemini"),
+  );
+  await box.fill("anthropic/claude-haiku-4-5\ngemini/gemini-2.5-flash");
+  await form.getByTestId("save-fallbacks").click();
+  await expect(form.getByTestId("fallbacks-saved")).toBeVisible();
+  await page.reload();
+  await expect(page.getByTestId("fallbacks")).toHaveValue("anthropic/claude-haiku-4-5\ngemini/gemini-2.5-flash");
+  await shot(page, info, "settings-fallbacks");
+
+  // The provider has no such model: the first fallback serves the call, in OpenAI's shape.
+  const res = await fetch(`${ep.urls.openai}/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ep.key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "gpt-missing", messages: [{ role: "user", content: "fall back" }] }),
+  });
+  expect(res.status).toBe(200);
+  const traceId = res.headers.get("x-antix-trace-id")!;
+  expect((await res.json()).choices[0].message.content).toContain("Mock answer");
+  await expect(async () => {
+    await page.goto(`/endpoints/${ep.id}/traces?trace=${traceId}`);
+    await expect(page.getByTestId("drawer").getByTestId("attempt").last()).toContainText("fallback", { timeout: 2_000 });
+  }).toPass({ timeout: 15_000 });
+  const attempts = page.getByTestId("drawer").getByTestId("attempt");
+  await expect(attempts.first()).toContainText("404");
+  await expect(attempts.last()).toContainText("claude-haiku-4-5");
+  await expect(attempts.last()).toContainText("openai→anthropic");
+  await shot(page, info, "drawer-fallback");
+  expect(errors).toEqual([]);
+});

@@ -21,6 +21,9 @@
 //! | `tool_call` | when the request declares tools, also call the first one (`{"city": "Paris"}`) |
 //! | `fail_first=N` | with `fail`, fail only the first N requests carrying this credential |
 //!
+//! A chat model whose name contains `missing` does not exist: the answer is the provider's
+//! 404 for an unknown model (to test fallbacks).
+//!
 //! The same directives can ride on the credential itself, after a `#`
 //! (`sk-a#fail=429;retry_after=1`, `sk-b#fail=503;fail_first=2`, `sk-c#hang`): an
 //! organization's provider credential then behaves that way for every request sent with it,
@@ -365,6 +368,24 @@ impl Behavior {
             .insert("x-request-id", "req_mock_error".parse().ok()?);
         Some(res)
     }
+}
+
+/// The provider's answer for a model it does not have: any model named `…missing…`.
+pub fn unknown_model(model: &str, family: Family) -> Option<Response> {
+    if !model.contains("missing") {
+        return None;
+    }
+    let body = match family {
+        Family::OpenAi => json!({"error": {
+            "message": format!("The model `{model}` does not exist or you do not have access to it."),
+            "type": "invalid_request_error", "param": null, "code": "model_not_found"}}),
+        Family::Anthropic => json!({"type": "error", "error": {
+            "type": "not_found_error", "message": format!("model: {model}")}}),
+        Family::Gemini => json!({"error": {"code": 404,
+            "message": format!("models/{model} is not found for API version v1beta, or is not supported for generateContent."),
+            "status": "NOT_FOUND"}}),
+    };
+    Some((StatusCode::NOT_FOUND, axum::Json(body)).into_response())
 }
 
 fn code(status: u16) -> StatusCode {

@@ -34,6 +34,8 @@ pub struct Admitting<'a> {
     pub target: &'a Target,
     pub method: &'a http::Method,
     pub trace_id: TraceId,
+    /// Reserve at least this much (the dearest fallback the call may end on).
+    pub at_least: i64,
 }
 
 pub async fn admit(
@@ -137,10 +139,12 @@ async fn reserve(
 ) -> Result<Option<Reservation>, GatewayError> {
     let now = domain::now_ms();
     let amount = if key.has_budget() {
-        metering::estimate(call.target.wire, facts).map_err(|e| match e {
-            EstimateError::Unpriced(m) => GatewayError::UnpricedModel(m),
-            EstimateError::NoModel => GatewayError::ModelRequired,
-        })?
+        metering::estimate(call.target.wire, facts)
+            .map_err(|e| match e {
+                EstimateError::Unpriced(m) => GatewayError::UnpricedModel(m),
+                EstimateError::NoModel => GatewayError::ModelRequired,
+            })?
+            .max(call.at_least)
     } else {
         0
     };

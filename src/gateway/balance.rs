@@ -1,7 +1,9 @@
 //! Load balancing across an organization's credentials for a provider, with a circuit breaker.
 //!
 //! A call goes to one of the provider's enabled credentials, picked at random by weight among
-//! those not resting and not past their own requests-per-minute limit. A credential that
+//! those not resting and not past their own requests- or tokens-per-minute limits (tokens
+//! counted as each call's estimate when it is sent: its prompt at four bytes a token plus the
+//! output it allows; what a call really used is known only after the credential was chosen). A credential that
 //! answers 429 rests for the `Retry-After` it was given (else a few seconds, longer each time);
 //! one that answers 5xx or cannot be reached rests 1, 2, 4… seconds (at most a minute). When its
 //! rest is over it gets one call (half-open): success clears its record, failure rests it
@@ -34,6 +36,7 @@ struct Health {
 struct Minute {
     start: Millis,
     requests: i64,
+    tokens: i64,
 }
 
 #[derive(Default)]
@@ -138,10 +141,10 @@ impl Balancer {
         let resting =
             |c: &UpstreamCredential| health.get(&c.id).is_some_and(|h| h.rest_until > now);
         let over_rpm = |c: &UpstreamCredential| {
-            c.rpm.is_some_and(|limit| {
-                minutes
-                    .get(&c.id)
-                    .is_some_and(|m| now - m.start < 60_000 && m.requests >= limit)
+            minutes.get(&c.id).is_some_and(|m| {
+                now - m.start < 60_000
+                    && (c.rpm.is_some_and(|l| m.requests >= l)
+                        || c.tpm.is_some_and(|l| m.tokens >= l))
             })
         };
         let awake: Vec<&UpstreamCredential> = pool
@@ -177,9 +180,10 @@ impl Balancer {
         chosen
     }
 
-    /// Counts a call against the credential's requests per minute (this replica's count).
-    pub fn count(&self, c: &UpstreamCredential) {
-        if c.rpm.is_none() {
+    /// Counts a call, of about `tokens`, against the credential's requests and tokens per
+    /// minute (this replica's count).
+    pub fn count(&self, c: &UpstreamCredential, tokens: u64) {
+        if c.rpm.is_none() && c.tpm.is_none() {
             return;
         }
         let now = now_ms();
@@ -191,8 +195,12 @@ impl Balancer {
         if now - e.start >= 60_000 {
             e.start = now;
             e.requests = 0;
+            e.tokens = 0;
         }
         e.requests += 1;
+        e.tokens = e
+            .tokens
+            .saturating_add(i64::try_from(tokens).unwrap_or(i64::MAX));
     }
 
     /// A credential failed: it rests, here at once and, through the database, on every replica.
@@ -317,8 +325,25 @@ mod tests {
         let mut limited = cred("limited", 1);
         limited.rpm = Some(2);
         let creds = vec![limited, cred("other", 1)];
-        b.count(&creds[0]);
-        b.count(&creds[0]);
+        b.count(&creds[0], 10);
+        b.count(&creds[0], 10);
+        for r in 0..20 {
+            assert_eq!(b.pick(&creds, &[], r).unwrap().name, "other");
+        }
+    }
+
+    #[test]
+    fn a_credential_at_its_tpm_is_skipped() {
+        let b = Balancer::default();
+        let mut limited = cred("limited", 1);
+        limited.tpm = Some(1_000);
+        let creds = vec![limited, cred("other", 1)];
+        b.count(&creds[0], 600);
+        let picked: std::collections::HashSet<String> = (0..50)
+            .map(|r| b.pick(&creds, &[], r).unwrap().name.clone())
+            .collect();
+        assert_eq!(picked.len(), 2, "under its limit it still serves");
+        b.count(&creds[0], 600);
         for r in 0..20 {
             assert_eq!(b.pick(&creds, &[], r).unwrap().name, "other");
         }

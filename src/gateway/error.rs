@@ -105,6 +105,8 @@ pub enum GatewayError {
         "This request is in another provider's format than {0}'s, so Antix translates it, which takes an Antix virtual key (the organization's {0} credential is used): a provider key or OAuth token passes through to its own provider's API only."
     )]
     TranslationNeedsKey(Provider),
+    #[error("X-Antix-Fallbacks: {0}")]
+    BadFallbacks(String),
 }
 
 impl GatewayError {
@@ -120,6 +122,7 @@ impl GatewayError {
             | GatewayError::BadRequestBody(_)
             | GatewayError::UnreadableBody(_)
             | GatewayError::TranslationNeedsKey(_)
+            | GatewayError::BadFallbacks(_)
             | GatewayError::ModelRequired => 400,
             GatewayError::NoCredentials
             | GatewayError::MalformedCredentials

@@ -32,11 +32,14 @@ pub struct Relay {
     /// A batch input file on its way: recorded before the client hears it was accepted.
     pub batch_input: Option<BatchInput>,
     /// The answer is translated back into the client's shape.
-    pub translation: Option<(
-        super::target::Translation,
-        crate::translate::ResponseContext,
-    )>,
+    pub translation: Option<Translated>,
 }
+
+/// A translation, and what names the translated answer.
+pub type Translated = (
+    super::target::Translation,
+    crate::translate::ResponseContext,
+);
 
 /// A complete answer to translate is read whole, up to this size (a chat answer is far
 /// smaller; this bounds what a misbehaving upstream can make the gateway hold).

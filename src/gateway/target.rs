@@ -49,7 +49,7 @@ impl Translation {
 }
 
 /// The chat APIs `multi` translates between.
-fn is_chat(wire: Wire) -> bool {
+pub(crate) fn is_chat(wire: Wire) -> bool {
     matches!(
         wire,
         Wire::OpenAiChat | Wire::AnthropicMessages | Wire::GeminiGenerate
@@ -57,7 +57,7 @@ fn is_chat(wire: Wire) -> bool {
 }
 
 /// Where a translated chat call goes at `provider`.
-fn chat_path(provider: Provider, model: &str, stream: bool) -> (String, Option<String>) {
+pub(crate) fn chat_path(provider: Provider, model: &str, stream: bool) -> (String, Option<String>) {
     match provider {
         Provider::OpenAi => ("/v1/chat/completions".into(), None),
         Provider::Anthropic => ("/v1/messages".into(), None),

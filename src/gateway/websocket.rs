@@ -504,6 +504,7 @@ impl Context {
             target: &target,
             method: &http::Method::POST,
             trace_id: call.id,
+            at_least: 0,
         };
         let grant = admit::admit(&self.services, &self.caller, &admitting, &mut facts).await;
         call.facts = Some(Box::new(facts));

@@ -15,6 +15,7 @@ struct EndpointRow {
     created_at: i64,
     archived_at: Option<i64>,
     passthrough: bool,
+    fallbacks: Option<String>,
 }
 
 impl TryFrom<EndpointRow> for Endpoint {
@@ -30,11 +31,17 @@ impl TryFrom<EndpointRow> for Endpoint {
             created_at: r.created_at,
             archived_at: r.archived_at,
             passthrough: r.passthrough,
+            fallbacks: match r.fallbacks.as_deref() {
+                None | Some("") => Vec::new(),
+                Some(j) => serde_json::from_str(j)
+                    .map_err(|e| StoreError::Corrupt(format!("endpoint fallbacks: {e}")))?,
+            },
         })
     }
 }
 
-const COLUMNS: &str = "id, org_id, owner_id, scope, name, created_at, archived_at, passthrough";
+const COLUMNS: &str =
+    "id, org_id, owner_id, scope, name, created_at, archived_at, passthrough, fallbacks";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EndpointStats {
@@ -133,6 +140,7 @@ impl Store {
             created_at: now,
             archived_at: None,
             passthrough: true,
+            fallbacks: Vec::new(),
         })
     }
 
@@ -232,6 +240,32 @@ impl Store {
             sqlx::query("UPDATE endpoints SET passthrough = $2 WHERE id = $1")
                 .bind(id)
                 .bind(passthrough)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        self.cache.endpoints.invalidate(&id);
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The endpoint's fallback targets, in order (an empty list: none).
+    pub async fn set_endpoint_fallbacks(
+        &self,
+        id: EndpointId,
+        fallbacks: &[crate::domain::Fallback],
+    ) -> Result<()> {
+        let json = (!fallbacks.is_empty())
+            .then(|| {
+                serde_json::to_string(fallbacks).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .transpose()?;
+        let n = dispatch_write!(self, |pool| {
+            sqlx::query("UPDATE endpoints SET fallbacks = $2 WHERE id = $1")
+                .bind(id)
+                .bind(json.as_deref())
                 .execute(pool)
                 .await?
                 .rows_affected()

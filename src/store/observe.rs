@@ -233,6 +233,8 @@ struct TotalsRow {
     cost_billed_nanos: i64,
     cost_estimated_nanos: i64,
     unpriced: i64,
+    retried: i64,
+    fell_back: i64,
 }
 
 impl From<&TotalsRow> for DailyTotals {
@@ -248,6 +250,8 @@ impl From<&TotalsRow> for DailyTotals {
             cost_billed_nanos: r.cost_billed_nanos,
             cost_estimated_nanos: r.cost_estimated_nanos,
             unpriced: r.unpriced,
+            retried: r.retried,
+            fell_back: r.fell_back,
         }
     }
 }
@@ -261,7 +265,9 @@ const SUMS: &str = "COALESCE(CAST(SUM(requests) AS BIGINT), 0) AS requests, \
     COALESCE(CAST(SUM(reasoning_tokens) AS BIGINT), 0) AS reasoning_tokens, \
     COALESCE(CAST(SUM(cost_billed_nanos) AS BIGINT), 0) AS cost_billed_nanos, \
     COALESCE(CAST(SUM(cost_estimated_nanos) AS BIGINT), 0) AS cost_estimated_nanos, \
-    COALESCE(CAST(SUM(unpriced) AS BIGINT), 0) AS unpriced";
+    COALESCE(CAST(SUM(unpriced) AS BIGINT), 0) AS unpriced, \
+    COALESCE(CAST(SUM(retried) AS BIGINT), 0) AS retried, \
+    COALESCE(CAST(SUM(fell_back) AS BIGINT), 0) AS fell_back";
 
 /// The sessions the Activity tab lists: every session a client named, and conversations
 /// recognised by their first prompt once they have more than one call (a single question is not

@@ -162,6 +162,10 @@ pub struct DailyTotals {
     pub cost_billed_nanos: i64,
     pub cost_estimated_nanos: i64,
     pub unpriced: i64,
+    /// Calls that needed more than one try at the provider.
+    pub retried: i64,
+    /// Calls answered by a fallback target.
+    pub fell_back: i64,
 }
 
 pub type RollupKey = (EndpointId, Millis, String, uuid::Uuid, String);
@@ -179,6 +183,8 @@ impl DailyTotals {
         self.cost_billed_nanos += o.cost_billed_nanos;
         self.cost_estimated_nanos += o.cost_estimated_nanos;
         self.unpriced += o.unpriced;
+        self.retried += o.retried;
+        self.fell_back += o.fell_back;
     }
 
     fn add(&mut self, r: &TraceRecord, sign: i64) {
@@ -197,6 +203,12 @@ impl DailyTotals {
             Some(c) => self.cost_billed_nanos += sign * c,
             None if r.wire.is_some() => self.unpriced += sign,
             None => {}
+        }
+        if crate::domain::tries(&r.attempts) > 1 {
+            self.retried += sign;
+        }
+        if crate::domain::served_by_fallback(&r.attempts) {
+            self.fell_back += sign;
         }
     }
 }
@@ -229,8 +241,8 @@ macro_rules! apply_rollup {
             sqlx::query(
                 "INSERT INTO trace_daily (endpoint_id, day, model, key_id, auth_mode, requests, errors, \
                  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, \
-                 cost_billed_nanos, cost_estimated_nanos, unpriced) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                 cost_billed_nanos, cost_estimated_nanos, unpriced, retried, fell_back) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
                  ON CONFLICT (endpoint_id, day, model, key_id, auth_mode) DO UPDATE SET \
                  requests = trace_daily.requests + excluded.requests, \
                  errors = trace_daily.errors + excluded.errors, \
@@ -241,7 +253,9 @@ macro_rules! apply_rollup {
                  reasoning_tokens = trace_daily.reasoning_tokens + excluded.reasoning_tokens, \
                  cost_billed_nanos = trace_daily.cost_billed_nanos + excluded.cost_billed_nanos, \
                  cost_estimated_nanos = trace_daily.cost_estimated_nanos + excluded.cost_estimated_nanos, \
-                 unpriced = trace_daily.unpriced + excluded.unpriced",
+                 unpriced = trace_daily.unpriced + excluded.unpriced, \
+                 retried = trace_daily.retried + excluded.retried, \
+                 fell_back = trace_daily.fell_back + excluded.fell_back",
             )
             .bind(endpoint)
             .bind(day)
@@ -258,6 +272,8 @@ macro_rules! apply_rollup {
             .bind(t.cost_billed_nanos)
             .bind(t.cost_estimated_nanos)
             .bind(t.unpriced)
+            .bind(t.retried)
+            .bind(t.fell_back)
             .execute(&mut **$tx)
             .await?;
         }
@@ -513,8 +529,8 @@ impl Store {
                                 .then(|| serde_json::to_string(&r.attempts).ok())
                                 .flatten(),
                         )
-                        .push_bind(r.attempts.len().max(1) as i64)
-                        .push_bind(r.attempts.iter().any(|a| a.fallback));
+                        .push_bind(crate::domain::tries(&r.attempts) as i64)
+                        .push_bind(crate::domain::served_by_fallback(&r.attempts));
                 });
                 qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
                 let new_ids: Vec<TraceId> = qb.build_query_scalar().fetch_all(&mut *tx).await?;

@@ -147,6 +147,12 @@ pub async fn get_endpoint(id: Uuid) -> Result<EndpointDetail, ApiError> {
             can_duplicate: antix::access::can_duplicate_endpoint(&e, &m),
             passthrough: e.passthrough,
             has_sessions: s.store.has_sessions(e.id).await?,
+            fallbacks: e
+                .fallbacks
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
         })
     })
     .await
@@ -195,6 +201,47 @@ pub async fn set_endpoint_auth(id: Uuid, passthrough: Option<String>) -> Result<
     .await
 }
 
+/// The endpoint's fallback targets: one `provider/model` (or `provider/model#credential`) per
+/// line, tried in order when a call's own target fails. A named credential must exist.
+#[server(endpoint = "endpoint_fallbacks")]
+pub async fn set_endpoint_fallbacks(id: Uuid, fallbacks: String) -> Result<(), ApiError> {
+    use super::ssr::*;
+    run(async {
+        let s = services()?;
+        let user = require_user(&s).await?;
+        let (e, m) = visible_endpoint(&s, &user, id).await?;
+        if !antix::access::can_manage_endpoint(&e, &user, &m) || e.archived_at.is_some() {
+            return Err(ApiError::Forbidden(
+                "Only the owner (or an admin, for org-shared endpoints) can change its fallbacks."
+                    .into(),
+            ));
+        }
+        let list = antix::domain::Fallback::parse_list(&fallbacks)
+            .map_err(|msg| ApiError::invalid("fallbacks", msg))?;
+        if list.iter().any(|f| f.credential.is_some()) {
+            let creds = s.store.list_credentials(e.org_id).await?;
+            for f in &list {
+                if let Some(name) = &f.credential
+                    && !creds
+                        .iter()
+                        .any(|c| c.provider == f.provider.as_str() && &c.name == name)
+                {
+                    return Err(ApiError::invalid(
+                        "fallbacks",
+                        format!(
+                            "`{f}`: the organization has no {} credential named {name}.",
+                            f.provider
+                        ),
+                    ));
+                }
+            }
+        }
+        s.store.set_endpoint_fallbacks(e.id, &list).await?;
+        Ok(())
+    })
+    .await
+}
+
 /// Copies a personal endpoint into a new org-shared one (new URL; the original stays active).
 #[server(endpoint = "duplicate_endpoint")]
 pub async fn duplicate_endpoint(id: Uuid) -> Result<Uuid, ApiError> {
@@ -227,6 +274,15 @@ pub async fn duplicate_endpoint(id: Uuid) -> Result<Uuid, ApiError> {
                 antix::store::endpoints::CreateEndpointError::Store(st) => ApiError::from(st),
                 other => internal(other),
             })?;
+        // The copy behaves as the original: who may call it, and where calls fall back.
+        if !e.passthrough {
+            s.store.set_endpoint_passthrough(copy.id, false).await?;
+        }
+        if !e.fallbacks.is_empty() {
+            s.store
+                .set_endpoint_fallbacks(copy.id, &e.fallbacks)
+                .await?;
+        }
         Ok(copy.id.0)
     })
     .await

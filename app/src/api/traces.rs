@@ -35,6 +35,8 @@ mod convert {
             cost_billed_nanos: t.cost_billed_nanos,
             cost_estimated_nanos: t.cost_estimated_nanos,
             unpriced: t.unpriced,
+            retried: t.retried,
+            fell_back: t.fell_back,
         }
     }
 

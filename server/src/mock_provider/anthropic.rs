@@ -27,6 +27,9 @@ pub async fn messages(State(s): State<MockState>, headers: HeaderMap, body: Byte
         .as_str()
         .unwrap_or("claude-sonnet-4-5")
         .to_owned();
+    if let Some(r) = super::unknown_model(&model, Family::Anthropic) {
+        return r;
+    }
     let words = answer_words(&last_user_text(&req), b.chunks);
     let text: String = words.concat();
     let prompt = count_tokens(&(all_text(&req["messages"]) + &all_text(&req["system"])));

@@ -43,6 +43,9 @@ pub async fn call(
         Err(r) => return *r,
     };
     let (model, method) = path_model_and_method(&call);
+    if let Some(r) = super::unknown_model(&model, Family::Gemini) {
+        return r;
+    }
     let prompt = count_tokens(&(all_text(&req["contents"]) + &all_text(&req["systemInstruction"])))
         + b.cache_read;
     match method.as_str() {

@@ -61,6 +61,9 @@ pub async fn chat(State(s): State<MockState>, headers: HeaderMap, body: Bytes) -
         Err(r) => return *r,
     };
     let model = req["model"].as_str().unwrap_or("gpt-4o-mini").to_owned();
+    if let Some(r) = super::unknown_model(&model, Family::OpenAi) {
+        return r;
+    }
     let a = answer(&req, &b, &req["messages"]);
     let cid = id("chatcmpl-");
     let created = now();

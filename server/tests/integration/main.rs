@@ -10,6 +10,7 @@
 mod billing;
 mod cli;
 mod common;
+mod fallbacks;
 mod hardening;
 mod lifecycle;
 mod limits;

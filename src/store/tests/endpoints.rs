@@ -175,3 +175,55 @@ store_test!(endpoints_rename_and_archive, |db| {
     ));
     assert!(s.endpoint(missing).await.unwrap().is_none());
 });
+
+store_test!(
+    fallbacks_are_stored_in_order_and_seen_by_the_gateway_cache,
+    |db| {
+        let s = &db.store;
+        let (ada, acme) = admin(s).await;
+        let e = s
+            .create_endpoint(&NewEndpoint {
+                org: acme.id,
+                owner: ada.id,
+                scope: Scope::OrgShared,
+                name: "routed",
+            })
+            .await
+            .unwrap();
+        assert!(e.fallbacks.is_empty());
+        // Loaded into the gateway's cache before the change…
+        assert!(
+            s.endpoint_cached(e.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .fallbacks
+                .is_empty()
+        );
+        let list = crate::domain::Fallback::parse_list(
+            "anthropic/claude-haiku-4-5#spare, gemini/gemini-2.5-flash",
+        )
+        .unwrap();
+        s.set_endpoint_fallbacks(e.id, &list).await.unwrap();
+        assert_eq!(s.endpoint(e.id).await.unwrap().unwrap().fallbacks, list);
+        // …and the write itself refreshes it.
+        assert_eq!(
+            s.endpoint_cached(e.id).await.unwrap().unwrap().fallbacks,
+            list
+        );
+        s.set_endpoint_fallbacks(e.id, &[]).await.unwrap();
+        assert!(
+            s.endpoint(e.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .fallbacks
+                .is_empty()
+        );
+        assert!(matches!(
+            s.set_endpoint_fallbacks(crate::domain::EndpointId::new_v4(), &list)
+                .await,
+            Err(StoreError::NotFound)
+        ));
+    }
+);

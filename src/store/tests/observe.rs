@@ -326,6 +326,22 @@ store_test!(overview_totals_match_traces, |db| {
         if i % 3 == 0 {
             r.virtual_key_id = Some(key);
         }
+        // Every fifth call needed a second try; every tenth was then served by a fallback
+        // (after passing over one it could not use).
+        if i % 5 == 0 {
+            let a = |fallback: bool, skipped: bool| crate::domain::Attempt {
+                provider: "openai".into(),
+                model: None,
+                credential: None,
+                status: 503,
+                latency_ms: 1,
+                error: None,
+                translated: None,
+                fallback,
+                skipped,
+            };
+            r.attempts = vec![a(false, false), a(true, true), a(i % 10 == 0, false)];
+        }
         records.push(r);
     }
     s.insert_traces(&records).await.unwrap();
@@ -358,6 +374,8 @@ store_test!(overview_totals_match_traces, |db| {
             .map(|i| 1000 * i)
             .sum::<i64>()
     );
+    assert_eq!(sum(&|t| t.retried), 18);
+    assert_eq!(sum(&|t| t.fell_back), 9);
     // Later days only.
     assert_eq!(s.daily_totals(e.id, base + day).await.unwrap().len(), 2);
 

@@ -56,6 +56,7 @@ fn Body(o: Overview, base: String) -> impl IntoView {
             .iter()
             .any(|b| b.value == "byok" || b.value == "oauth");
     let days = o.days.clone();
+    let retried_href = format!("{base}?status=retried");
     view! {
         <p class="text-sm text-slate-500">{format!("Last 30 days, {} to today (UTC)", format::date(o.since))}</p>
         <div class="grid gap-4 md:grid-cols-3">
@@ -63,6 +64,12 @@ fn Body(o: Overview, base: String) -> impl IntoView {
                 <p class="text-3xl font-semibold tabular-nums" data-testid="total-requests">{format::int(t.requests)}</p>
                 <p class="mt-1 text-sm text-slate-500">
                     {if t.errors > 0 { format::count(t.errors, "error", "errors") } else { "no errors".into() }}
+                    {(t.retried > 0 || t.fell_back > 0).then(|| view! {
+                        " · "
+                        <a class="underline decoration-dotted" href=retried_href data-testid="total-retried">
+                            {format!("{} retried, {} fell back", format::int(t.retried), format::int(t.fell_back))}
+                        </a>
+                    })}
                 </p>
             </Card>
             <Card label="Tokens" test_id="card-tokens">

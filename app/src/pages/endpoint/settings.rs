@@ -1,10 +1,12 @@
-//! The Settings tab: rename, duplicate as an org endpoint, archive.
+//! The Settings tab: rename, who may call it, fallbacks, duplicate as an org endpoint, archive.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
 use super::use_endpoint;
-use crate::api::endpoints::{ArchiveEndpoint, DuplicateEndpoint, RenameEndpoint, SetEndpointAuth};
+use crate::api::endpoints::{
+    ArchiveEndpoint, DuplicateEndpoint, RenameEndpoint, SetEndpointAuth, SetEndpointFallbacks,
+};
 use crate::api::error::{field_error, form_error};
 use crate::components::ui::{BTN_DANGER, BTN_PRIMARY, BTN_SECONDARY, CARD, ErrorBanner, INPUT};
 use crate::components::{FieldError, FormError};
@@ -28,6 +30,8 @@ fn SettingsBody(e: crate::model::EndpointDetail) -> impl IntoView {
     let duplicate = ServerAction::<DuplicateEndpoint>::new();
     let archive = ServerAction::<ArchiveEndpoint>::new();
     let auth = ServerAction::<SetEndpointAuth>::new();
+    let fallbacks = ServerAction::<SetEndpointFallbacks>::new();
+    let fallbacks_result = fallbacks.value();
     let navigate = use_navigate();
     // Reload the page after a change so the header shows it (and the proxy state is fresh).
     Effect::new(move |_| {
@@ -99,6 +103,40 @@ fn SettingsBody(e: crate::model::EndpointDetail) -> impl IntoView {
                     })}
                 </ActionForm>
                 <FormError error=Signal::derive(move || form_error(&auth_result.get())) />
+            </section>
+            <section class=format!("{CARD} space-y-3 p-5 lg:col-span-2")>
+                <h2 class="font-semibold">"Fallbacks"</h2>
+                <p class="text-sm text-slate-600">
+                    "When a call's provider stays rate-limited or down after its retries, or says the model is unavailable, overloaded or its context too small, the call is sent to these targets in order, before anything reaches the client. One per line: "
+                    <code class="rounded bg-slate-100 px-1">"provider/model"</code>
+                    ", or "
+                    <code class="rounded bg-slate-100 px-1">"provider/model#credential"</code>
+                    " for one of the organization's credentials. A chat call in another provider's shape is translated. Other providers' targets need a virtual key (a caller's own key only reaches its own provider). Per request: the "
+                    <code class="rounded bg-slate-100 px-1">"X-Antix-Fallbacks"</code>
+                    " header (comma-separated, or "
+                    <code class="rounded bg-slate-100 px-1">"none"</code>
+                    ")."
+                </p>
+                <ActionForm action=fallbacks attr:class="space-y-2" attr:novalidate=true attr:data-testid="fallbacks-form">
+                    <input type="hidden" name="id" value=e.id.to_string() />
+                    <label for="f-fallbacks" class="sr-only">"Fallbacks"</label>
+                    <textarea
+                        id="f-fallbacks"
+                        name="fallbacks"
+                        rows="4"
+                        class=format!("{INPUT} font-mono text-sm")
+                        placeholder="anthropic/claude-haiku-4-5\ngemini/gemini-2.5-flash"
+                        spellcheck="false"
+                        data-testid="fallbacks"
+                        disabled=!e.can_manage || archived
+                    >{e.fallbacks.clone()}</textarea>
+                    <FieldError id="fallbacks-error".into() error=Signal::derive(move || field_error(&fallbacks_result.get(), "fallbacks")) />
+                    <button type="submit" class=BTN_PRIMARY disabled=!e.can_manage || archived data-testid="save-fallbacks">"Save"</button>
+                    {move || matches!(fallbacks_result.get(), Some(Ok(()))).then(|| view! {
+                        <span class="ml-3 text-sm text-green-700" data-testid="fallbacks-saved">"Saved."</span>
+                    })}
+                </ActionForm>
+                <FormError error=Signal::derive(move || form_error(&fallbacks_result.get())) />
             </section>
             <section class=format!("{CARD} space-y-3 p-5")>
                 <h2 class="font-semibold">"Duplicate as Org Endpoint"</h2>
