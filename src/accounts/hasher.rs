@@ -3,7 +3,8 @@
 //! argon2 takes 19 MiB per run. On tokio's blocking pool each run may land on a new thread,
 //! and the C allocator keeps a freed 19 MiB block in that thread's arena: a burst of logins
 //! over hundreds of threads left the process hundreds of MiB larger for good. On a fixed set
-//! of threads the memory argon2 ever holds is bounded by their number, whatever the burst.
+//! of threads, each reusing its working memory (see `crypto::argon2_into`), the memory argon2
+//! ever holds is 19 MiB per thread, whatever the burst.
 //! (The login guard already bounds how many runs wait here.)
 
 use std::panic::AssertUnwindSafe;
