@@ -43,10 +43,7 @@ step "drop-in tests with the official SDKs (openai, anthropic, google-genai)"
 (cd end2end && .venv/bin/python -m pytest sdk -q -p no:cacheprovider -W ignore::DeprecationWarning)
 
 step "reliability harness, smoke scale (faults, SIGTERM/SIGKILL, hostile input; scripts/reliability.sh)"
-# K4 (512-login burst) is left out until its open finding is fixed: the gateway's RSS grows
-# +250–300 MiB over a burst in which only a few logins reach argon2 (bound: 256 MiB). Run it
-# with `scripts/reliability.sh --only K4`.
-cases=A1,A2,A3,A4,A5,A6,B1,B3,C1,C2,C4,D1,D1s,E1,E3,J1,J2,K3,K5
+cases=A1,A2,A3,A4,A5,A6,B1,B3,C1,C2,C4,D1,D1s,E1,E3,J1,J2,K3,K4,K5
 if [ -n "${TEST_POSTGRES_URL:-}" ]; then
   RELIABILITY_POSTGRES_URL="$TEST_POSTGRES_URL" scripts/reliability.sh --smoke --only "$cases"
 else
