@@ -186,13 +186,7 @@ pub async fn set_endpoint_auth(id: Uuid, passthrough: Option<String>) -> Result<
     run(async {
         let s = services()?;
         let user = require_user(&s).await?;
-        let (e, m) = visible_endpoint(&s, &user, id).await?;
-        if !antix::access::can_manage_endpoint(&e, &user, &m) || e.archived_at.is_some() {
-            return Err(ApiError::Forbidden(
-                "Only the owner (or an admin, for org-shared endpoints) can change who may call it."
-                    .into(),
-            ));
-        }
+        let (e, _) = manageable_endpoint(&s, &user, id, "change who may call it").await?;
         s.store
             .set_endpoint_passthrough(e.id, passthrough.is_some())
             .await?;
@@ -209,13 +203,7 @@ pub async fn set_endpoint_fallbacks(id: Uuid, fallbacks: String) -> Result<(), A
     run(async {
         let s = services()?;
         let user = require_user(&s).await?;
-        let (e, m) = visible_endpoint(&s, &user, id).await?;
-        if !antix::access::can_manage_endpoint(&e, &user, &m) || e.archived_at.is_some() {
-            return Err(ApiError::Forbidden(
-                "Only the owner (or an admin, for org-shared endpoints) can change its fallbacks."
-                    .into(),
-            ));
-        }
+        let (e, _) = manageable_endpoint(&s, &user, id, "change its fallbacks").await?;
         let list = antix::domain::Fallback::parse_list(&fallbacks)
             .map_err(|msg| ApiError::invalid("fallbacks", msg))?;
         if list.iter().any(|f| f.credential.is_some()) {

@@ -252,6 +252,23 @@ pub async fn visible_endpoint(
         .ok_or(ApiError::NotFound)
 }
 
+/// An endpoint the user may change and that is still active: its owner's, or, for an
+/// org-shared one, any admin's. `what` ends the refusal ("change its fallbacks").
+pub async fn manageable_endpoint(
+    s: &Services,
+    user: &User,
+    id: uuid::Uuid,
+    what: &str,
+) -> Result<(antix::domain::Endpoint, antix::domain::Membership), ApiError> {
+    let (e, m) = visible_endpoint(s, user, id).await?;
+    if !antix::access::can_manage_endpoint(&e, user, &m) || e.archived_at.is_some() {
+        return Err(ApiError::Forbidden(format!(
+            "Only the owner (or an admin, for org-shared endpoints) can {what}."
+        )));
+    }
+    Ok((e, m))
+}
+
 pub fn endpoint_urls(s: &Services, id: uuid::Uuid) -> crate::model::EndpointUrls {
     let base = format!("{}/v1/{id}", s.settings.public_base());
     crate::model::EndpointUrls {
