@@ -10,7 +10,8 @@
 //! 4. [`inspect`]: read and inspect the body (model, streaming, output limit);
 //! 5. [`target`]: choose the provider, path and wire format;
 //! 6. [`admit`]: a virtual key's allow-lists, credential and limits;
-//! 7. [`upstream`]: call the provider;
+//! 7. [`dispatch`]: call the provider (each request built by [`upstream`]), with retries
+//!    ([`retry`]), load balancing ([`balance`]) and fallbacks ([`fallback`]);
 //! 8. [`relay`]: relay the response (streamed through [`body::TracedBody`]) or the error.
 //!
 //! Their decisions travel in one [`call::Call`], from which the trace is filled at whichever
