@@ -2,7 +2,7 @@
 //! call (credential pick, the fallback header lookup, the retry verdict on the answer) and, for
 //! a call translated to another provider's shape, the request and answer translations.
 //!
-//!     cargo run --release --example routing_cost
+//!     cargo run --release -p server --example routing_cost
 //!
 //! Prints nanoseconds per call, the median of 5 runs of many calls each. Not a test: a figure
 //! to compare before and after a change.
