@@ -13,6 +13,9 @@ use crate::memory::Held;
 /// How much of the end of a cut body is kept for reading usage.
 pub const TAIL: usize = 64 * 1024;
 
+/// Bodies up to this size are copied into a capture of their own size rather than shared.
+const SHARE_ABOVE: usize = 64 * 1024;
+
 /// A capped copy of a body being streamed, plus its true size.
 #[derive(Debug, Clone, Default)]
 pub struct Capture {
@@ -67,13 +70,15 @@ impl Capture {
         }
     }
 
-    /// A capture of a body already in memory. Shares the buffer when the whole body is kept;
-    /// copies the kept part when it is cut, so a small capture never pins a large buffer.
+    /// A capture of a body already in memory. Copies what it keeps unless the body is large
+    /// and kept whole: a small body is often a slice of the connection's read buffer, and
+    /// sharing it would pin that whole buffer (8 KiB and more) until the trace is written,
+    /// tens of megabytes for a queue of a few thousand traces.
     pub fn of(body: &Bytes, limit: usize) -> CapturedBytes {
-        let bytes = if body.len() <= limit {
+        let bytes = if body.len() <= limit && body.len() > SHARE_ABOVE {
             body.clone()
         } else {
-            Bytes::copy_from_slice(&body[..limit])
+            Bytes::copy_from_slice(&body[..body.len().min(limit)])
         };
         let truncated = body.len() > limit;
         let tail = truncated.then(|| {
@@ -94,8 +99,15 @@ impl Capture {
             let t = self.tail.freeze();
             t.slice(t.len().saturating_sub(TAIL)..)
         });
+        // The buffer grew by doubling: a trace waiting in the queue should hold its bytes, not
+        // up to twice as much.
+        let bytes = if self.buf.capacity() > self.buf.len() + self.buf.len() / 4 {
+            Bytes::copy_from_slice(&self.buf)
+        } else {
+            self.buf.freeze()
+        };
         CapturedBytes {
-            bytes: self.buf.freeze(),
+            bytes,
             total: self.total,
             truncated: self.truncated,
             tail,
@@ -145,6 +157,11 @@ mod tests {
         assert_ne!(cb.bytes.as_ptr(), big.as_ptr());
         let whole = Capture::of(&big, 2 << 20);
         assert_eq!(whole.bytes.as_ptr(), big.as_ptr());
+        // A small body kept whole is copied too: it may be a slice of a large read buffer.
+        let small = big.slice(..1000);
+        let kept = Capture::of(&small, 2 << 20);
+        assert_eq!(&kept.bytes[..], &small[..]);
+        assert_ne!(kept.bytes.as_ptr(), big.as_ptr());
     }
 
     #[test]

@@ -116,6 +116,9 @@ impl Gateway {
     async fn handle_call(&self, req: http::Request<RequestBody>) -> http::Response<ProxyBody> {
         let started = Instant::now();
         let started_at = domain::now_ms();
+        // Backpressure: a request waits here while the trace queue is full (never in the
+        // usual case), so every call stays recorded and memory stays bounded.
+        self.recorder.room().await;
         let (parts, body) = req.into_parts();
         let route = match route::parse(parts.uri.path(), parts.uri.query()) {
             Ok(r) => r,

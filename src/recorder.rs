@@ -104,6 +104,9 @@ pub struct Stats {
     pub write_errors: AtomicU64,
     /// Traces that could not be kept anywhere (the disk failed while the database was down).
     pub lost: AtomicU64,
+    /// Requests that waited for the writer to catch up before going on (see
+    /// [`Recorder::room`]).
+    pub throttled: AtomicU64,
 }
 
 /// What the health check shows of the recorder.
@@ -122,6 +125,11 @@ pub struct RecorderConfig {
     /// Bodies waiting to be written may hold at most this many bytes; beyond it new traces keep
     /// their usage and metadata but drop their bodies (counted in `dropped_bodies`).
     pub max_queued_bytes: usize,
+    /// Past this many traces (or [`RecorderConfig::pause_above_bytes`] of bodies) waiting to
+    /// be written, new requests wait for the writer before going on: under a load the writer
+    /// cannot keep up with, the proxy slows to its pace instead of piling traces up in memory.
+    pub pause_above: usize,
+    pub pause_above_bytes: usize,
     pub batch_size: usize,
     pub batch_interval: Duration,
     /// The spool's cap; past it traces are spooled without bodies.
@@ -138,6 +146,8 @@ impl RecorderConfig {
         RecorderConfig {
             spool_dir: data_dir.join("spool"),
             max_queued_bytes: 256 * 1024 * 1024,
+            pause_above: 1000,
+            pause_above_bytes: 16 * 1024 * 1024,
             batch_size: 500,
             batch_interval: Duration::from_millis(50),
             max_spool_bytes: 1 << 30,
@@ -156,11 +166,21 @@ struct Shared {
     drain_until: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// Wakes the writer when shutdown begins.
     wake: tokio::sync::Notify,
+    /// Wakes requests waiting for room in the queue, each time the writer takes a batch.
+    pub(crate) drained: tokio::sync::Notify,
     config: RecorderConfig,
     spool: spool::Spool,
 }
 
+/// The longest a request waits for room in the trace queue.
+pub const MAX_PAUSE: Duration = Duration::from_secs(2);
+
 impl Shared {
+    fn crowded(&self) -> bool {
+        self.stats.queued.load(Ordering::Relaxed) > self.config.pause_above
+            || self.stats.queued_bytes.load(Ordering::Relaxed) > self.config.pause_above_bytes
+    }
+
     /// Spools records (without their bodies when the spool is full); false when the disk
     /// refused them too.
     fn spool(&self, records: &[TraceRecord]) -> Option<std::path::PathBuf> {
@@ -211,6 +231,7 @@ impl Recorder {
             closed: AtomicBool::new(false),
             drain_until: std::sync::Mutex::new(None),
             wake: tokio::sync::Notify::new(),
+            drained: tokio::sync::Notify::new(),
             spool: spool::Spool::with_cap(config.spool_dir.clone(), config.max_spool_bytes),
             config,
         });
@@ -246,6 +267,32 @@ impl Recorder {
             s.stats.queued.fetch_sub(1, Ordering::Relaxed);
             s.stats.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
             self.spool_now(draft);
+        }
+    }
+
+    /// Waits, at most [`MAX_PAUSE`], while the queue is past its high-water mark: the
+    /// backpressure that keeps memory bounded when requests come faster than traces can be
+    /// written. Returns at once in the usual case (two atomic loads). A writer that makes no
+    /// progress at all does not stall the proxy: after the pause the request goes on, and the
+    /// queue's byte cap (`max_queued_bytes`) still holds.
+    pub async fn room(&self) {
+        let s = &self.shared;
+        if !s.crowded() {
+            return;
+        }
+        s.stats.throttled.fetch_add(1, Ordering::Relaxed);
+        let until = tokio::time::Instant::now() + MAX_PAUSE;
+        loop {
+            let drained = s.drained.notified();
+            tokio::pin!(drained);
+            // Registered before the check, so a batch taken in between is not missed.
+            drained.as_mut().enable();
+            if !s.crowded() || s.closed.load(Ordering::Acquire) {
+                return;
+            }
+            if tokio::time::timeout_at(until, drained).await.is_err() {
+                return;
+            }
         }
     }
 

@@ -248,8 +248,12 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
-                    .pragma("temp_store", "memory")
-                    .pragma("cache_size", "-32768");
+                    .pragma("temp_store", "memory");
+                // The page cache is per connection: 32 MiB for the readers (the trace explorer
+                // over a million traces), 8 MiB for the two writers, whose work (appending rows
+                // and index segments) touches few pages: the gateway's resident memory stays small.
+                let small_cache = opts.clone().pragma("cache_size", "-8192");
+                let opts = opts.pragma("cache_size", "-32768");
                 if let Some(parent) = opts.get_filename().parent()
                     && !parent.as_os_str().is_empty()
                 {
@@ -259,12 +263,12 @@ impl Store {
                 let write = SqlitePoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_with(opts.clone())
+                    .connect_with(small_cache.clone())
                     .await?;
                 let admit = SqlitePoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_with(opts.clone())
+                    .connect_with(small_cache)
                     .await?;
                 let read = SqlitePoolOptions::new()
                     .max_connections(8)

@@ -313,3 +313,32 @@ mod cost_parts {
         }
     }
 }
+
+store_test!(
+    a_full_queue_holds_requests_back_until_the_writer_catches_up,
+    |db| {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (o, e) = org_and_endpoint(&db.store).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = RecorderConfig::new(dir.path());
+        cfg.pause_above = 3;
+        cfg.batch_size = 2;
+        cfg.batch_interval = std::time::Duration::from_millis(5);
+        let (rec, task) = Recorder::start(db.store.clone(), cfg);
+        // As the proxy does: wait for room, then hand the trace over.
+        for _ in 0..40 {
+            rec.room().await;
+            rec.submit(sample_draft(o, e));
+            assert!(
+                rec.in_queue() <= 4,
+                "queue past its mark: {}",
+                rec.in_queue()
+            );
+        }
+        assert!(rec.stats().throttled.load(Relaxed) > 0);
+        task.shutdown(std::time::Duration::from_secs(10)).await;
+        assert_eq!(rec.stats().written.load(Relaxed), 40);
+        assert_eq!(rec.stats().dropped_bodies.load(Relaxed), 0);
+        assert_eq!(db.store.count_traces().await.unwrap(), 40);
+    }
+);

@@ -73,6 +73,7 @@ pub(super) async fn run(
                 .stats
                 .queued_bytes
                 .fetch_sub(bytes, Ordering::Relaxed);
+            shared.drained.notify_waiters();
             for (record, message) in panicked {
                 quarantine(&store, &shared, &record, &message).await;
             }
