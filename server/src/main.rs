@@ -9,9 +9,6 @@ use clap::Parser;
 use server::cli::{self, AdminCommand, Cli, Command, EndpointCommand, KeyCommand};
 use server::telemetry::Reader;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::MockProvider { listen }) = cli.command {
