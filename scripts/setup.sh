@@ -47,11 +47,17 @@ npm_ci() { # npm ci only when node_modules is missing or older than the lock fil
 npm_ci style
 
 if [ "$what" = test ]; then
-  if [ ! -x /usr/bin/chromium ]; then
-    step "installing Debian's chromium (for the browser tests)"
+  # Debian's chromium (the browser tests) and prometheus (its promtool checks /metrics).
+  missing=""
+  [ -x /usr/bin/chromium ] || missing="$missing chromium"
+  command -v promtool >/dev/null || missing="$missing prometheus"
+  if [ -n "$missing" ]; then
+    step "installing Debian packages:$missing"
     sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-    $sudo_cmd apt-get install -y --no-install-recommends chromium \
-      || { $sudo_cmd apt-get update && $sudo_cmd apt-get install -y --no-install-recommends chromium; }
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends $missing \
+      || { $sudo_cmd apt-get update \
+           && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends $missing; }
   fi
   npm_ci end2end
   # The official Python SDKs for the drop-in tests, in a virtualenv of their own.

@@ -29,6 +29,9 @@ step "unit and integration tests"
 if [ -z "${TEST_POSTGRES_URL:-}" ]; then
   echo "TEST_POSTGRES_URL is not set: the Postgres half of the store suite will be SKIPPED."
 fi
+if ! command -v promtool >/dev/null; then
+  echo "promtool not found (Debian package prometheus): the /metrics format checks will be SKIPPED."
+fi
 log=$(mktemp)
 cargo test --workspace --exclude frontend --locked 2>&1 | tee "$log"
 # Store tests are `<test>::sqlite` and `<test>::postgres` (see the `store_test!` macro).
@@ -59,4 +62,5 @@ if [ -n "${TEST_POSTGRES_URL:-}" ]; then
 else
   echo "store suite: ${sqlite_n} tests on SQLite; Postgres SKIPPED (set TEST_POSTGRES_URL to run it)"
 fi
+command -v promtool >/dev/null || echo "promtool checks of /metrics: SKIPPED (apt install prometheus)"
 echo "all tests passed in $((SECONDS - started)) s"

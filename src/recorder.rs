@@ -170,6 +170,7 @@ struct Shared {
     pub(crate) drained: tokio::sync::Notify,
     config: RecorderConfig,
     spool: spool::Spool,
+    metrics: crate::metrics::Metrics,
 }
 
 /// The longest a request waits for room in the trace queue.
@@ -234,6 +235,7 @@ impl Recorder {
             drained: tokio::sync::Notify::new(),
             spool: spool::Spool::with_cap(config.spool_dir.clone(), config.max_spool_bytes),
             config,
+            metrics: crate::metrics::Metrics::new(),
         });
         let task = tokio::spawn(writer::run(store, rx, shared.clone()));
         (
@@ -304,6 +306,11 @@ impl Recorder {
             Some(_) => s.stats.spooled.fetch_add(1, Ordering::Relaxed),
             None => s.stats.lost.fetch_add(1, Ordering::Relaxed),
         };
+    }
+
+    /// What the recorded traces counted, for Prometheus.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.shared.metrics
     }
 
     pub fn stats(&self) -> &Stats {

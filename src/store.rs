@@ -193,6 +193,15 @@ pub(crate) enum Backend {
     Postgres(PgPool),
 }
 
+/// One connection pool's use.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUse {
+    pub name: &'static str,
+    pub in_use: usize,
+    pub idle: usize,
+    pub max: usize,
+}
+
 /// Handle to the database. Cheap to clone (pools and the hot-path cache are shared).
 #[derive(Clone)]
 pub struct Store {
@@ -318,6 +327,26 @@ impl Store {
         match self.backend {
             Backend::Sqlite { .. } => BackendKind::Sqlite,
             Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// How the connection pools are used right now (for metrics).
+    pub fn pool_use(&self) -> Vec<PoolUse> {
+        fn of<DB: sqlx::Database>(name: &'static str, p: &sqlx::Pool<DB>) -> PoolUse {
+            let size = p.size() as usize;
+            let idle = p.num_idle();
+            PoolUse {
+                name,
+                in_use: size.saturating_sub(idle),
+                idle,
+                max: p.options().get_max_connections() as usize,
+            }
+        }
+        match &self.backend {
+            Backend::Sqlite { read, write, admit } => {
+                vec![of("read", read), of("write", write), of("admit", admit)]
+            }
+            Backend::Postgres(pg) => vec![of("main", pg)],
         }
     }
 

@@ -5,6 +5,7 @@
 // an XSS payload in a prompt stays text everywhere it shows.
 import { expect, Page, test } from "@playwright/test";
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { ADMIN, login, shot, untilHydrated, watchForErrors } from "./helpers";
 
@@ -121,6 +122,15 @@ test("traffic through the SDKs shows up in Traces, filterable and searchable", a
   );
   await expect(await rows(page)).toHaveCount(2);
   await expect(page.getByTestId("active-filters")).toHaveText("1 active");
+
+  // The filtered view as a file: the same two calls, with the columns a spreadsheet needs.
+  const [csv] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-csv").click()]);
+  expect(csv.suggestedFilename()).toMatch(/^antix-traces-[0-9a-f]{8}-.*\.csv$/);
+  const lines = readFileSync((await csv.path())!, "utf8").trim().split("\r\n");
+  expect(lines[0]).toMatch(/^time,trace_id,endpoint_id,key,key_id,auth_mode,provider,model,input_tokens,/);
+  expect(lines).toHaveLength(3);
+  expect(lines.slice(1).every((l) => l.includes(",openai,gpt-4o-mini,"))).toBe(true);
+  expect(lines.some((l) => l.includes(",obs-key,"))).toBe(true);
   await pick(page, "filter-auth", "virtual_key");
   await expect(page).toHaveURL(/auth=virtual_key/);
   await expect(await rows(page)).toHaveCount(1);
@@ -136,6 +146,10 @@ test("traffic through the SDKs shows up in Traces, filterable and searchable", a
   await expect(page.getByTestId("filter-key")).toHaveValue("");
   await page.getByTestId("clear-filters").click();
   await expect(await rows(page)).toHaveCount(TOTAL);
+  const [jsonl] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-jsonl").click()]);
+  const all = readFileSync((await jsonl.path())!, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  expect(all).toHaveLength(TOTAL);
+  expect(all.filter((t) => t.status === 500)).toHaveLength(1);
 
   await pick(page, "filter-status", "error");
   await expect(await rows(page)).toHaveCount(1);

@@ -13,6 +13,9 @@ use serde_json::json;
 
 use crate::output::say;
 
+mod manage;
+pub use manage::KeyChanges;
+
 #[derive(Parser)]
 #[command(
     name = "antix",
@@ -121,6 +124,33 @@ pub enum EndpointCommand {
         #[arg(long)]
         id: domain::EndpointId,
     },
+    /// The endpoints you can see in the organization (yours and the org-shared ones).
+    List {
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rename an endpoint (its URL does not change).
+    Rename {
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long)]
+        id: domain::EndpointId,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy a personal endpoint into a new org-shared one (admins; a new URL, same settings).
+    Duplicate {
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long)]
+        id: domain::EndpointId,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,6 +161,33 @@ pub enum KeyCommand {
         actor: Actor,
         #[arg(long)]
         name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The organization's virtual keys (members: the ones they issued), never the secrets.
+    List {
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: every call with it is refused from now on.
+    Revoke {
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long)]
+        id: domain::VirtualKeyId,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rename a key or change its limits (limits: admins only).
+    Update {
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long)]
+        id: domain::VirtualKeyId,
+        #[command(flatten)]
+        changes: KeyChanges,
         #[arg(long)]
         json: bool,
     },
@@ -164,10 +221,23 @@ pub enum CredentialCommand {
         #[arg(long)]
         disabled: bool,
     },
-    /// The organization's credentials, one JSON object per line (never the keys).
+    /// The organization's credentials (never the keys).
     List {
         #[command(flatten)]
         actor: Actor,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a credential against its provider (lists its models); fails when it does not work.
+    Test {
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long)]
+        provider: String,
+        #[arg(long, default_value = "default")]
+        name: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a credential.
     Delete {
@@ -191,6 +261,29 @@ pub enum TracesCommand {
     },
     /// One trace as JSON, with its headers and decompressed bodies.
     Get { id: domain::TraceId },
+    /// Every trace of an endpoint matching the filters, newest first, as CSV or JSON Lines on
+    /// standard output (streamed: memory stays flat however many traces match).
+    Export {
+        #[arg(long)]
+        endpoint: domain::EndpointId,
+        /// `csv` or `jsonl`.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// `1h`, `24h`, `7d` or `30d` (default: all time).
+        #[arg(long, default_value = "")]
+        range: String,
+        #[arg(long, default_value = "")]
+        model: String,
+        /// `virtual_key`, `byok` or `oauth`.
+        #[arg(long, default_value = "")]
+        auth: String,
+        /// `ok`, `error` or `retried`.
+        #[arg(long, default_value = "")]
+        status: String,
+        /// Text searched in request and response bodies.
+        #[arg(long, default_value = "")]
+        search: String,
+    },
     /// Fill an endpoint with realistic synthetic traces (benchmarks and demos): a month of mixed
     /// providers, auth modes, streams, errors, agent sessions and some 200 KB transcripts.
     Generate {
@@ -415,6 +508,63 @@ pub fn endpoint_urls(public_base: &str, id: domain::EndpointId) -> serde_json::V
     })
 }
 
+/// `antix endpoint …`
+pub async fn endpoint(settings: Settings, command: EndpointCommand) -> anyhow::Result<()> {
+    match command {
+        EndpointCommand::Create {
+            actor,
+            name,
+            shared,
+            json,
+        } => return endpoint_create(settings, &actor, &name, shared, json).await,
+        EndpointCommand::Archive { actor, id } => {
+            return endpoint_archive(settings, &actor, id).await;
+        }
+        _ => {}
+    }
+    let services = start(settings).await?;
+    let result = match command {
+        EndpointCommand::List { actor, json } => {
+            manage::endpoint_list(&services, &actor, json).await
+        }
+        EndpointCommand::Rename {
+            actor,
+            id,
+            name,
+            json,
+        } => manage::endpoint_rename(&services, &actor, id, &name, json).await,
+        EndpointCommand::Duplicate { actor, id, json } => {
+            manage::endpoint_duplicate(&services, &actor, id, json).await
+        }
+        EndpointCommand::Create { .. } | EndpointCommand::Archive { .. } => Ok(()),
+    };
+    services.store.close().await;
+    result
+}
+
+/// `antix key …`
+pub async fn key(settings: Settings, command: KeyCommand) -> anyhow::Result<()> {
+    if let KeyCommand::Create { actor, name, json } = &command {
+        return key_create(settings, actor, name, *json).await;
+    }
+    let services = start(settings).await?;
+    let result = match command {
+        KeyCommand::List { actor, json } => manage::key_list(&services, &actor, json).await,
+        KeyCommand::Revoke { actor, id, json } => {
+            manage::key_revoke(&services, &actor, id, json).await
+        }
+        KeyCommand::Update {
+            actor,
+            id,
+            changes,
+            json,
+        } => manage::key_update(&services, &actor, id, &changes, json).await,
+        KeyCommand::Create { .. } => Ok(()),
+    };
+    services.store.close().await;
+    result
+}
+
 pub async fn endpoint_create(
     settings: Settings,
     actor_: &Actor,
@@ -583,15 +733,19 @@ pub async fn credential(settings: Settings, command: CredentialCommand) -> anyho
                 m.org.name
             ));
         }
-        CredentialCommand::List { actor: actor_ } => {
-            let (_, m) = actor(&services, &actor_).await?;
-            for c in services.store.list_credentials(m.org.id).await? {
-                say(
-                    &json!({"id": c.id, "provider": c.provider, "name": c.name, "last4": c.last4,
-                    "base_url": c.base_url, "weight": c.weight, "rpm": c.rpm, "tpm": c.tpm,
-                    "enabled": c.enabled})
-                    .to_string(),
-                );
+        CredentialCommand::List {
+            actor: actor_,
+            json,
+        } => manage::credential_list(&services, &actor_, json).await?,
+        CredentialCommand::Test {
+            actor: actor_,
+            provider,
+            name,
+            json,
+        } => {
+            if !manage::credential_test(&services, &actor_, &provider, &name, json).await? {
+                services.store.close().await;
+                anyhow::bail!("the {provider} credential \"{name}\" does not work");
             }
         }
         CredentialCommand::Delete {
@@ -674,6 +828,30 @@ pub async fn traces(settings: Settings, command: TracesCommand) -> anyhow::Resul
             }
             say(&v.to_string());
         }
+        TracesCommand::Export {
+            endpoint,
+            format,
+            range,
+            model,
+            auth,
+            status,
+            search,
+        } => {
+            export_traces(
+                &services,
+                endpoint,
+                &format,
+                app::model::TraceQuery {
+                    range,
+                    model,
+                    auth,
+                    status,
+                    q: search,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
         TracesCommand::Generate {
             endpoint,
             session_calls: Some(calls),
@@ -694,6 +872,62 @@ pub async fn traces(settings: Settings, command: TracesCommand) -> anyhow::Resul
         } => crate::tracegen::bench(&services, endpoint, runs.max(1), json).await?,
     }
     services.store.close().await;
+    Ok(())
+}
+
+/// Streams an export to standard output, page by page.
+async fn export_traces(
+    services: &Services,
+    endpoint: domain::EndpointId,
+    format: &str,
+    query: app::model::TraceQuery,
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let format = antix::export::Format::parse(format)
+        .ok_or_else(|| anyhow::anyhow!("--format: `{format}` is neither csv nor jsonl"))?;
+    let e = services
+        .store
+        .endpoint(endpoint)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no endpoint {endpoint}"))?;
+    let filter =
+        app::api::traces::filter_of(&query, domain::now_ms()).map_err(|err| match err {
+            app::api::ApiError::Invalid(fields) => anyhow::anyhow!(
+                "{}",
+                fields
+                    .iter()
+                    .map(|f| format!(
+                        "--{}: {}",
+                        if f.field == "q" { "search" } else { &f.field },
+                        f.message
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            other => anyhow::anyhow!("{other}"),
+        })?;
+    let keys = services
+        .store
+        .list_virtual_keys(e.org_id)
+        .await?
+        .into_iter()
+        .map(|k| (k.id, k.name))
+        .collect();
+    let mut chunks = std::pin::pin!(antix::export::stream(
+        services.store.clone(),
+        endpoint,
+        filter,
+        keys,
+        format
+    ));
+    let stdout = std::io::stdout();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        let mut out = stdout.lock();
+        out.write_all(&chunk)?;
+    }
+    stdout.lock().flush()?;
     Ok(())
 }
 

@@ -21,7 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 pub mod cli;
 pub mod csrf;
+pub mod export;
 pub mod health;
+pub mod metrics;
 pub mod mock_provider;
 pub mod output;
 pub mod proxy;
@@ -36,6 +38,8 @@ pub struct Application {
     router: axum::Router,
     /// The proxy's own address and routes (`ANTIX_PROXY_LISTEN`).
     proxy: Option<(TcpListener, axum::Router)>,
+    /// Prometheus' own address (`ANTIX_METRICS_LISTEN`).
+    metrics: Option<(TcpListener, axum::Router)>,
     services: Services,
     gateway: Arc<Gateway>,
     recorder: RecorderTask,
@@ -106,6 +110,13 @@ impl Application {
             )),
             None => None,
         };
+        let metrics = match services.settings.metrics.listen {
+            Some(addr) => Some((
+                TcpListener::bind(addr).await?,
+                router::build_metrics_only(services.clone(), gateway.clone(), &lifecycle),
+            )),
+            None => None,
+        };
         tokio::spawn(antix::housekeeping::run(
             services.clone(),
             lifecycle.stopping.clone(),
@@ -114,6 +125,7 @@ impl Application {
             listener,
             router,
             proxy,
+            metrics,
             services,
             gateway,
             recorder: recorder_task,
@@ -123,6 +135,11 @@ impl Application {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The metrics listener's address, when there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The proxy's own address, when it has one.
@@ -167,6 +184,17 @@ impl Application {
                 async move { stopping.cancelled().await },
             ))
         });
+        if let Some((listener, router)) = self.metrics {
+            // Scrapes go on while requests drain; the task ends with the process.
+            let cut = lifecycle.cut.clone();
+            tokio::spawn(serve::serve(
+                listener,
+                router,
+                header_timeout,
+                write_timeout,
+                async move { cut.cancelled().await },
+            ));
+        }
         let serve = serve::serve(self.listener, self.router, header_timeout, write_timeout, {
             let stopping = lifecycle.stopping.clone();
             async move {

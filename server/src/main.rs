@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use antix::config::Settings;
 use clap::Parser;
-use server::cli::{self, AdminCommand, Cli, Command, EndpointCommand, KeyCommand};
+use server::cli::{self, AdminCommand, Cli, Command};
 use server::telemetry::Reader;
 
 fn main() -> ExitCode {
@@ -52,21 +52,8 @@ fn main() -> ExitCode {
             Command::Admin {
                 command: AdminCommand::ForgetRetiredKeys,
             } => cli::forget_retired_keys(settings).await,
-            Command::Endpoint {
-                command:
-                    EndpointCommand::Create {
-                        actor,
-                        name,
-                        shared,
-                        json,
-                    },
-            } => cli::endpoint_create(settings, &actor, &name, shared, json).await,
-            Command::Endpoint {
-                command: EndpointCommand::Archive { actor, id },
-            } => cli::endpoint_archive(settings, &actor, id).await,
-            Command::Key {
-                command: KeyCommand::Create { actor, name, json },
-            } => cli::key_create(settings, &actor, &name, json).await,
+            Command::Endpoint { command } => cli::endpoint(settings, command).await,
+            Command::Key { command } => cli::key(settings, command).await,
             Command::Credential { command } => cli::credential(settings, command).await,
             Command::Traces { command } => cli::traces(settings, command).await,
             Command::Config => {

@@ -19,7 +19,7 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 
 use crate::csrf;
 use crate::state::AppState;
-use crate::{Lifecycle, health, proxy};
+use crate::{Lifecycle, export, health, metrics, proxy};
 
 /// A server function whose arguments cannot be read (a hand-made link, a missing field) fails
 /// before its body runs, and the framework answers every such error with 500. The error is ours
@@ -86,6 +86,8 @@ pub fn build(
         public: services.settings.public_url.origin().ascii_serialization(),
     };
     let portal = Router::new()
+        // A download, not a page: streamed by a handler of its own.
+        .route("/endpoints/{id}/export", get(export::export))
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())
@@ -130,12 +132,43 @@ fn proxy_router(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
-fn health_router(services: Services, gateway: &Arc<Gateway>, lifecycle: &Lifecycle) -> Router {
+/// What `ANTIX_METRICS_LISTEN` serves: `/metrics` without a token (the address is the
+/// protection) and the health check.
+pub fn build_metrics_only(
+    services: Services,
+    gateway: Arc<Gateway>,
+    lifecycle: &Lifecycle,
+) -> Router {
+    let health = health_router(services.clone(), &gateway, lifecycle);
     Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .with_state(metrics::MetricsState {
+            services,
+            gateway,
+            token: None,
+        })
+        .merge(health)
+}
+
+/// The health check, and `/metrics` for a scraper with the token when one is configured.
+fn health_router(services: Services, gateway: &Arc<Gateway>, lifecycle: &Lifecycle) -> Router {
+    let token = services.settings.metrics.token.clone();
+    let health = Router::new()
         .route("/healthz", get(health::healthz))
         .with_state(health::HealthState {
             recorder: gateway.recorder().clone(),
-            services,
+            services: services.clone(),
             stopping: lifecycle.stopping.clone(),
-        })
+        });
+    match token {
+        Some(token) => Router::new()
+            .route("/metrics", get(metrics::metrics))
+            .with_state(metrics::MetricsState {
+                services,
+                gateway: gateway.clone(),
+                token: Some(Arc::new(token)),
+            })
+            .merge(health),
+        None => health,
+    }
 }

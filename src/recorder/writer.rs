@@ -74,6 +74,9 @@ pub(super) async fn run(
                 .queued_bytes
                 .fetch_sub(bytes, Ordering::Relaxed);
             shared.drained.notify_waiters();
+            for r in records.iter().chain(panicked.iter().map(|(r, _)| r)) {
+                shared.metrics.observe(r);
+            }
             for (record, message) in panicked {
                 quarantine(&store, &shared, &record, &message).await;
             }

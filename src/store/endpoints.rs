@@ -277,6 +277,33 @@ impl Store {
         Ok(())
     }
 
+    /// Copies an endpoint into a new org-shared one owned by `owner` (a new URL; the original is
+    /// untouched), keeping who may call it and where its calls fall back. Who may do this is
+    /// [`crate::access::can_duplicate_endpoint`].
+    pub async fn duplicate_endpoint_as_shared(
+        &self,
+        e: &Endpoint,
+        owner: UserId,
+    ) -> Result<Endpoint, CreateEndpointError> {
+        let mut copy = self
+            .create_endpoint(&NewEndpoint {
+                org: e.org_id,
+                owner,
+                scope: Scope::OrgShared,
+                name: &e.name,
+            })
+            .await?;
+        if !e.passthrough {
+            self.set_endpoint_passthrough(copy.id, false).await?;
+            copy.passthrough = false;
+        }
+        if !e.fallbacks.is_empty() {
+            self.set_endpoint_fallbacks(copy.id, &e.fallbacks).await?;
+            copy.fallbacks = e.fallbacks.clone();
+        }
+        Ok(copy)
+    }
+
     /// Archives an endpoint. Irreversible; archiving twice keeps the first time.
     pub async fn archive_endpoint(&self, id: EndpointId, at: Millis) -> Result<()> {
         let n = dispatch_write!(self, |pool| {

@@ -235,7 +235,6 @@ pub async fn set_endpoint_fallbacks(id: Uuid, fallbacks: String) -> Result<(), A
 pub async fn duplicate_endpoint(id: Uuid) -> Result<Uuid, ApiError> {
     use super::ssr::*;
     use antix::domain::Scope;
-    use antix::store::endpoints::NewEndpoint;
     run(async {
         let s = services()?;
         let user = require_user(&s).await?;
@@ -251,26 +250,12 @@ pub async fn duplicate_endpoint(id: Uuid) -> Result<Uuid, ApiError> {
         }
         let copy = s
             .store
-            .create_endpoint(&NewEndpoint {
-                org: e.org_id,
-                owner: user.id,
-                scope: Scope::OrgShared,
-                name: &e.name,
-            })
+            .duplicate_endpoint_as_shared(&e, user.id)
             .await
             .map_err(|err| match err {
                 antix::store::endpoints::CreateEndpointError::Store(st) => ApiError::from(st),
                 other => internal(other),
             })?;
-        // The copy behaves as the original: who may call it, and where calls fall back.
-        if !e.passthrough {
-            s.store.set_endpoint_passthrough(copy.id, false).await?;
-        }
-        if !e.fallbacks.is_empty() {
-            s.store
-                .set_endpoint_fallbacks(copy.id, &e.fallbacks)
-                .await?;
-        }
         Ok(copy.id.0)
     })
     .await

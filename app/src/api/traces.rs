@@ -16,7 +16,7 @@ use crate::model::{Overview, TraceDetail, TraceQuery, TracesPage};
 pub const DRAWER_BODY_LIMIT: usize = 2 << 20;
 
 #[cfg(feature = "ssr")]
-mod convert {
+pub mod convert {
     use antix::store::observe::{Breakdown, SearchError};
     use antix::store::traces::{DailyTotals, TraceRow};
 
@@ -127,7 +127,7 @@ mod convert {
 
 /// Names of the organization's virtual keys by id (`sk-vk-Ab…yz · name`), for labels.
 #[cfg(feature = "ssr")]
-async fn key_names(
+pub async fn key_names(
     s: &antix::Services,
     org: antix::domain::OrgId,
 ) -> Result<std::collections::HashMap<Uuid, String>, ApiError> {
@@ -191,7 +191,7 @@ pub async fn endpoint_overview(endpoint: Uuid) -> Result<Overview, ApiError> {
 
 /// The store filter for a URL query, or field-level messages for what cannot be read.
 #[cfg(feature = "ssr")]
-fn filter_of(q: &TraceQuery, now: i64) -> Result<antix::store::observe::TraceFilter, ApiError> {
+pub fn filter_of(q: &TraceQuery, now: i64) -> Result<antix::store::observe::TraceFilter, ApiError> {
     use crate::api::FieldMessage;
     let mut errors = Vec::new();
     let mut bad = |field: &str, message: &str| {

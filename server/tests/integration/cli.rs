@@ -322,3 +322,158 @@ async fn the_master_key_rotates_and_nothing_is_lost() {
         .count();
     assert_eq!(retired, 2);
 }
+
+/// The management commands a script uses, end to end on one database: JSON out, errors that
+/// name the flag, exit code 1 when refused.
+#[test]
+fn endpoints_keys_and_credentials_are_managed_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = test_env(dir.path());
+    let mock = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mock_addr = mock.local_addr().unwrap();
+    drop(mock);
+    env.insert(
+        "ANTIX_UPSTREAM_OPENAI".into(),
+        format!("http://{mock_addr}"),
+    );
+    let json = |args: &[&str], stdin: Option<&str>| -> serde_json::Value {
+        let (code, out, err) = antix(&env, args, stdin);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    };
+    let (code, _, err) = antix(
+        &env,
+        &[
+            "admin",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--org",
+            "Acme",
+        ],
+        Some("a long enough password\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    let ada = ["--as", "ada@example.com"];
+    let with = |cmd: &[&str], extra: &[&str]| -> Vec<String> {
+        cmd.iter()
+            .chain(&ada)
+            .chain(extra)
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    let run = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        json(&refs, None)
+    };
+
+    // Endpoints: create, list, rename, duplicate a personal one as an org endpoint.
+    let created = run(with(&["endpoint", "create"], &["--name", "mine", "--json"]));
+    let id = created["id"].as_str().unwrap().to_owned();
+    let renamed = run(with(
+        &["endpoint", "rename"],
+        &["--id", &id, "--name", "Agents", "--json"],
+    ));
+    assert_eq!(renamed["name"], "Agents");
+    let copy = run(with(&["endpoint", "duplicate"], &["--id", &id, "--json"]));
+    assert_eq!(copy["scope"], "org_shared");
+    assert_eq!(copy["name"], "Agents");
+    assert!(
+        copy["urls"]["openai"]
+            .as_str()
+            .unwrap()
+            .ends_with("/openai")
+    );
+    let list = run(with(&["endpoint", "list"], &["--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    // An org endpoint cannot be duplicated again; the error says why, exit code 1.
+    let (code, _, err) = antix(
+        &env,
+        &with(
+            &["endpoint", "duplicate"],
+            &["--id", copy["id"].as_str().unwrap()],
+        )
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("only an active personal one"), "{err}");
+
+    // Keys: create, limit, list, revoke.
+    let key = run(with(&["key", "create"], &["--name", "ci", "--json"]));
+    let key_id = key["id"].as_str().unwrap().to_owned();
+    let updated = run(with(
+        &["key", "update"],
+        &[
+            "--id",
+            &key_id,
+            "--budget-daily",
+            "2.50",
+            "--rpm",
+            "60",
+            "--models",
+            "gpt-4o*",
+            "--json",
+        ],
+    ));
+    assert_eq!(updated["limits"]["budget_daily_usd"], "2.500000000");
+    assert_eq!(updated["limits"]["rpm"], 60);
+    assert_eq!(
+        updated["limits"]["allowed_models"],
+        serde_json::json!(["gpt-4o*"])
+    );
+    let cleared = run(with(
+        &["key", "update"],
+        &["--id", &key_id, "--rpm", "none", "--json"],
+    ));
+    assert_eq!(cleared["limits"]["rpm"], serde_json::Value::Null);
+    assert_eq!(
+        cleared["limits"]["budget_daily_usd"], "2.500000000",
+        "others unchanged"
+    );
+    let (code, _, err) = antix(
+        &env,
+        &with(&["key", "update"], &["--id", &key_id, "--rpm", "lots"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("--rpm"), "{err}");
+    let keys = run(with(&["key", "list"], &["--json"]));
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+    assert!(
+        !keys.to_string().contains(key["key"].as_str().unwrap()),
+        "never the secret"
+    );
+    let revoked = run(with(&["key", "revoke"], &["--id", &key_id, "--json"]));
+    assert!(revoked["revoked_at"].is_string());
+
+    // Credentials: set, list without the secret, test (nothing listens there: it fails, exit 1).
+    let (code, _, err) = antix(
+        &env,
+        &with(&["credential", "set"], &["--provider", "openai"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        Some("sk-proj-cli-secret-000042\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    let creds = run(with(&["credential", "list"], &["--json"]));
+    assert_eq!(creds[0]["last4"], "0042");
+    assert!(!creds.to_string().contains("cli-secret"));
+    let (code, out, _) = antix(
+        &env,
+        &with(&["credential", "test"], &["--provider", "openai", "--json"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        None,
+    );
+    assert_eq!(code, 1);
+    let result: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(result["ok"], false);
+}

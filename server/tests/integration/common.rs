@@ -10,6 +10,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// The proxy's own address, when `ANTIX_PROXY_LISTEN` is set.
     pub proxy_addr: Option<SocketAddr>,
+    /// The metrics listener's address, when `ANTIX_METRICS_LISTEN` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub services: Services,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -97,6 +99,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut BTreeMap<String, String>
         .unwrap();
     let addr = app.local_addr().unwrap();
     let proxy_addr = app.proxy_addr();
+    let metrics_addr = app.metrics_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -108,6 +111,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut BTreeMap<String, String>
     TestApp {
         addr,
         proxy_addr,
+        metrics_addr,
         services,
         client,
         stop: Some(stop),

@@ -14,6 +14,7 @@ mod fallbacks;
 mod hardening;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod permissions;
 mod portal;
 mod proxy;

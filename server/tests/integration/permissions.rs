@@ -711,3 +711,70 @@ async fn unreadable_arguments_are_a_400() {
     assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("Request"), "{body}");
 }
+
+#[tokio::test]
+async fn exports_follow_the_trace_lists_rules() {
+    let w = world().await;
+    let acme = w
+        .app
+        .services
+        .store
+        .endpoint(antix::domain::EndpointId(w.acme_shared))
+        .await
+        .unwrap()
+        .unwrap()
+        .org_id;
+    let shared = traces_for(&w.app, acme, w.acme_shared, "teamwork").await;
+    traces_for(&w.app, acme, w.ada_personal, "diary").await;
+    let bob = Session::login(&w.app, "bob@example.com").await;
+    let export = |id: uuid::Uuid, query: &'static str| {
+        let client = bob.client.clone();
+        let url = w.app.url(&format!("/endpoints/{id}/export?{query}"));
+        async move { client.get(url).send().await.unwrap() }
+    };
+
+    let res = export(w.acme_shared, "format=csv&q=teamwork").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"antix-traces-"),
+        "{disposition}"
+    );
+    let text = res.text().await.unwrap();
+    let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    for id in &shared {
+        assert!(text.contains(&id.to_string()));
+    }
+    let res = export(w.acme_shared, "format=jsonl&status=error").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap(), "", "no failed calls");
+
+    // Someone else's personal endpoint, another organization's: the same 404 as an unknown one.
+    for id in [w.ada_personal, w.evil_shared, uuid::Uuid::new_v4()] {
+        let res = export(id, "format=csv").await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{id}");
+    }
+    // Bad input is a 422 that names the field; no session is a 401.
+    let res = export(w.acme_shared, "format=xlsx").await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.text().await.unwrap(), "format: Choose csv or jsonl.\n");
+    let res = export(w.acme_shared, "format=csv&q=ab").await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().starts_with("q: "));
+    let res = w
+        .app
+        .client
+        .get(
+            w.app
+                .url(&format!("/endpoints/{}/export?format=csv", w.acme_shared)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}

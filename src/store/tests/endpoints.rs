@@ -227,3 +227,41 @@ store_test!(
         ));
     }
 );
+
+store_test!(
+    a_duplicate_is_a_new_shared_endpoint_that_behaves_like_the_original,
+    |db| {
+        let s = &db.store;
+        let (ada, acme) = admin(s).await;
+        let personal = s
+            .create_endpoint(&NewEndpoint {
+                org: acme.id,
+                owner: ada.id,
+                scope: Scope::Personal,
+                name: "ada's agent",
+            })
+            .await
+            .unwrap();
+        s.set_endpoint_passthrough(personal.id, false)
+            .await
+            .unwrap();
+        let fallbacks = crate::domain::Fallback::parse_list("anthropic/claude-haiku-4-5").unwrap();
+        s.set_endpoint_fallbacks(personal.id, &fallbacks)
+            .await
+            .unwrap();
+        let original = s.endpoint(personal.id).await.unwrap().unwrap();
+        let copy = s
+            .duplicate_endpoint_as_shared(&original, ada.id)
+            .await
+            .unwrap();
+        assert_ne!(copy.id, original.id);
+        let stored = s.endpoint(copy.id).await.unwrap().unwrap();
+        assert_eq!(stored, copy);
+        assert_eq!(stored.scope, Scope::OrgShared);
+        assert_eq!(stored.name, "ada's agent");
+        assert!(!stored.passthrough);
+        assert_eq!(stored.fallbacks, fallbacks);
+        // The original is as it was.
+        assert_eq!(s.endpoint(personal.id).await.unwrap().unwrap(), original);
+    }
+);

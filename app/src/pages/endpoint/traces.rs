@@ -157,6 +157,26 @@ fn FilterStrip(
         field_error(f).map(|m| view! { <p class="mt-1 text-xs text-red-700" role="alert" data-testid=format!("error-{f}")>{m}</p> })
     };
     let (from, to) = (q.from.clone(), q.to.clone());
+    // The view as it is filtered now, as a file (the cursor is not a filter: the whole view).
+    let export = {
+        let endpoint = super::endpoint_id();
+        let q = q.clone();
+        move |format: &'static str| {
+            let filters = TraceQuery::FIELDS
+                .iter()
+                .filter(|f| **f != "after")
+                .map(|f| (*f, q.get(f).to_owned()))
+                .filter(|(_, v)| !v.trim().is_empty());
+            let query = super::nav::query_string(
+                std::iter::once(("format", format.to_owned())).chain(filters),
+            );
+            endpoint
+                .get()
+                .map(|e| format!("/endpoints/{e}/export{query}"))
+                .unwrap_or_default()
+        }
+    };
+    let export_csv = export.clone();
     view! {
         <details class=format!("{CARD} group") open=true data-testid="filter-strip">
             <summary class="flex cursor-pointer list-none items-center justify-between px-4 py-3 text-sm font-medium text-slate-700">
@@ -230,6 +250,11 @@ fn FilterStrip(
                 <div class="col-span-2 flex items-end gap-2 md:col-span-4 lg:col-span-7">
                     <button type="submit" class=BTN_PRIMARY data-testid="apply-filters">"Apply"</button>
                     <a href=move || location.pathname.get() class=BTN_SECONDARY data-testid="clear-filters">"Clear"</a>
+                    <span class="ml-auto flex items-center gap-2 text-xs text-slate-500">
+                        "Export this view:"
+                        <a href=move || export_csv("csv") rel="external" download class=BTN_SECONDARY data-testid="export-csv">"CSV"</a>
+                        <a href=move || export("jsonl") rel="external" download class=BTN_SECONDARY data-testid="export-jsonl">"JSON Lines"</a>
+                    </span>
                 </div>
             </form>
         </details>
