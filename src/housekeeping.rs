@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Services;
 use crate::domain::{DAY_MS, HOUR_MS, Millis, Outcome, TraceId, day_start};
 use crate::store::batches::{BatchEvent, ExpiredHold};
+use crate::store::retention::RetentionSettings;
 use crate::store::traces::{TraceBodies, TraceRecord};
 use crate::usage::{Usage, UsageSource};
 
@@ -35,23 +36,7 @@ pub async fn run(services: Services, stopping: CancellationToken) {
 /// One round of chores at `now`.
 pub async fn once(services: &Services, now: Millis, stopping: &CancellationToken) {
     let store = &services.store;
-    let days = services.settings.trace_retention_days;
-    if days > 0 {
-        // Whole days, so the daily totals can go with their traces.
-        let before = day_start(now - i64::from(days) * DAY_MS);
-        let mut removed = 0u64;
-        while let Ok(n) = store.delete_traces_before(before, RETENTION_BATCH).await {
-            removed += n;
-            if n < RETENTION_BATCH as u64 || stopping.is_cancelled() {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        if removed > 0 {
-            let _ = store.delete_rollups_before(before).await;
-            tracing::info!(removed, days, "deleted traces past retention");
-        }
-    }
+    apply_retention(services, now, stopping).await;
     settle_expired_batches(services, now).await;
     match store
         .sweep_limits(
@@ -73,6 +58,49 @@ pub async fn once(services: &Services, now: Millis, stopping: &CancellationToken
     let _ = store
         .purge_login_failures(now - crate::accounts::guard::WINDOW_MS)
         .await;
+}
+
+/// The days an endpoint keeps its traces: its own setting, else its organization's, else the
+/// instance's (`ANTIX_TRACE_RETENTION_DAYS`). 0 keeps them forever.
+pub fn effective_retention(s: RetentionSettings, instance_days: u32) -> u32 {
+    s.endpoint_days.or(s.org_days).unwrap_or(instance_days)
+}
+
+/// Deletes each endpoint's traces past its retention, whole days at a time, in batches of
+/// [`RETENTION_BATCH`] (each a short write, so the proxy's trace writes and budget admissions
+/// never wait long). Daily totals stay: the Overview keeps its history.
+async fn apply_retention(services: &Services, now: Millis, stopping: &CancellationToken) {
+    let store = &services.store;
+    let Ok(plan) = store.retention_plan().await else {
+        return;
+    };
+    let mut removed = 0u64;
+    for (endpoint, settings) in plan {
+        let days = effective_retention(settings, services.settings.trace_retention_days);
+        if days == 0 {
+            continue;
+        }
+        let before = day_start(now - i64::from(days) * DAY_MS);
+        while let Ok(n) = store
+            .delete_endpoint_traces_before(endpoint, before, RETENTION_BATCH)
+            .await
+        {
+            removed += n;
+            if n < RETENTION_BATCH as u64 || stopping.is_cancelled() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let _ = store
+            .delete_endpoint_sessions_before(endpoint, before)
+            .await;
+        if stopping.is_cancelled() {
+            break;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "deleted traces past retention");
+    }
 }
 
 /// Batches whose results were never read back through the gateway are charged their estimate

@@ -148,9 +148,7 @@ impl Metrics {
         .unwrap_or_else(|e| bad("build_info", &e));
         register(&r, Box::new(info.clone()), "build_info");
         info.with_label_values(&[crate::VERSION]).set(1);
-        let mirror = |name: &str, help: &str, read: ReadStat| {
-            (plain_counter(&r, name, help), read)
-        };
+        let mirror = |name: &str, help: &str, read: ReadStat| (plain_counter(&r, name, help), read);
         let mirrored = vec![
             mirror(
                 "traces_submitted_total",

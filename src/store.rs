@@ -34,6 +34,7 @@ pub mod keys;
 pub mod limits;
 pub mod members;
 pub mod observe;
+pub mod retention;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]

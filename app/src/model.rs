@@ -116,6 +116,10 @@ pub struct EndpointDetail {
     pub has_sessions: bool,
     /// Fallback targets, one `provider/model[#credential]` per line.
     pub fallbacks: String,
+    /// The endpoint's own trace retention in days (0: forever), none when it inherits.
+    pub retention_days: Option<u32>,
+    /// What it inherits: the organization's setting, else the instance's (0: forever).
+    pub retention_inherited: u32,
 }
 
 /// A key's limits, money in nano-USD.
@@ -244,6 +248,11 @@ pub struct MembersPage {
     pub invites: Vec<InviteView>,
     pub max_personal_endpoints: i64,
     pub members_can_create_keys: bool,
+    /// The organization's trace retention in days (0: forever), none when it follows the
+    /// instance's default.
+    pub trace_retention_days: Option<u32>,
+    /// The instance's default (`ANTIX_TRACE_RETENTION_DAYS`; 0: forever).
+    pub instance_retention_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -53,6 +53,18 @@ test("endpoints: create, copy the URL, rename, duplicate", async ({ page, contex
   await expect(page.getByTestId("endpoint-name")).toHaveText("Playground (renamed)");
   await shot(page, info, "endpoint-settings");
 
+  // Settings: trace retention. A bad value is a field error; a good one is kept.
+  await page.getByRole("link", { name: "Settings" }).click();
+  await expect(page.getByTestId("retention-inherited")).toContainText("follow the organization");
+  await page.getByTestId("retention-days").fill("two weeks");
+  await page.getByTestId("save-retention").click();
+  await expect(page.locator("#retention-error")).toContainText("whole number of days");
+  await page.getByTestId("retention-days").fill("14");
+  await page.getByTestId("save-retention").click();
+  await expect(page.getByTestId("retention-saved")).toBeVisible();
+  await page.reload();
+  await expect(page.getByTestId("retention-days")).toHaveValue("14");
+
   // Duplicate as an org endpoint: a new URL, the original untouched.
   await page.getByRole("link", { name: "Settings" }).click();
   await page.getByTestId("duplicate").click();

@@ -200,7 +200,9 @@ pub const VARS: &[Var] = &[
         key: "traces.retention_days",
         env: "ANTIX_TRACE_RETENTION_DAYS",
         default: Some("0"),
-        help: "Delete traces older than this many days (0 keeps them forever).",
+        help: "Delete traces older than this many days (0 keeps them forever): the default for \
+               organizations and endpoints without a retention of their own (set in the portal). \
+               Daily totals are kept.",
     },
     Var {
         key: "traces.session_gap_minutes",

@@ -16,6 +16,7 @@ mod endpoints;
 mod keys;
 mod limits;
 mod observe;
+mod retention;
 mod traces;
 
 pub(crate) async fn admin(store: &Store) -> (crate::domain::User, crate::domain::Organization) {

@@ -127,6 +127,8 @@ pub async fn get_endpoint(id: Uuid) -> Result<EndpointDetail, ApiError> {
         let s = services()?;
         let user = require_user(&s).await?;
         let (e, m) = visible_endpoint(&s, &user, id).await?;
+        let retention = s.store.endpoint_retention(e.id).await?;
+        let instance_days = s.settings.trace_retention_days;
         let owner_name = s
             .store
             .user(e.owner_id)
@@ -153,6 +155,8 @@ pub async fn get_endpoint(id: Uuid) -> Result<EndpointDetail, ApiError> {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("\n"),
+            retention_days: retention.endpoint_days,
+            retention_inherited: retention.org_days.unwrap_or(instance_days),
         })
     })
     .await
@@ -175,6 +179,39 @@ pub async fn rename_endpoint(id: Uuid, name: String) -> Result<(), ApiError> {
         Ok(())
     })
     .await
+}
+
+/// How many days the endpoint keeps its traces: a whole number (0: forever), or empty to
+/// follow the organization's setting. Older traces are deleted in the background, whole days at
+/// a time; the Overview's daily totals stay.
+#[server(endpoint = "endpoint_retention")]
+pub async fn set_endpoint_retention(id: Uuid, days: String) -> Result<(), ApiError> {
+    use super::ssr::*;
+    run(async {
+        let s = services()?;
+        let user = require_user(&s).await?;
+        let (e, _) = manageable_endpoint(&s, &user, id, "change its retention").await?;
+        let days = parse_retention(&days)?;
+        s.store.set_endpoint_retention(e.id, days).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Days of retention from a form field: empty inherits, else 0 to 36,500.
+#[cfg(feature = "ssr")]
+pub fn parse_retention(text: &str) -> Result<Option<u32>, ApiError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match text.parse::<u32>() {
+        Ok(n) if n <= 36_500 => Ok(Some(n)),
+        _ => Err(ApiError::invalid(
+            "days",
+            "Enter a whole number of days from 0 (keep forever) to 36500, or leave it empty to inherit.",
+        )),
+    }
 }
 
 /// Whether the endpoint passes through callers' own provider keys and OAuth tokens, or takes

@@ -62,6 +62,8 @@ pub async fn list_members() -> Result<MembersPage, ApiError> {
             invites,
             max_personal_endpoints: m.org.max_personal_endpoints,
             members_can_create_keys: m.org.members_can_create_keys,
+            trace_retention_days: s.store.org_retention(m.org.id).await?,
+            instance_retention_days: s.settings.trace_retention_days,
         })
     })
     .await
@@ -195,6 +197,7 @@ pub async fn remove_member(user_id: Uuid) -> Result<(), ApiError> {
 pub async fn update_org_settings(
     max_personal_endpoints: String,
     members_can_create_keys: Option<String>,
+    #[server(default)] trace_retention_days: String,
 ) -> Result<(), ApiError> {
     use super::ssr::*;
     run(async {
@@ -210,9 +213,20 @@ pub async fn update_org_settings(
                 ));
             }
         };
+        let retention =
+            super::endpoints::parse_retention(&trace_retention_days).map_err(|e| match e {
+                ApiError::Invalid(mut fields) => {
+                    for f in &mut fields {
+                        f.field = "trace_retention_days".into();
+                    }
+                    ApiError::Invalid(fields)
+                }
+                other => other,
+            })?;
         s.store
             .update_org_settings(m.org.id, max, members_can_create_keys.is_some())
             .await?;
+        s.store.set_org_retention(m.org.id, retention).await?;
         Ok(())
     })
     .await

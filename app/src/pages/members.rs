@@ -187,6 +187,10 @@ fn InviteCard(
 #[component]
 fn OrgSettings(page: Page, settings: ServerAction<UpdateOrgSettings>) -> impl IntoView {
     let result = settings.value();
+    let instance = match page.instance_retention_days {
+        0 => "Empty: the server's default (traces kept forever).".to_owned(),
+        n => format!("Empty: the server's default ({n} days)."),
+    };
     view! {
         <section class=format!("{CARD} space-y-4 p-5")>
             <h2 class="font-semibold">{format!("{} settings", page.org_name)}</h2>
@@ -195,6 +199,12 @@ fn OrgSettings(page: Page, settings: ServerAction<UpdateOrgSettings>) -> impl In
                     <label for="f-max" class="block text-sm font-medium text-slate-700">"Personal endpoints per member (default 10)"</label>
                     <input id="f-max" name="max_personal_endpoints" class=INPUT value=page.max_personal_endpoints.to_string() />
                     <FieldError id="f-max-error".into() error=Signal::derive(move || field_error(&result.get(), "max_personal_endpoints")) />
+                </div>
+                <div class="space-y-1">
+                    <label for="f-retention" class="block text-sm font-medium text-slate-700">"Trace retention in days (0: forever; an endpoint's own setting wins)"</label>
+                    <input id="f-retention" name="trace_retention_days" inputmode="numeric" class=INPUT placeholder="server default" value=page.trace_retention_days.map(|d| d.to_string()).unwrap_or_default() data-testid="org-retention" />
+                    <p class="text-xs text-slate-500">{instance}</p>
+                    <FieldError id="f-retention-error".into() error=Signal::derive(move || field_error(&result.get(), "trace_retention_days")) />
                 </div>
                 <label class="flex items-center gap-2 text-sm">
                     <input type="checkbox" name="members_can_create_keys" value="on" checked=page.members_can_create_keys />

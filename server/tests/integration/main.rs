@@ -18,5 +18,6 @@ mod metrics;
 mod permissions;
 mod portal;
 mod proxy;
+mod retention;
 mod routing;
 mod websocket;

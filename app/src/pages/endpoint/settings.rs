@@ -6,6 +6,7 @@ use leptos_router::hooks::use_navigate;
 use super::use_endpoint;
 use crate::api::endpoints::{
     ArchiveEndpoint, DuplicateEndpoint, RenameEndpoint, SetEndpointAuth, SetEndpointFallbacks,
+    SetEndpointRetention,
 };
 use crate::api::error::{field_error, form_error};
 use crate::components::ui::{BTN_DANGER, BTN_PRIMARY, BTN_SECONDARY, CARD, ErrorBanner, INPUT};
@@ -32,6 +33,12 @@ fn SettingsBody(e: crate::model::EndpointDetail) -> impl IntoView {
     let auth = ServerAction::<SetEndpointAuth>::new();
     let fallbacks = ServerAction::<SetEndpointFallbacks>::new();
     let fallbacks_result = fallbacks.value();
+    let retention = ServerAction::<SetEndpointRetention>::new();
+    let retention_result = retention.value();
+    let inherited = match e.retention_inherited {
+        0 => "Empty: follow the organization (traces kept forever).".to_owned(),
+        n => format!("Empty: follow the organization ({n} days)."),
+    };
     let navigate = use_navigate();
     // Reload the page after a change so the header shows it (and the proxy state is fresh).
     Effect::new(move |_| {
@@ -137,6 +144,34 @@ fn SettingsBody(e: crate::model::EndpointDetail) -> impl IntoView {
                     })}
                 </ActionForm>
                 <FormError error=Signal::derive(move || form_error(&fallbacks_result.get())) />
+            </section>
+            <section class=format!("{CARD} space-y-3 p-5")>
+                <h2 class="font-semibold">"Trace retention"</h2>
+                <p class="text-sm text-slate-600">
+                    "Days this endpoint keeps its traces (request, response, search text). Older ones are deleted in the background, a day at a time; the Overview's daily totals stay. 0 keeps them forever."
+                </p>
+                <ActionForm action=retention attr:class="flex items-start gap-3" attr:novalidate=true attr:data-testid="retention-form">
+                    <input type="hidden" name="id" value=e.id.to_string() />
+                    <div class="flex-1 space-y-1">
+                        <input
+                            name="days"
+                            inputmode="numeric"
+                            class=INPUT
+                            value=e.retention_days.map(|d| d.to_string()).unwrap_or_default()
+                            placeholder="inherit"
+                            aria-label="Retention in days"
+                            data-testid="retention-days"
+                            disabled=!e.can_manage || archived
+                        />
+                        <p class="text-xs text-slate-500" data-testid="retention-inherited">{inherited}</p>
+                        <FieldError id="retention-error".into() error=Signal::derive(move || field_error(&retention_result.get(), "days")) />
+                    </div>
+                    <button type="submit" class=BTN_PRIMARY disabled=!e.can_manage || archived data-testid="save-retention">"Save"</button>
+                </ActionForm>
+                {move || matches!(retention_result.get(), Some(Ok(()))).then(|| view! {
+                    <span class="text-sm text-green-700" data-testid="retention-saved">"Saved."</span>
+                })}
+                <FormError error=Signal::derive(move || form_error(&retention_result.get())) />
             </section>
             <section class=format!("{CARD} space-y-3 p-5")>
                 <h2 class="font-semibold">"Duplicate as Org Endpoint"</h2>
