@@ -60,7 +60,7 @@ pub struct Metrics {
 }
 
 /// Reads one of the recorder's counters.
-type ReadStat = fn(&crate::recorder::Stats) -> u64;
+type ReadStat = fn(&RecorderReadings) -> u64;
 
 #[derive(Default)]
 struct Seen {
@@ -70,10 +70,27 @@ struct Seen {
 
 /// What the scrape reads off the running process besides the counters.
 pub struct Readings<'a> {
-    pub stats: &'a crate::recorder::Stats,
-    pub spool_bytes: u64,
+    pub recorder: RecorderReadings,
     pub memory: &'a crate::memory::MemoryBudget,
     pub pools: Vec<crate::store::PoolUse>,
+}
+
+/// The trace recorder's counters at scrape time (the recorder reads them off itself, see
+/// [`crate::recorder::Recorder::readings`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecorderReadings {
+    pub submitted: u64,
+    pub written: u64,
+    pub spooled: u64,
+    pub replayed: u64,
+    pub quarantined: u64,
+    pub lost: u64,
+    pub dropped_bodies: u64,
+    pub write_errors: u64,
+    pub throttled: u64,
+    pub queued: u64,
+    pub queued_bytes: u64,
+    pub spool_bytes: u64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -153,47 +170,47 @@ impl Metrics {
             mirror(
                 "traces_submitted_total",
                 "Traces handed to the recorder.",
-                |s| s.submitted.load(Ordering::Relaxed),
+                |s| s.submitted,
             ),
             mirror(
                 "traces_written_total",
                 "Traces written to the database.",
-                |s| s.written.load(Ordering::Relaxed),
+                |s| s.written,
             ),
             mirror(
                 "traces_spooled_total",
                 "Traces kept in the on-disk spool because the database did not take them.",
-                |s| s.spooled.load(Ordering::Relaxed),
+                |s| s.spooled,
             ),
             mirror(
                 "traces_replayed_total",
                 "Spooled traces written later.",
-                |s| s.replayed.load(Ordering::Relaxed),
+                |s| s.replayed,
             ),
             mirror(
                 "traces_quarantined_total",
                 "Traces the database refused for good, kept aside with their error.",
-                |s| s.quarantined.load(Ordering::Relaxed),
+                |s| s.quarantined,
             ),
             mirror(
                 "traces_lost_total",
                 "Traces that could be kept nowhere (database down and the disk failing).",
-                |s| s.lost.load(Ordering::Relaxed),
+                |s| s.lost,
             ),
             mirror(
                 "trace_bodies_dropped_total",
                 "Traces kept without their bodies (queue or spool over their caps).",
-                |s| s.dropped_bodies.load(Ordering::Relaxed),
+                |s| s.dropped_bodies,
             ),
             mirror(
                 "trace_write_errors_total",
                 "Failed database writes of trace batches (retried from the spool).",
-                |s| s.write_errors.load(Ordering::Relaxed),
+                |s| s.write_errors,
             ),
             mirror(
                 "requests_throttled_total",
                 "Requests that waited for the trace writer to catch up (backpressure).",
-                |s| s.throttled.load(Ordering::Relaxed),
+                |s| s.throttled,
             ),
         ];
         Metrics {
@@ -404,7 +421,7 @@ impl Metrics {
             .scrape
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let stats = now.stats;
+        let stats = &now.recorder;
         for (counter, read) in &self.mirrored {
             let value = read(stats);
             let shown = counter.get();
@@ -412,12 +429,9 @@ impl Metrics {
                 counter.inc_by(value - shown);
             }
         }
-        self.queue_depth
-            .set(gauge_value(stats.queued.load(Ordering::Relaxed) as u64));
-        self.queue_bytes.set(gauge_value(
-            stats.queued_bytes.load(Ordering::Relaxed) as u64
-        ));
-        self.spool_bytes.set(gauge_value(now.spool_bytes));
+        self.queue_depth.set(gauge_value(stats.queued));
+        self.queue_bytes.set(gauge_value(stats.queued_bytes));
+        self.spool_bytes.set(gauge_value(stats.spool_bytes));
         self.memory_used.set(gauge_value(now.memory.used() as u64));
         self.memory_budget
             .set(gauge_value(now.memory.limit() as u64));

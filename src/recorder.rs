@@ -313,6 +313,26 @@ impl Recorder {
         &self.shared.metrics
     }
 
+    /// The counters and queue state, for a metrics scrape.
+    pub fn readings(&self) -> crate::metrics::RecorderReadings {
+        let s = &self.shared.stats;
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        crate::metrics::RecorderReadings {
+            submitted: n(&s.submitted),
+            written: n(&s.written),
+            spooled: n(&s.spooled),
+            replayed: n(&s.replayed),
+            quarantined: n(&s.quarantined),
+            lost: n(&s.lost),
+            dropped_bodies: n(&s.dropped_bodies),
+            write_errors: n(&s.write_errors),
+            throttled: n(&s.throttled),
+            queued: s.queued.load(Ordering::Relaxed) as u64,
+            queued_bytes: s.queued_bytes.load(Ordering::Relaxed) as u64,
+            spool_bytes: self.shared.spool.bytes(),
+        }
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
     }

@@ -39,8 +39,7 @@ pub async fn metrics(State(state): State<MetricsState>, headers: HeaderMap) -> R
     let recorder = state.gateway.recorder();
     let services = &state.services;
     let text = recorder.metrics().render(&antix::metrics::Readings {
-        stats: recorder.stats(),
-        spool_bytes: recorder.health().spool_bytes,
+        recorder: recorder.readings(),
         memory: &services.memory,
         pools: services.store.pool_use(),
     });
@@ -108,8 +107,7 @@ mod tests {
         // Labelled families show once they have a sample: an error, and a pool reading.
         m.observe(&antix::recorder::finalize::finalize(failed));
         let text = m.render(&antix::metrics::Readings {
-            stats: &antix::recorder::Stats::default(),
-            spool_bytes: 0,
+            recorder: antix::metrics::RecorderReadings::default(),
             memory: &antix::memory::MemoryBudget::new(1),
             pools: vec![antix::store::PoolUse {
                 name: "write",

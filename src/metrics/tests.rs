@@ -5,8 +5,7 @@ use crate::recorder::testing::sample_draft;
 
 fn render(m: &Metrics) -> String {
     m.render(&Readings {
-        stats: &crate::recorder::Stats::default(),
-        spool_bytes: 0,
+        recorder: RecorderReadings::default(),
         memory: &crate::memory::MemoryBudget::new(1 << 20),
         pools: Vec::new(),
     })
@@ -182,7 +181,6 @@ fn model_and_endpoint_labels_are_bounded() {
     refused.outcome = Outcome::Rejected;
     refused.model = Some("made-up-by-an-attacker".into());
     m.observe(&refused);
-    // A long name is cut.
     let text = render(&m);
     let models: HashSet<&str> = text
         .lines()
@@ -216,14 +214,16 @@ fn model_and_endpoint_labels_are_bounded() {
 #[test]
 fn scrapes_read_the_recorder_and_the_pools() {
     let m = Metrics::new();
-    let stats = crate::recorder::Stats::default();
-    stats.written.fetch_add(7, Ordering::Relaxed);
-    stats.queued.fetch_add(3, Ordering::Relaxed);
+    let mut stats = RecorderReadings {
+        written: 7,
+        queued: 3,
+        spool_bytes: 4096,
+        ..Default::default()
+    };
     let memory = crate::memory::MemoryBudget::new(1000);
-    let read = |stats: &crate::recorder::Stats| {
+    let read = |stats: &RecorderReadings| {
         m.render(&Readings {
-            stats,
-            spool_bytes: 4096,
+            recorder: *stats,
             memory: &memory,
             pools: vec![crate::store::PoolUse {
                 name: "read",
@@ -250,7 +250,7 @@ fn scrapes_read_the_recorder_and_the_pools() {
         Some(2.0)
     );
     // A second scrape moves the counter by what happened in between, no more.
-    stats.written.fetch_add(5, Ordering::Relaxed);
+    stats.written += 5;
     let text = read(&stats);
     assert_eq!(sample(&text, "antix_traces_written_total", &[]), Some(12.0));
     let text = read(&stats);
