@@ -305,7 +305,8 @@ async fn a_cooldown_is_shared_by_two_gateways_on_postgres() {
         1000,
     )
     .await;
-    credential(&one, org.id, admin.id, "backup", &b, 1).await;
+    // Weight 0: only when the others fail, so the first call surely goes to A.
+    credential(&one, org.id, admin.id, "backup", &b, 0).await;
     let base = |app: &TestApp| app.url(&format!("/v1/{}/openai", endpoint.id));
     // The first gateway meets the 429 and rests A.
     let (status, _) = send(&one, &base(&one), &vk, &chat(), "").await;
