@@ -352,13 +352,13 @@ impl Store {
                     qb.push_bind(endpoint);
                     filters!(qb);
                     if let Some(Cursor::Time(ts, id)) = after {
-                        qb.push(" AND (t.started_at < ")
+                        // A row value: both databases seek the (endpoint, time, id) index to it,
+                        // where an OR of the two parts made every page rescan from the newest.
+                        qb.push(" AND (t.started_at, t.id) < (")
                             .push_bind(ts)
-                            .push(" OR (t.started_at = ")
-                            .push_bind(ts)
-                            .push(" AND t.id < ")
+                            .push(", ")
                             .push_bind(id)
-                            .push("))");
+                            .push(")");
                     }
                     qb.push(" ORDER BY t.started_at DESC, t.id DESC LIMIT ")
                         .push_bind(limit + 1);
@@ -408,13 +408,13 @@ impl Store {
                             .push_bind(limit + 1);
                     } else {
                         if let Some(Cursor::Time(ts, id)) = after {
-                            qb.push(" AND (t.started_at < ")
+                            // A row value: both databases seek the (endpoint, time, id) index to it,
+                            // where an OR of the two parts made every page rescan from the newest.
+                            qb.push(" AND (t.started_at, t.id) < (")
                                 .push_bind(ts)
-                                .push(" OR (t.started_at = ")
-                                .push_bind(ts)
-                                .push(" AND t.id < ")
+                                .push(", ")
                                 .push_bind(id)
-                                .push("))");
+                                .push(")");
                         }
                         qb.push(" ORDER BY t.started_at DESC, t.id DESC LIMIT ")
                             .push_bind(limit + 1);
