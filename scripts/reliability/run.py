@@ -540,12 +540,15 @@ async def a6(c):
     buffered = per - 64  # the stored-body capture is 64 KiB per stream
     creep = (end - half) * 1024 / n
     # A slow reader holds, per stream, at most hyper's client read buffer toward the provider
-    # (its documented maximum, 8 KiB + 100 × 4 KiB = 408 KiB), the server's write buffer toward
-    # the client (64 KiB, ANTIX's max_buf_size) and connection overhead (128 KiB); what must never
-    # happen is growth with the stream's length (the creep check below).
-    c.check(buffered <= 408 + 64 + 128,
-            f"{buffered:.0f} KiB buffered per stream (bound 408 KiB upstream read buffer + 64 KiB write "
-            f"buffer + 128 KiB connection overhead)")
+    # (its documented maximum, 8 KiB + 100 × 4 KiB = 408 KiB, but in RSS up to twice that: the
+    # buffer grows by doubling its capacity, and the blocks it left behind stay mapped in malloc's
+    # arenas; runs measured +592, +611 and +854 KiB), the server's write buffer toward the client
+    # (64 KiB, ANTIX's max_buf_size) and connection overhead (128 KiB); what must never happen is
+    # growth with the stream's length (the creep check below, and this bound: at 1 MB/s a stream
+    # that buffered its body would pass it within a second).
+    c.check(buffered <= 2 * 408 + 64 + 128,
+            f"{buffered:.0f} KiB buffered per stream (bound 2 × 408 KiB upstream read buffer + 64 KiB "
+            f"write buffer + 128 KiB connection overhead)")
     if not env.smoke:  # a few seconds are too short to tell a ramp from growth
         c.check(creep <= 128, f"still growing: +{creep:.0f} KiB/stream over the second half")
     c.check(bool(closed), "upstream connections still open after the clients left")
