@@ -627,6 +627,47 @@ pub fn virtual_key_checksum_ok(key: &str) -> bool {
         .into()
 }
 
+/// Prefix of organization API tokens (the management REST API's credential).
+pub const API_TOKEN_PREFIX: &str = "antix_api_";
+
+/// A new organization API token: `antix_api_` + 43 random base62 characters + a CRC32 checksum,
+/// the virtual keys' shape under a prefix of its own (a token is never a proxy key, nor the
+/// other way round).
+pub fn generate_api_token() -> String {
+    let body = random_base62(VIRTUAL_KEY_RANDOM_LEN);
+    let sum = base62_fixed(crc32fast::hash(body.as_bytes()), CHECKSUM_LEN);
+    format!("{API_TOKEN_PREFIX}{body}{sum}")
+}
+
+/// Whether a string has the shape and checksum of an API token: a mistyped one is refused
+/// without a database lookup.
+pub fn api_token_checksum_ok(token: &str) -> bool {
+    let Some(rest) = token.strip_prefix(API_TOKEN_PREFIX) else {
+        return false;
+    };
+    if rest.len() != VIRTUAL_KEY_RANDOM_LEN + CHECKSUM_LEN || !rest.is_ascii() {
+        return false;
+    }
+    let (body, sum) = rest.split_at(VIRTUAL_KEY_RANDOM_LEN);
+    body.bytes().all(|b| b.is_ascii_alphanumeric())
+        && subtle::ConstantTimeEq::ct_eq(
+            base62_fixed(crc32fast::hash(body.as_bytes()), CHECKSUM_LEN).as_bytes(),
+            sum.as_bytes(),
+        )
+        .into()
+}
+
+/// An API token as lists show it: prefix, four characters, an ellipsis and the last four.
+pub fn api_token_display(token: &str) -> String {
+    let rest = token.get(API_TOKEN_PREFIX.len()..).unwrap_or("");
+    let head: String = rest.chars().take(4).collect();
+    let tail: String = rest
+        .chars()
+        .skip(rest.chars().count().saturating_sub(4))
+        .collect();
+    format!("{API_TOKEN_PREFIX}{head}…{tail}")
+}
+
 /// What a key looks like in lists once its secret part is gone: prefix, four characters, an
 /// ellipsis and the last four.
 pub fn key_display(key: &str) -> String {
@@ -651,6 +692,21 @@ pub fn key_display(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_tokens_have_their_own_shape() {
+        let t = generate_api_token();
+        assert!(t.starts_with("antix_api_") && api_token_checksum_ok(&t));
+        assert!(!virtual_key_checksum_ok(&t));
+        assert!(!api_token_checksum_ok(&generate_virtual_key()));
+        let mut typo = t.clone().into_bytes();
+        let i = typo.len() - 10;
+        typo[i] = if typo[i] == b'a' { b'b' } else { b'a' };
+        assert!(!api_token_checksum_ok(&String::from_utf8(typo).unwrap()));
+        let shown = api_token_display(&t);
+        assert!(shown.starts_with(&t[..14]) && shown.ends_with(&t[t.len() - 4..]));
+        assert!(shown.chars().count() < 24);
+    }
 
     #[test]
     fn master_key_formats() {

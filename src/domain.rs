@@ -40,6 +40,8 @@ id_type!(
     InviteId,
     /// One of an organization's provider credentials.
     CredentialId,
+    /// An organization API token (the management REST API's credential).
+    ApiTokenId,
 );
 
 impl TraceId {
@@ -194,6 +196,22 @@ pub struct User {
 pub struct Membership {
     pub org: Organization,
     pub role: Role,
+}
+
+/// An organization API token: acts for `org_id` with the rights of the admin who created it,
+/// read-only unless `can_write`. The token itself is shown once; `display` is its recognisable
+/// start and end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: ApiTokenId,
+    pub org_id: OrgId,
+    pub created_by: UserId,
+    pub name: String,
+    pub display: String,
+    pub can_write: bool,
+    pub created_at: Millis,
+    pub last_used_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
