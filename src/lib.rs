@@ -36,6 +36,7 @@ pub mod gateway;
 pub mod housekeeping;
 pub mod keyring;
 pub mod limits;
+pub mod manage;
 pub mod memory;
 pub mod metering;
 pub mod metrics;
