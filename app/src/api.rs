@@ -10,6 +10,7 @@ pub mod members;
 pub mod sessions;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+pub mod tokens;
 pub mod traces;
 
 pub use error::{ApiError, FieldMessage};

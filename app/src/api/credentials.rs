@@ -79,89 +79,52 @@ pub async fn set_credential(
     tpm: String,
 ) -> Result<(), ApiError> {
     use super::ssr::*;
-    use secrecy::SecretString;
+    use antix::manage::credentials::{self as core, CredentialSpec};
     run(async {
         let s = services()?;
-        let (user, m) = org_context(&s).await?;
-        require_admin(&m)?;
-        let p = parse_provider(&provider)?;
+        let actor = actor(&s).await?;
+        actor.require_admin()?;
+        let provider = parse_provider(&provider)?;
+        // The form's text fields into numbers; the core checks the rest.
         let mut f = Fields::default();
-        let name = name.trim();
-        let name = if name.is_empty() { "default" } else { name };
-        f.check(
-            "name",
-            if name.chars().count() > 60 || name.chars().any(char::is_control) {
-                Err("A short name, such as \"primary\" or \"team-b\".".to_owned())
-            } else {
-                Ok(())
-            },
-        );
-        let key = api_key.trim();
-        f.check(
-            "api_key",
-            if key.len() < 8
-                || key.len() > 1000
-                || key.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                Err("Paste the provider's API key.".to_owned())
-            } else if antix::gateway::caller::is_virtual_key(key) {
-                Err("That is an Antix virtual key; paste the provider's own key.".to_owned())
-            } else {
-                Ok(())
-            },
-        );
-        let base = base_url.trim();
-        let base = if base.is_empty() {
-            None
-        } else if p != antix::domain::Provider::OpenAi {
-            f.check::<()>(
-                "base_url",
-                Err("A custom base URL is for OpenAI-compatible providers.".into()),
-            );
-            None
-        } else {
-            f.check(
-                "base_url",
-                antix::egress::validate_base_url(base, s.settings.dev_mode).map(|u| u.to_string()),
-            )
-        };
         let weight = match weight.trim() {
             "" => Some(1),
             w => f.check(
                 "weight",
                 w.parse::<u32>()
-                    .ok()
-                    .filter(|w| *w <= 1000)
-                    .ok_or_else(|| "A whole number from 0 to 1000.".to_owned()),
+                    .map_err(|_| "A whole number from 0 to 1000.".to_owned()),
             ),
         };
-        let limit = |f: &mut Fields, field: &'static str, v: &str| match v.trim() {
+        let mut limit = |field: &'static str, v: &str| match v.trim() {
             "" => None,
-            v => f.check(
-                field,
-                v.parse::<i64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| "A whole number above 0, or empty for no limit.".to_owned()),
-            ),
+            v => f
+                .check(
+                    field,
+                    v.parse::<i64>()
+                        .map_err(|_| "A whole number above 0, or empty for no limit.".to_owned()),
+                )
+                .or(Some(0)),
         };
-        let rpm = limit(&mut f, "rpm", &rpm);
-        let tpm = limit(&mut f, "tpm", &tpm);
+        let (rpm, tpm) = (limit("rpm", &rpm), limit("tpm", &tpm));
+        let name = name.trim();
+        let spec = CredentialSpec {
+            provider,
+            name: if name.is_empty() { "default" } else { name }.to_owned(),
+            api_key: api_key.into(),
+            base_url: Some(base_url),
+            weight: weight.unwrap_or(0),
+            rpm,
+            tpm,
+            enabled: true,
+        };
+        let (problems, _) = core::check(&s.settings, &spec);
+        for p in problems {
+            if !f.has(p.field) {
+                f.check::<()>(p.field, Err(p.message));
+            }
+        }
         f.finish()?;
-        let secret = SecretString::from(key.to_owned());
-        let mut input = antix::credentials::CredentialInput::single(
-            m.org.id,
-            p,
-            &secret,
-            base.as_deref(),
-            user.id,
-            antix::domain::now_ms(),
-        );
-        input.name = name;
-        input.weight = weight.unwrap_or(1);
-        input.rpm = rpm;
-        input.tpm = tpm;
-        antix::credentials::set(&s.store, &s.keys, &input).await?;
+        core::set(&s.store, &s.keys, &s.settings, &actor, &spec).await?;
         Ok(())
     })
     .await
@@ -172,15 +135,9 @@ pub async fn delete_credential(id: Uuid) -> Result<(), ApiError> {
     use super::ssr::*;
     run(async {
         let s = services()?;
-        let (_, m) = org_context(&s).await?;
-        require_admin(&m)?;
-        if !s
-            .store
-            .delete_credential(m.org.id, antix::domain::CredentialId(id))
-            .await?
-        {
-            return Err(ApiError::NotFound);
-        }
+        let actor = actor(&s).await?;
+        antix::manage::credentials::delete(&s.store, &actor, antix::domain::CredentialId(id))
+            .await?;
         Ok(())
     })
     .await
@@ -192,15 +149,14 @@ pub async fn set_credential_enabled(id: Uuid, enabled: bool) -> Result<(), ApiEr
     use super::ssr::*;
     run(async {
         let s = services()?;
-        let (_, m) = org_context(&s).await?;
-        require_admin(&m)?;
-        if !s
-            .store
-            .set_credential_enabled(m.org.id, antix::domain::CredentialId(id), enabled)
-            .await?
-        {
-            return Err(ApiError::NotFound);
-        }
+        let actor = actor(&s).await?;
+        antix::manage::credentials::set_enabled(
+            &s.store,
+            &actor,
+            antix::domain::CredentialId(id),
+            enabled,
+        )
+        .await?;
         Ok(())
     })
     .await
@@ -212,18 +168,15 @@ pub async fn test_credential(id: Uuid) -> Result<TestResult, ApiError> {
     use super::ssr::*;
     run(async {
         let s = services()?;
-        let (_, m) = org_context(&s).await?;
-        require_admin(&m)?;
-        let row = s
-            .store
-            .credential_by_id(m.org.id, antix::domain::CredentialId(id))
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        let p = parse_provider(&row.provider)?;
-        let cred = antix::credentials::open_or_learn(&s.store, &s.keys, &row)
-            .await
-            .map_err(internal)?;
-        let t = antix::credentials::test(&s.settings, &cred, p).await;
+        let actor = actor(&s).await?;
+        let t = antix::manage::credentials::test(
+            &s.store,
+            &s.keys,
+            &s.settings,
+            &actor,
+            antix::domain::CredentialId(id),
+        )
+        .await?;
         Ok(TestResult {
             ok: t.ok,
             status: t.status,

@@ -14,8 +14,9 @@ pub async fn list_endpoints() -> Result<EndpointsPage, ApiError> {
     use crate::model::EndpointSummary;
     run(async {
         let s = services()?;
-        let (user, m) = org_context(&s).await?;
-        let endpoints = s.store.visible_endpoints(m.org.id, user.id).await?;
+        let actor = actor(&s).await?;
+        let endpoints = antix::manage::endpoints::list(&s.store, &actor).await?;
+        let (user, m) = (actor.user, actor.membership);
         let now = antix::domain::now_ms();
         let since = antix::overview::window_start(now);
         let stats = s.store.endpoint_stats(m.org.id, since).await?;
@@ -70,49 +71,20 @@ pub async fn list_endpoints() -> Result<EndpointsPage, ApiError> {
 #[server(endpoint = "create_endpoint")]
 pub async fn create_endpoint(org: Uuid, scope: String, name: String) -> Result<Uuid, ApiError> {
     use super::ssr::*;
-    use antix::domain::{OrgId, Role, Scope};
-    use antix::store::endpoints::{CreateEndpointError, NewEndpoint};
+    use antix::domain::OrgId;
     run(async {
         let s = services()?;
         let user = require_user(&s).await?;
-        let role = s.store.role_in(user.id, OrgId(org)).await?.ok_or(ApiError::NotFound)?;
-        let mut f = Fields::default();
-        let scope = f.check(
-            "scope",
-            match scope.as_str() {
-                "personal" => Ok(Scope::Personal),
-                "org_shared" if role == Role::Admin => Ok(Scope::OrgShared),
-                "org_shared" => Err("Only organization admins can create org-shared endpoints.".into()),
-                _ => Err("Choose Personal or Org-shared.".into()),
-            },
-        );
-        let name = f.check(
-            "name",
-            antix::domain::validate_name("name", &name).map_err(|e| e.message),
-        );
-        f.finish()?;
-        let (Some(scope), Some(name)) = (scope, name) else {
-            return Err(ApiError::Request("invalid input".into()));
-        };
-        let e = s
+        let membership = s
             .store
-            .create_endpoint(&NewEndpoint {
-                org: OrgId(org),
-                owner: user.id,
-                scope,
-                name: &name,
-            })
-            .await
-            .map_err(|e| match e {
-                CreateEndpointError::PersonalLimit { limit } => ApiError::invalid(
-                    "scope",
-                    format!(
-                        "You already have {limit} personal endpoints in this organization, its limit. \
-                         Archive one, or ask an admin to raise the limit."
-                    ),
-                ),
-                CreateEndpointError::Store(s) => s.into(),
-            })?;
+            .memberships(user.id)
+            .await?
+            .into_iter()
+            .find(|m| m.org.id.0 == org)
+            .ok_or(ApiError::NotFound)?;
+        let actor = antix::manage::Actor::portal(user, membership);
+        let e =
+            antix::manage::endpoints::create(&s.store, &actor, OrgId(org), &scope, &name).await?;
         set_org_cookie(org, s.settings.secure_cookies());
         leptos_axum::redirect(&format!("/endpoints/{}", e.id));
         Ok(e.id.0)
@@ -167,15 +139,9 @@ pub async fn rename_endpoint(id: Uuid, name: String) -> Result<(), ApiError> {
     use super::ssr::*;
     run(async {
         let s = services()?;
-        let user = require_user(&s).await?;
-        let (e, m) = visible_endpoint(&s, &user, id).await?;
-        if !antix::access::can_manage_endpoint(&e, &user, &m) {
-            return Err(ApiError::Forbidden(
-                "Only the owner (or an admin, for org-shared endpoints) can rename it.".into(),
-            ));
-        }
-        let name = antix::domain::validate_name("name", &name)?;
-        s.store.rename_endpoint(e.id, &name).await?;
+        let actor = endpoint_actor(&s, id).await?;
+        antix::manage::endpoints::rename(&s.store, &actor, antix::domain::EndpointId(id), &name)
+            .await?;
         Ok(())
     })
     .await
@@ -271,28 +237,12 @@ pub async fn set_endpoint_fallbacks(id: Uuid, fallbacks: String) -> Result<(), A
 #[server(endpoint = "duplicate_endpoint")]
 pub async fn duplicate_endpoint(id: Uuid) -> Result<Uuid, ApiError> {
     use super::ssr::*;
-    use antix::domain::Scope;
     run(async {
         let s = services()?;
-        let user = require_user(&s).await?;
-        let (e, m) = visible_endpoint(&s, &user, id).await?;
-        require_admin(&m)?;
-        if e.scope != Scope::Personal {
-            return Err(ApiError::Conflict(
-                "Only personal endpoints can be duplicated as org endpoints.".into(),
-            ));
-        }
-        if e.archived_at.is_some() {
-            return Err(ApiError::Conflict("This endpoint is archived.".into()));
-        }
-        let copy = s
-            .store
-            .duplicate_endpoint_as_shared(&e, user.id)
-            .await
-            .map_err(|err| match err {
-                antix::store::endpoints::CreateEndpointError::Store(st) => ApiError::from(st),
-                other => internal(other),
-            })?;
+        let actor = endpoint_actor(&s, id).await?;
+        let copy =
+            antix::manage::endpoints::duplicate(&s.store, &actor, antix::domain::EndpointId(id))
+                .await?;
         Ok(copy.id.0)
     })
     .await
@@ -305,22 +255,14 @@ pub async fn archive_endpoint(id: Uuid, confirm: String) -> Result<(), ApiError>
     use super::ssr::*;
     run(async {
         let s = services()?;
-        let user = require_user(&s).await?;
-        let (e, m) = visible_endpoint(&s, &user, id).await?;
-        if !antix::access::can_manage_endpoint(&e, &user, &m) {
-            return Err(ApiError::Forbidden(
-                "Only the owner (or an admin, for org-shared endpoints) can archive it.".into(),
-            ));
-        }
-        if confirm.trim() != e.name {
-            return Err(ApiError::invalid(
-                "confirm",
-                "Type the endpoint's name exactly to confirm.",
-            ));
-        }
-        s.store
-            .archive_endpoint(e.id, antix::domain::now_ms())
-            .await?;
+        let actor = endpoint_actor(&s, id).await?;
+        antix::manage::endpoints::archive(
+            &s.store,
+            &actor,
+            antix::domain::EndpointId(id),
+            Some(&confirm),
+        )
+        .await?;
         Ok(())
     })
     .await

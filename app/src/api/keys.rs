@@ -105,28 +105,24 @@ pub async fn list_keys() -> Result<KeysPage, ApiError> {
 
 #[cfg(feature = "ssr")]
 mod ssr_keys {
-    use antix::domain::{EndpointId, KeyLimits, Millis, Role, User};
+    use antix::domain::{EndpointId, KeyLimits, Millis};
+    use antix::manage::Actor;
+    use antix::manage::keys::KeyInput;
 
     use super::KeyForm;
     use crate::api::ApiError;
     use crate::api::ssr::Fields;
     use crate::format::{parse_count, parse_usd};
 
-    /// Checks the form, reporting every bad field at once. Members may only scope their keys to
-    /// endpoints they can see themselves, and must scope them: a key never carries more than
-    /// its creator's reach.
-    pub async fn validate(
+    /// Reads the form as typed, then asks the core's checks (the rules are
+    /// [`antix::manage::keys::check`]); every bad field is reported at once.
+    pub async fn read(
         s: &antix::Services,
-        user: &User,
-        m: &antix::domain::Membership,
+        actor: &Actor,
         form: &KeyForm,
-    ) -> Result<(String, Option<Millis>, KeyLimits), ApiError> {
+    ) -> Result<KeyInput, ApiError> {
         let mut f = Fields::default();
-        let name = f.check(
-            "name",
-            antix::domain::validate_name("name", &form.name).map_err(|e| e.message),
-        );
-        let expires = f.check("expires", parse_expiry(&form.expires)).flatten();
+        let expires_at = f.check("expires", parse_expiry(&form.expires)).flatten();
         let budget_daily_nanos = f
             .check("budget_daily", parse_usd(&form.budget_daily))
             .flatten();
@@ -138,64 +134,35 @@ mod ssr_keys {
             .flatten();
         let rpm = f.check("rpm", parse_count(&form.rpm)).flatten();
         let tpm = f.check("tpm", parse_count(&form.tpm)).flatten();
-        let allowed_models: Vec<String> = form
-            .allowed_models
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if allowed_models
-            .iter()
-            .any(|p| p.len() > 100 || p.chars().any(char::is_control))
-        {
-            f.check::<()>(
-                "allowed_models",
-                Err("Patterns are model names with `*` wildcards.".into()),
-            );
-        }
-        let visible: Vec<EndpointId> = s
-            .store
-            .visible_endpoints(m.org.id, user.id)
-            .await?
-            .into_iter()
-            .filter(|e| e.archived_at.is_none())
-            .map(|e| e.id)
-            .collect();
-        let allowed_endpoints: Vec<EndpointId> = form
-            .allowed_endpoints
-            .iter()
-            .map(|u| EndpointId(*u))
-            .collect();
-        if allowed_endpoints.iter().any(|e| !visible.contains(e)) {
-            f.check::<()>(
-                "allowed_endpoints",
-                Err("Pick endpoints of this organization.".into()),
-            );
-        } else if m.role != Role::Admin && allowed_endpoints.is_empty() {
-            f.check::<()>(
-                "allowed_endpoints",
-                Err(
-                    "Members' keys are for their own use: pick the endpoints this key may call."
-                        .into(),
-                ),
-            );
-        }
-        f.finish()?;
-        Ok((
-            name.unwrap_or_default(),
-            expires,
-            KeyLimits {
+        let input = KeyInput {
+            name: form.name.clone(),
+            expires_at,
+            limits: KeyLimits {
                 budget_daily_nanos,
                 budget_monthly_nanos,
                 budget_total_nanos,
                 rpm,
                 tpm,
-                allowed_models,
-                allowed_endpoints,
+                allowed_models: form
+                    .allowed_models
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                allowed_endpoints: form
+                    .allowed_endpoints
+                    .iter()
+                    .map(|u| EndpointId(*u))
+                    .collect(),
                 allow_unmetered: form.allow_unmetered,
             },
-        ))
+        };
+        for e in antix::manage::keys::check(&s.store, actor, &input).await? {
+            f.check::<()>(e.field, Err(e.message));
+        }
+        f.finish()?;
+        Ok(input)
     }
 
     fn parse_expiry(text: &str) -> Result<Option<Millis>, String> {
@@ -223,23 +190,10 @@ pub async fn create_key(form: KeyForm) -> Result<CreatedKey, ApiError> {
     use secrecy::ExposeSecret;
     run(async {
         let s = services()?;
-        let (user, m) = org_context(&s).await?;
-        if m.role != antix::domain::Role::Admin && !m.org.members_can_create_keys {
-            return Err(ApiError::Forbidden(
-                "Only organization admins can issue keys here.".into(),
-            ));
-        }
-        // Calls whose cost is unknown are the admins' risk to take, not a member's.
-        if m.role != antix::domain::Role::Admin && form.allow_unmetered {
-            return Err(ApiError::Forbidden(
-                "Only organization admins can let a key call APIs Antix cannot meter.".into(),
-            ));
-        }
-        let (name, expires, limits) = ssr_keys::validate(&s, &user, &m, &form).await?;
-        let issued = antix::virtual_keys::issue(
-            &s.store, &s.keys, m.org.id, user.id, &name, expires, &limits,
-        )
-        .await?;
+        let actor = actor(&s).await?;
+        antix::manage::keys::may_issue(&actor, form.allow_unmetered)?;
+        let input = ssr_keys::read(&s, &actor, &form).await?;
+        let issued = antix::manage::keys::issue(&s.store, &s.keys, &actor, &input).await?;
         Ok(CreatedKey {
             id: issued.key.id.0,
             name: issued.key.name,
@@ -249,38 +203,16 @@ pub async fn create_key(form: KeyForm) -> Result<CreatedKey, ApiError> {
     .await
 }
 
-/// A key of the current organization that the user may manage (the rule is
-/// [`antix::access::managed_key`]); anything else is `NotFound`.
-#[cfg(feature = "ssr")]
-async fn managed_key(
-    s: &antix::Services,
-    user: &antix::domain::User,
-    m: &antix::domain::Membership,
-    id: Uuid,
-) -> Result<antix::domain::VirtualKey, ApiError> {
-    antix::access::managed_key(&s.store, user, m, antix::domain::VirtualKeyId(id))
-        .await?
-        .ok_or(ApiError::NotFound)
-}
-
 #[server(endpoint = "update_key", input = Json)]
 pub async fn update_key(id: Uuid, form: KeyForm) -> Result<(), ApiError> {
     use super::ssr::*;
     run(async {
         let s = services()?;
-        let (user, m) = org_context(&s).await?;
-        let k = managed_key(&s, &user, &m, id).await?;
-        let (name, expires, limits) = ssr_keys::validate(&s, &user, &m, &form).await?;
-        // Limits are the admins' promise about the organization's credential: a member sees
-        // their key's limits and may rename it, never lift them.
-        if m.role != antix::domain::Role::Admin && (limits != k.limits || expires != k.expires_at) {
-            return Err(ApiError::Forbidden(
-                "Only organization admins can change a key's limits or expiry.".into(),
-            ));
-        }
-        s.store
-            .update_virtual_key(m.org.id, k.id, &name, expires, &limits)
-            .await?;
+        let actor = actor(&s).await?;
+        let id = antix::domain::VirtualKeyId(id);
+        antix::manage::keys::find(&s.store, &actor, id).await?;
+        let input = ssr_keys::read(&s, &actor, &form).await?;
+        antix::manage::keys::update(&s.store, &actor, id, &input).await?;
         Ok(())
     })
     .await
@@ -291,11 +223,8 @@ pub async fn revoke_key(id: Uuid) -> Result<(), ApiError> {
     use super::ssr::*;
     run(async {
         let s = services()?;
-        let (user, m) = org_context(&s).await?;
-        let k = managed_key(&s, &user, &m, id).await?;
-        s.store
-            .revoke_virtual_key(m.org.id, k.id, antix::domain::now_ms())
-            .await?;
+        let actor = actor(&s).await?;
+        antix::manage::keys::revoke(&s.store, &actor, antix::domain::VirtualKeyId(id)).await?;
         Ok(())
     })
     .await

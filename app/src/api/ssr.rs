@@ -253,20 +253,60 @@ pub async fn visible_endpoint(
 }
 
 /// An endpoint the user may change and that is still active: its owner's, or, for an
-/// org-shared one, any admin's. `what` ends the refusal ("change its fallbacks").
+/// org-shared one, any admin's (the rule is [`antix::manage::endpoints::find_to_manage`]).
+/// `what` ends the refusal ("change its fallbacks").
 pub async fn manageable_endpoint(
     s: &Services,
     user: &User,
     id: uuid::Uuid,
     what: &str,
 ) -> Result<(antix::domain::Endpoint, antix::domain::Membership), ApiError> {
-    let (e, m) = visible_endpoint(s, user, id).await?;
-    if !antix::access::can_manage_endpoint(&e, user, &m) || e.archived_at.is_some() {
-        return Err(ApiError::Forbidden(format!(
-            "Only the owner (or an admin, for org-shared endpoints) can {what}."
-        )));
+    let (_, m) = visible_endpoint(s, user, id).await?;
+    let actor = antix::manage::Actor::portal(user.clone(), m);
+    Ok(antix::manage::endpoints::find_to_manage(
+        &s.store,
+        &actor,
+        antix::domain::EndpointId(id),
+        what,
+    )
+    .await?)
+}
+
+/// The signed-in user acting in their current organization.
+pub async fn actor(s: &Services) -> Result<antix::manage::Actor, ApiError> {
+    let (user, m) = org_context(s).await?;
+    Ok(antix::manage::Actor::portal(user, m))
+}
+
+/// The signed-in user acting on one endpoint, in the endpoint's organization.
+pub async fn endpoint_actor(
+    s: &Services,
+    id: uuid::Uuid,
+) -> Result<antix::manage::Actor, ApiError> {
+    let user = require_user(s).await?;
+    let (_, m) = visible_endpoint(s, &user, id).await?;
+    Ok(antix::manage::Actor::portal(user, m))
+}
+
+impl From<antix::manage::ManageError> for ApiError {
+    fn from(e: antix::manage::ManageError) -> Self {
+        use antix::manage::ManageError as M;
+        match e {
+            M::NotFound => ApiError::NotFound,
+            M::Forbidden(msg) => ApiError::Forbidden(msg),
+            M::Conflict(msg) => ApiError::Conflict(msg),
+            M::Invalid(fields) => ApiError::Invalid(
+                fields
+                    .into_iter()
+                    .map(|f| FieldMessage {
+                        field: f.field.to_owned(),
+                        message: f.message,
+                    })
+                    .collect(),
+            ),
+            M::Store(st) => st.into(),
+        }
     }
-    Ok((e, m))
 }
 
 pub fn endpoint_urls(s: &Services, id: uuid::Uuid) -> crate::model::EndpointUrls {
@@ -304,6 +344,11 @@ impl Fields {
                 None
             }
         }
+    }
+
+    /// Whether `field` already has a message (the first one is the one to show).
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|m| m.field == field)
     }
 
     pub fn finish(self) -> Result<(), ApiError> {

@@ -9,6 +9,7 @@ use crate::api::error::{field_error, form_error};
 use crate::api::members::{
     InviteMember, RemoveMember, RevokeInvite, SetRole, UpdateOrgSettings, list_members,
 };
+use crate::api::tokens::{CreateApiToken, RevokeApiToken, list_api_tokens};
 use crate::components::ui::{
     BTN_LINK, BTN_PRIMARY, Badge, CARD, CopyButton, ErrorBanner, INPUT, TD, TH,
 };
@@ -54,6 +55,7 @@ pub fn MembersPage() -> impl IntoView {
                                     <InviteCard invite=invite page=page.clone() revoke=revoke />
                                     <OrgSettings page=page.clone() settings=settings />
                                 </div>
+                                <ApiTokens />
                             })}
                         }.into_any(),
                         Err(e) => view! { <p class="text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
@@ -213,6 +215,102 @@ fn OrgSettings(page: Page, settings: ServerAction<UpdateOrgSettings>) -> impl In
                 <button type="submit" class=BTN_PRIMARY>"Save settings"</button>
                 {move || matches!(result.get(), Some(Ok(()))).then(|| view! { <span class="ml-3 text-sm text-emerald-700">"Saved."</span> })}
             </ActionForm>
+        </section>
+    }
+}
+
+/// Organization API tokens for the management REST API (`/api/v1`): issue (shown once), list,
+/// revoke. Admins only.
+#[component]
+fn ApiTokens() -> impl IntoView {
+    let create = ServerAction::<CreateApiToken>::new();
+    let revoke = ServerAction::<RevokeApiToken>::new();
+    let tokens = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_api_tokens(),
+    );
+    let result = create.value();
+    view! {
+        <section class=format!("{CARD} space-y-4 p-5") data-testid="api-tokens">
+            <div>
+                <h2 class="font-semibold">"API tokens"</h2>
+                <p class="text-sm text-slate-600">
+                    "For scripts and infrastructure-as-code: the management API at "
+                    <a class="underline" href="/api/v1/docs" rel="external">"/api/v1"</a>
+                    " with "<code>"Authorization: Bearer …"</code>". A token acts for this organization with your rights as an admin, read-only unless you allow writes, until it is revoked or you stop being an admin."
+                </p>
+            </div>
+            <ActionForm action=create attr:class="flex flex-wrap items-end gap-3" attr:novalidate=true attr:data-testid="api-token-form">
+                <div class="space-y-1">
+                    <label for="f-token-name" class="block text-sm font-medium text-slate-700">"Name"</label>
+                    <input id="f-token-name" name="name" class=INPUT placeholder="terraform" />
+                    <FieldError id="f-token-name-error".into() error=Signal::derive(move || field_error(&result.get(), "name")) />
+                </div>
+                <div class="space-y-1">
+                    <label for="f-token-access" class="block text-sm font-medium text-slate-700">"Access"</label>
+                    <select id="f-token-access" name="access" class=INPUT>
+                        <option value="read">"Read-only"</option>
+                        <option value="write">"Read and write"</option>
+                    </select>
+                </div>
+                <button type="submit" class=BTN_PRIMARY data-testid="create-api-token">"Create token"</button>
+            </ActionForm>
+            <FormError error=Signal::derive(move || form_error(&result.get())) />
+            {move || result.get().and_then(Result::ok).map(|t| view! {
+                <div class="space-y-2 rounded-md bg-amber-50 p-3" data-testid="api-token-created">
+                    <p class="text-sm">{format!("Copy {} now: it is shown only this once.", t.name)}</p>
+                    <code class="block break-all text-xs" data-testid="api-token-secret">{t.secret.clone()}</code>
+                    <CopyButton text=t.secret.clone() label="Copy token" />
+                </div>
+            })}
+            <ErrorBanner error=Signal::derive(move || revoke.value().get().and_then(|r| r.err()).map(|e| e.to_string())) />
+            <Suspense fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match tokens.await {
+                        Ok(list) if list.is_empty() => view! { <p class="text-sm text-slate-500">"No API tokens yet."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <table class="min-w-full divide-y divide-slate-200" data-testid="api-token-table">
+                                <thead class="bg-slate-50">
+                                    <tr>
+                                        <th class=TH>"Name"</th>
+                                        <th class=TH>"Token"</th>
+                                        <th class=TH>"Access"</th>
+                                        <th class=TH>"Created"</th>
+                                        <th class=TH>"Last used"</th>
+                                        <th class=TH></th>
+                                    </tr>
+                                </thead>
+                                <tbody class="divide-y divide-slate-100">
+                                    {list.into_iter().map(|t| {
+                                        let id = t.id;
+                                        view! {
+                                            <tr data-testid="api-token-row" data-name=t.name.clone()>
+                                                <td class=TD>{t.name.clone()}</td>
+                                                <td class=TD><code class="text-xs">{t.display.clone()}</code></td>
+                                                <td class=TD><Badge text=if t.can_write { "read-write" } else { "read-only" } /></td>
+                                                <td class=TD>{format!("{} by {}", format::date(t.created_at), t.created_by)}</td>
+                                                <td class=TD>{t.last_used_at.map(format::datetime).unwrap_or_else(|| "never".into())}</td>
+                                                <td class=format!("{TD} text-right")>
+                                                    {match t.revoked_at {
+                                                        Some(at) => view! { <span class="text-sm text-slate-500" data-testid="api-token-revoked">{format!("revoked {}", format::date(at))}</span> }.into_any(),
+                                                        None => view! {
+                                                            <button type="button" class=format!("{BTN_LINK} text-red-600") data-testid="revoke-api-token"
+                                                                on:click=move |_| { revoke.dispatch(RevokeApiToken { id }); }>
+                                                                "Revoke"
+                                                            </button>
+                                                        }.into_any(),
+                                                    }}
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <p class="text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
         </section>
     }
 }
