@@ -48,6 +48,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Organization API tokens for the management REST API (`/api/v1`).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Set an organization's provider credentials.
     Credential {
         #[command(subcommand)]
@@ -192,6 +197,36 @@ pub enum KeyCommand {
         changes: KeyChanges,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Issue an API token and print it (shown this once only). Admins only.
+    Create {
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long)]
+        name: String,
+        /// Allow changes (default: read-only).
+        #[arg(long)]
+        write: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The organization's API tokens, never the secrets.
+    List {
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: the API refuses it from now on.
+    Revoke {
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long)]
+        id: domain::ApiTokenId,
     },
 }
 
@@ -483,6 +518,83 @@ pub async fn endpoint(settings: Settings, command: EndpointCommand) -> anyhow::R
     result
 }
 
+/// `antix token …`
+pub async fn token(settings: Settings, command: TokenCommand) -> anyhow::Result<()> {
+    use antix::manage::tokens;
+    use secrecy::ExposeSecret;
+    let services = start(settings).await?;
+    let result = async {
+        match command {
+            TokenCommand::Create {
+                actor: who,
+                name,
+                write,
+                json,
+            } => {
+                let (user, m) = actor(&services, &who).await?;
+                let a = antix::manage::Actor::portal(user, m);
+                let issued = tokens::issue(&services.store, &services.keys, &a, &name, write)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", manage::describe(&e)))?;
+                let secret = issued.secret.expose_secret();
+                if json {
+                    say(&json!({"id": issued.token.id, "name": issued.token.name,
+                        "write": issued.token.can_write, "token": secret})
+                    .to_string());
+                } else {
+                    say(secret);
+                }
+                Ok(())
+            }
+            TokenCommand::List { actor: who, json } => {
+                let (user, m) = actor(&services, &who).await?;
+                let a = antix::manage::Actor::portal(user, m);
+                let list = tokens::list(&services.store, &a)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", manage::describe(&e)))?;
+                for t in list {
+                    if json {
+                        say(&json!({"id": t.id, "name": t.name, "display": t.display,
+                            "write": t.can_write, "created_at": t.created_at,
+                            "last_used_at": t.last_used_at, "revoked_at": t.revoked_at})
+                        .to_string());
+                    } else {
+                        say(&format!(
+                            "{}  {:<24} {:<10} {}{}",
+                            t.id,
+                            t.name,
+                            if t.can_write {
+                                "read-write"
+                            } else {
+                                "read-only"
+                            },
+                            t.display,
+                            if t.revoked_at.is_some() {
+                                "  (revoked)"
+                            } else {
+                                ""
+                            }
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            TokenCommand::Revoke { actor: who, id } => {
+                let (user, m) = actor(&services, &who).await?;
+                let a = antix::manage::Actor::portal(user, m);
+                tokens::revoke(&services.store, &a, id)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", manage::describe(&e)))?;
+                say(&format!("Revoked {id}."));
+                Ok(())
+            }
+        }
+    }
+    .await;
+    services.store.close().await;
+    result
+}
+
 /// `antix key …`
 pub async fn key(settings: Settings, command: KeyCommand) -> anyhow::Result<()> {
     if let KeyCommand::Create { actor, name, json } = &command {
@@ -632,46 +744,35 @@ pub async fn credential(settings: Settings, command: CredentialCommand) -> anyho
             disabled,
         } => {
             let (user, m) = actor(&services, &actor_).await?;
-            if m.role != domain::Role::Admin {
-                anyhow::bail!("only organization admins can set provider credentials");
-            }
             let provider = Provider::parse(&provider)
                 .ok_or_else(|| anyhow::anyhow!("--provider: use openai, anthropic or gemini"))?;
-            if weight > 1000 {
-                anyhow::bail!("--weight: from 0 to 1000");
-            }
-            let base = match base_url.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
-                Some(_) if provider != Provider::OpenAi => {
-                    anyhow::bail!("--base-url: only for openai (OpenAI-compatible servers)")
-                }
-                Some(b) => Some(
-                    antix::egress::validate_base_url(b, services.settings.dev_mode)
-                        .map_err(|e| anyhow::anyhow!("--base-url: {e}"))?
-                        .to_string(),
-                ),
-                None => None,
-            };
             let secret = read_stdin_line()?
                 .ok_or_else(|| anyhow::anyhow!("pipe the provider key on stdin"))?;
-            let secret = SecretString::from(secret.trim().to_owned());
-            let mut input = antix::credentials::CredentialInput::single(
-                m.org.id,
+            let spec = antix::manage::credentials::CredentialSpec {
                 provider,
-                &secret,
-                base.as_deref(),
-                user.id,
-                domain::now_ms(),
-            );
-            input.name = &name;
-            input.weight = weight;
-            input.rpm = rpm.filter(|n| *n > 0);
-            input.tpm = tpm.filter(|n| *n > 0);
-            input.enabled = !disabled;
-            antix::credentials::set(&services.store, &services.keys, &input).await?;
+                name: name.clone(),
+                api_key: SecretString::from(secret),
+                base_url,
+                weight,
+                rpm: rpm.filter(|n| *n > 0),
+                tpm: tpm.filter(|n| *n > 0),
+                enabled: !disabled,
+            };
+            let org = m.org.name.clone();
+            let who = antix::manage::Actor::portal(user, m);
+            antix::manage::credentials::set(
+                &services.store,
+                &services.keys,
+                &services.settings,
+                &who,
+                &spec,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", manage::describe(&e)))?;
             say(&format!(
                 "Set the {} credential \"{name}\" of \"{}\".",
                 provider.as_str(),
-                m.org.name
+                org
             ));
         }
         CredentialCommand::List {

@@ -19,6 +19,7 @@ use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod api;
 pub mod cli;
 pub mod csrf;
 pub mod export;

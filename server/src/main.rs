@@ -54,6 +54,7 @@ fn main() -> ExitCode {
             } => cli::forget_retired_keys(settings).await,
             Command::Endpoint { command } => cli::endpoint(settings, command).await,
             Command::Key { command } => cli::key(settings, command).await,
+            Command::Token { command } => cli::token(settings, command).await,
             Command::Credential { command } => cli::credential(settings, command).await,
             Command::Traces { command } => cli::traces(settings, command).await,
             Command::Config => {

@@ -19,7 +19,7 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 
 use crate::csrf;
 use crate::state::AppState;
-use crate::{Lifecycle, export, health, metrics, proxy};
+use crate::{Lifecycle, api, export, health, metrics, proxy};
 
 /// A server function whose arguments cannot be read (a hand-made link, a missing field) fails
 /// before its body runs, and the framework answers every such error with 500. The error is ours
@@ -105,6 +105,9 @@ pub fn build(
         .with_state(state);
 
     let serves_proxy = services.settings.portal_serves_proxy;
+    // The management API: bearer tokens only, so outside the CSRF guard and the portal's
+    // session handling.
+    let portal = api::router(services.clone()).merge(portal);
     let health = health_router(services, &gateway, &lifecycle);
     // Proxy routes: authenticated per request by API key, so outside the CSRF guard and the
     // portal's session handling; registered before the portal's fallback can claim them.

@@ -377,3 +377,18 @@ pub async fn credential_test(
     );
     Ok(t.ok)
 }
+
+/// A management refusal as one line for the terminal.
+pub fn describe(e: &antix::manage::ManageError) -> String {
+    use antix::manage::ManageError as M;
+    match e {
+        M::NotFound => "not found".into(),
+        M::Forbidden(m) | M::Conflict(m) => m.clone(),
+        M::Invalid(fields) => fields
+            .iter()
+            .map(|f| format!("--{}: {}", f.field.replace('_', "-"), f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        M::Store(s) => s.to_string(),
+    }
+}
