@@ -63,7 +63,7 @@ if [ "$what" = test ]; then
   # The official Python SDKs for the drop-in tests, in a virtualenv of their own.
   venv=end2end/.venv
   if [ ! -x "$venv/bin/python" ] || [ end2end/sdk/requirements.txt -nt "$venv/.installed" ]; then
-    step "installing the Python SDKs (openai, anthropic, google-genai) into $venv"
+    step "installing the Python SDKs (openai, anthropic, google-genai) and schemathesis into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r end2end/sdk/requirements.txt
     touch "$venv/.installed"

@@ -42,7 +42,7 @@ rm -f "$log"
 step "release build (server + WASM, wasm-opt)"
 cargo leptos build --release
 
-step "drop-in tests with the official SDKs (openai, anthropic, google-genai)"
+step "drop-in tests with the official SDKs (openai, anthropic, google-genai); the REST API under schemathesis"
 (cd end2end && .venv/bin/python -m pytest sdk -q -p no:cacheprovider -W ignore::DeprecationWarning)
 
 step "reliability harness, smoke scale (faults, SIGTERM/SIGKILL, hostile input; scripts/reliability.sh)"

@@ -294,3 +294,44 @@ test("an endpoint can take virtual keys only", async ({ page }, info) => {
   await expect(page.getByTestId("auth-saved")).toBeVisible();
   expect(openaiChat(base, "sk-proj-byok-own-key").status).toBe(200);
 });
+
+test("API tokens: issue one (shown once), call the management API with it, revoke it", async ({ page, request }, info) => {
+  const errors = watchForErrors(page);
+  await login(page);
+  await page.goto("/members");
+  await hydrated(page);
+  const form = page.getByTestId("api-token-form");
+  // A token needs a name: a field message, nothing issued.
+  await form.getByRole("button", { name: "Create token" }).click();
+  await expect(page.locator("#f-token-name-error")).toContainText("Enter a name");
+  await form.getByLabel("Name").fill("terraform");
+  await form.getByLabel("Access").selectOption("write");
+  await form.getByRole("button", { name: "Create token" }).click();
+  const secret = (await page.getByTestId("api-token-secret").innerText()).trim();
+  expect(secret).toMatch(/^antix_api_[A-Za-z0-9]{49}$/);
+  const row = page.getByTestId("api-token-row").filter({ hasText: "terraform" });
+  await expect(row).toContainText("read-write");
+  await expect(row).not.toContainText(secret);
+  await shot(page, info, "api-tokens");
+
+  const auth = { Authorization: `Bearer ${secret}` };
+  const created = await request.post("/api/v1/endpoints", { headers: auth, data: { name: "From terraform" } });
+  expect(created.status()).toBe(201);
+  const endpoint = await created.json();
+  expect(endpoint.scope).toBe("org_shared");
+  const list = await request.get("/api/v1/endpoints", { headers: auth });
+  expect(list.status()).toBe(200);
+  expect((await list.json()).data.map((e: any) => e.name)).toContain("From terraform");
+  // What the API created is the portal's too.
+  await page.goto("/");
+  await expect(page.getByTestId("endpoint-row").filter({ hasText: "From terraform" })).toBeVisible();
+
+  await page.goto("/members");
+  await hydrated(page);
+  await page.getByTestId("api-token-row").filter({ hasText: "terraform" }).getByTestId("revoke-api-token").click();
+  await expect(page.getByTestId("api-token-row").filter({ hasText: "terraform" }).getByTestId("api-token-revoked")).toBeVisible();
+  const after = await request.get("/api/v1/endpoints", { headers: auth });
+  expect(after.status()).toBe(401);
+  expect((await after.json()).error.type).toBe("unauthenticated");
+  expect(errors).toEqual([]);
+});

@@ -7,6 +7,7 @@
     reason = "test helpers fail loudly by design"
 )]
 
+mod api;
 mod billing;
 mod cli;
 mod common;
