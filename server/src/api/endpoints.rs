@@ -176,7 +176,7 @@ pub async fn rename(
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to a retry")),
     responses((status = 201, body = EndpointView), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn duplicate(
     State(s): State<Services>,
     headers: HeaderMap,
