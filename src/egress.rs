@@ -161,9 +161,25 @@ fn is_loopback(ip: IpAddr) -> bool {
 /// Checks a base URL an organization wants to use. `allow_local` (dev mode) admits `http://`
 /// and loopback.
 pub fn validate_base_url(raw: &str, allow_local: bool) -> Result<Url, String> {
+    let url = validate_target_url(raw, allow_local, "https://api.example.com/v1")?;
+    if url.query().is_some() {
+        return Err("Remove the query and fragment from the URL.".into());
+    }
+    Ok(url)
+}
+
+/// Checks a webhook URL an organization wants alerts posted to: like a base URL, but a query
+/// is allowed (some services carry their token there).
+pub fn validate_webhook_url(raw: &str, allow_local: bool) -> Result<Url, String> {
+    if raw.trim().len() > 2048 {
+        return Err("Use a URL of at most 2048 characters.".into());
+    }
+    validate_target_url(raw, allow_local, "https://hooks.slack.com/services/…")
+}
+
+fn validate_target_url(raw: &str, allow_local: bool, example: &str) -> Result<Url, String> {
     let raw = raw.trim();
-    let url = Url::parse(raw)
-        .map_err(|_| "Enter a full URL such as https://api.example.com/v1.".to_owned())?;
+    let url = Url::parse(raw).map_err(|_| format!("Enter a full URL such as {example}."))?;
     match url.scheme() {
         "https" => {}
         "http" if allow_local => {}
@@ -173,7 +189,7 @@ pub fn validate_base_url(raw: &str, allow_local: bool) -> Result<Url, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("Remove the user name and password from the URL.".into());
     }
-    if url.fragment().is_some() || url.query().is_some() {
+    if url.fragment().is_some() {
         return Err("Remove the query and fragment from the URL.".into());
     }
     match url.host() {

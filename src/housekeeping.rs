@@ -1,7 +1,7 @@
 //! Periodic chores, every minute and once at start: trace retention (whole days, in small
 //! batches so it never holds the write lock for long), releasing the budget reservations of calls
-//! that never finished, expired portal sessions and old login failures. The server only spawns
-//! [`run`]; the rules are here.
+//! that never finished, expired portal sessions, old login failures and old budget alerts. The
+//! server only spawns [`run`]; the rules are here.
 
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ pub const INTERVAL: Duration = Duration::from_secs(60);
 const RETENTION_BATCH: i64 = 1000;
 /// Minute windows of rate limits are kept this long (for the portal's spend view), then swept.
 const MINUTE_WINDOWS_KEPT_MS: Millis = HOUR_MS;
+/// Budget alerts of day and month windows are listed this long after they fired.
+const ALERTS_KEPT_MS: Millis = 90 * DAY_MS;
 
 /// Runs the chores until `stopping` is cancelled.
 pub async fn run(services: Services, stopping: CancellationToken) {
@@ -55,6 +57,7 @@ pub async fn once(services: &Services, now: Millis, stopping: &CancellationToken
         _ => {}
     }
     let _ = store.purge_expired_sessions(now).await;
+    let _ = store.purge_alert_events(now - ALERTS_KEPT_MS).await;
     let _ = store
         .purge_login_failures(now - crate::accounts::guard::WINDOW_MS)
         .await;

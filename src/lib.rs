@@ -24,6 +24,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod alerts;
 pub mod capture;
 pub mod client_ip;
 pub mod config;

@@ -1,5 +1,5 @@
 //! Management operations: what the portal's server functions, the REST API (`/api/v1`) and the
-//! CLI do to endpoints, keys, provider credentials and API tokens, with the rules written once. An adapter turns its
+//! CLI do to endpoints, keys, provider credentials, members and API tokens, with the rules written once. An adapter turns its
 //! caller into an [`Actor`], its input into typed values, and a [`ManageError`] into its own
 //! answer (a field message, a JSON error, an exit code).
 //!
@@ -8,9 +8,12 @@
 use crate::domain::{ApiToken, FieldError, Membership, OrgId, Role, User};
 use crate::store::StoreError;
 
+pub mod alerts;
 pub mod credentials;
 pub mod endpoints;
 pub mod keys;
+pub mod members;
+pub mod sessions;
 pub mod tokens;
 
 /// Who is acting: a signed-in user in one of their organizations, or an API token, which acts

@@ -24,6 +24,7 @@ use sqlx::sqlite::{
 use crate::config::DatabaseUrl;
 
 pub mod accounts;
+pub mod alerts;
 pub mod api_tokens;
 pub mod batches;
 pub mod cache;

@@ -1,6 +1,7 @@
 //! Server functions, one module per resource. Each one authenticates and authorizes on the
 //! server before doing anything, and delegates the work to the `antix` core.
 
+pub mod alerts;
 pub mod auth;
 pub mod credentials;
 pub mod endpoints;

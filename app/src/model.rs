@@ -188,6 +188,39 @@ pub struct ApiTokenView {
     pub revoked_at: Option<i64>,
 }
 
+/// The organization's budget alert settings and latest alerts (admins).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertsPage {
+    pub webhook_url: String,
+    /// Like `50, 80, 100`.
+    pub thresholds: String,
+    /// Dollars, empty for none.
+    pub org_monthly_budget: String,
+    /// What deliveries are signed with (`X-Antix-Signature`).
+    pub signing_secret: String,
+    pub events: Vec<AlertEventView>,
+}
+
+/// One alert that fired, and how its delivery went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertEventView {
+    pub id: Uuid,
+    pub created_at: i64,
+    pub message: String,
+    /// `delivered`, `retrying`, `failed` or `not sent`.
+    pub state: String,
+    pub attempts: i64,
+    pub detail: Option<String>,
+}
+
+/// How a test delivery went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertTest {
+    pub delivered: bool,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+}
+
 /// A new API token: the only time its secret leaves the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedToken {
@@ -626,8 +659,8 @@ pub struct SessionSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionsPage {
     pub sessions: Vec<SessionSummary>,
-    /// `before` value for the next (older) page.
-    pub next: Option<i64>,
+    /// `before` value for the next (older) page (an opaque cursor).
+    pub next: Option<String>,
 }
 
 /// One inference call of a session, as a bar of the Gantt chart.

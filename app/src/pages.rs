@@ -1,6 +1,7 @@
 //! One component per page.
 
 mod account;
+mod alerts;
 mod credentials;
 mod endpoint;
 mod endpoints;

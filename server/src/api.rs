@@ -21,6 +21,8 @@ use utoipa::{OpenApi, ToSchema};
 mod credentials;
 mod endpoints;
 mod keys;
+mod members;
+mod sessions;
 mod traces;
 
 /// The largest request body the API reads (its inputs are small JSON objects).
@@ -49,6 +51,11 @@ pub fn router(services: Services) -> Router {
             "/api/v1/endpoints/{id}/traces/{trace_id}",
             get(traces::get_one),
         )
+        .route("/api/v1/endpoints/{id}/sessions", get(sessions::list))
+        .route(
+            "/api/v1/endpoints/{id}/sessions/{key}",
+            get(sessions::get_one),
+        )
         .route("/api/v1/keys", get(keys::list).post(keys::create))
         .route(
             "/api/v1/keys/{id}",
@@ -65,6 +72,21 @@ pub fn router(services: Services) -> Router {
                 .delete(credentials::delete),
         )
         .route("/api/v1/credentials/{id}/test", post(credentials::test))
+        .route("/api/v1/members", get(members::list))
+        .route(
+            "/api/v1/members/{id}",
+            get(members::get_one)
+                .patch(members::set_role)
+                .delete(members::remove),
+        )
+        .route(
+            "/api/v1/invitations",
+            get(members::invitations).post(members::invite),
+        )
+        .route(
+            "/api/v1/invitations/{id}",
+            axum::routing::delete(members::revoke_invitation),
+        )
         // Anything else under the API is a JSON 404, not the portal's page.
         .route("/api/v1", any(not_found))
         .route("/api/v1/{*rest}", any(not_found))
@@ -80,7 +102,7 @@ async fn not_found() -> Response {
 #[openapi(
     info(
         title = "Antix management API",
-        description = "Endpoints, virtual keys, provider credentials, traces and usage of one organization. \
+        description = "Endpoints, virtual keys, provider credentials, members, traces, sessions and usage of one organization. \
             Authenticate with an organization API token (`Authorization: Bearer antix_api_…`), \
             issued by an admin on the portal's Members page; a read-only token may only read.",
         version = "1"
@@ -91,7 +113,9 @@ async fn not_found() -> Response {
         keys::list, keys::create, keys::get_one, keys::update, keys::revoke,
         credentials::list, credentials::set, credentials::get_one, credentials::update,
         credentials::delete, credentials::test,
-        traces::list, traces::get_one, traces::usage,
+        members::list, members::get_one, members::set_role, members::remove,
+        members::invitations, members::invite, members::revoke_invitation,
+        traces::list, traces::get_one, traces::usage, sessions::list, sessions::get_one,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -99,7 +123,8 @@ async fn not_found() -> Response {
         (name = "endpoints", description = "The stable URLs SDKs use as their base URL."),
         (name = "keys", description = "Virtual keys, billed to the organization under their limits."),
         (name = "credentials", description = "The organization's provider keys (write-only), used for virtual-key calls."),
-        (name = "traces", description = "Recorded calls and usage totals."),
+        (name = "members", description = "Who belongs to the organization, their roles, and invitations."),
+        (name = "traces", description = "Recorded calls, agent sessions and usage totals."),
     )
 )]
 pub struct ApiDoc;

@@ -122,6 +122,10 @@ impl Application {
             services.clone(),
             lifecycle.stopping.clone(),
         ));
+        tokio::spawn(antix::alerts::run(
+            services.clone(),
+            lifecycle.stopping.clone(),
+        ));
         Ok(Application {
             listener,
             router,

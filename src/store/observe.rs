@@ -62,6 +62,28 @@ impl Cursor {
     }
 }
 
+/// Where a page of sessions continues: after the session that ended at `last_end_at` with
+/// `key` (sessions ending in the same millisecond are told apart by key, so none is skipped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCursor {
+    pub last_end_at: Millis,
+    pub key: String,
+}
+
+impl SessionCursor {
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.last_end_at, self.key)
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let (t, key) = s.split_once('_')?;
+        Some(SessionCursor {
+            last_end_at: t.parse().ok()?,
+            key: key.to_owned(),
+        })
+    }
+}
+
 /// One page of traces, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct TracePage {
@@ -530,7 +552,7 @@ impl Store {
         &self,
         endpoint: EndpointId,
         search: Option<&str>,
-        before: Option<Millis>,
+        after: Option<&SessionCursor>,
         limit: i64,
     ) -> Result<Vec<SessionRow>> {
         let rows: Vec<SessionRow> = dispatch!(self, |pool| {
@@ -545,10 +567,16 @@ impl Store {
                     .push_bind(like_pattern(&s.to_lowercase()))
                     .push(" ESCAPE '\\'");
             }
-            if let Some(b) = before {
-                qb.push(" AND last_end_at < ").push_bind(b);
+            if let Some(c) = after {
+                qb.push(" AND (last_end_at < ")
+                    .push_bind(c.last_end_at)
+                    .push(" OR (last_end_at = ")
+                    .push_bind(c.last_end_at)
+                    .push(" AND session_key < ")
+                    .push_bind(c.key.clone())
+                    .push("))");
             }
-            qb.push(" ORDER BY last_end_at DESC LIMIT ")
+            qb.push(" ORDER BY last_end_at DESC, session_key DESC LIMIT ")
                 .push_bind(limit.clamp(1, 500));
             qb.build_query_as().fetch_all(pool).await?
         });

@@ -10,6 +10,7 @@ pub(crate) use crate::store::endpoints::{CreateEndpointError, NewEndpoint};
 pub(crate) use crate::store_test;
 
 mod accounts;
+mod alerts;
 mod api_tokens;
 mod batches;
 mod credentials;

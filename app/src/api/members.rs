@@ -7,32 +7,20 @@ use uuid::Uuid;
 use super::ApiError;
 use crate::model::{InviteInfo, InviteLink, MembersPage};
 
-/// How long an invitation link stays valid.
-#[cfg(feature = "ssr")]
-const INVITE_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
-
-#[cfg(feature = "ssr")]
-fn role(r: &str) -> Result<antix::domain::Role, ApiError> {
-    antix::domain::Role::parse(r)
-        .ok_or_else(|| ApiError::invalid("role", "Choose Admin or Member."))
-}
-
 #[server(endpoint = "members", input = GetUrl)]
 pub async fn list_members() -> Result<MembersPage, ApiError> {
     use super::ssr::*;
     use crate::model::{InviteView, MemberView};
     run(async {
         let s = services()?;
-        let (user, m) = org_context(&s).await?;
-        let is_admin = m.role == antix::domain::Role::Admin;
-        let members = s
-            .store
-            .members(m.org.id)
+        let actor = actor(&s).await?;
+        let is_admin = actor.is_admin();
+        let members = antix::manage::members::list(&s.store, &actor)
             .await?
             .into_iter()
             .map(|mb| MemberView {
                 user_id: mb.user.id.0,
-                is_me: mb.user.id == user.id,
+                is_me: mb.user.id == actor.user.id,
                 name: mb.user.name,
                 email: mb.user.email,
                 role: mb.role.into(),
@@ -40,8 +28,7 @@ pub async fn list_members() -> Result<MembersPage, ApiError> {
             })
             .collect();
         let invites = if is_admin {
-            s.store
-                .pending_invites(m.org.id)
+            antix::manage::members::invites(&s.store, &actor)
                 .await?
                 .into_iter()
                 .map(|i| InviteView {
@@ -55,6 +42,7 @@ pub async fn list_members() -> Result<MembersPage, ApiError> {
         } else {
             Vec::new()
         };
+        let m = &actor.membership;
         Ok(MembersPage {
             org_name: m.org.name.clone(),
             is_admin,
@@ -74,54 +62,22 @@ pub async fn list_members() -> Result<MembersPage, ApiError> {
 #[server(endpoint = "invite_member")]
 pub async fn invite_member(email: String, role: String) -> Result<InviteLink, ApiError> {
     use super::ssr::*;
+    use secrecy::ExposeSecret;
     run(async {
         let s = services()?;
-        let (user, m) = org_context(&s).await?;
-        require_admin(&m)?;
-        let mut f = Fields::default();
-        let email = f.check(
-            "email",
-            antix::domain::normalize_email(&email).map_err(|e| e.message),
-        );
-        let r = f.check("role", role_of(&role));
-        f.finish()?;
-        let (Some(email), Some(r)) = (email, r) else {
-            return Err(ApiError::Request("invalid input".into()));
-        };
-        if s.store
-            .members(m.org.id)
-            .await?
-            .iter()
-            .any(|mb| mb.user.email == email)
-        {
-            return Err(ApiError::invalid(
-                "email",
-                "This person is already a member.",
-            ));
-        }
-        let token = antix::crypto::random_base62(43);
-        let now = antix::domain::now_ms();
-        s.store
-            .create_invite(
-                m.org.id,
-                &s.keys.token_hash(&token),
-                &email,
-                r,
-                user.id,
-                now + INVITE_TTL_MS,
-            )
-            .await?;
+        let actor = actor(&s).await?;
+        let issued =
+            antix::manage::members::invite(&s.store, &s.keys, &actor, &email, &role).await?;
         Ok(InviteLink {
-            url: format!("{}/invite/{token}", s.settings.public_base()),
-            email,
+            url: format!(
+                "{}/invite/{}",
+                s.settings.public_base(),
+                issued.token.expose_secret()
+            ),
+            email: issued.invite.email,
         })
     })
     .await
-}
-
-#[cfg(feature = "ssr")]
-fn role_of(r: &str) -> Result<antix::domain::Role, String> {
-    antix::domain::Role::parse(r).ok_or_else(|| "Choose Admin or Member.".to_owned())
 }
 
 #[server(endpoint = "revoke_invite")]
@@ -129,15 +85,9 @@ pub async fn revoke_invite(id: Uuid) -> Result<(), ApiError> {
     use super::ssr::*;
     run(async {
         let s = services()?;
-        let (_, m) = org_context(&s).await?;
-        require_admin(&m)?;
-        if !s
-            .store
-            .delete_invite(m.org.id, antix::domain::InviteId(id))
-            .await?
-        {
-            return Err(ApiError::NotFound);
-        }
+        let actor = actor(&s).await?;
+        antix::manage::members::revoke_invite(&s.store, &actor, antix::domain::InviteId(id))
+            .await?;
         Ok(())
     })
     .await
@@ -146,22 +96,13 @@ pub async fn revoke_invite(id: Uuid) -> Result<(), ApiError> {
 #[server(endpoint = "set_role")]
 pub async fn set_role(user_id: Uuid, role: String) -> Result<(), ApiError> {
     use super::ssr::*;
-    use antix::store::members::MembershipError;
+    use antix::manage::members;
     run(async {
         let s = services()?;
-        let (_, m) = org_context(&s).await?;
-        require_admin(&m)?;
-        let r = self::role(&role)?;
-        s.store
-            .set_role(m.org.id, antix::domain::UserId(user_id), r)
-            .await
-            .map_err(|e| match e {
-                MembershipError::LastAdmin => ApiError::Conflict(
-                    "An organization needs at least one admin: make someone else an admin first."
-                        .into(),
-                ),
-                MembershipError::Store(st) => st.into(),
-            })
+        let actor = actor(&s).await?;
+        let r = members::parse_role(&role)?;
+        members::set_role(&s.store, &actor, antix::domain::UserId(user_id), r).await?;
+        Ok(())
     })
     .await
 }
@@ -169,25 +110,10 @@ pub async fn set_role(user_id: Uuid, role: String) -> Result<(), ApiError> {
 #[server(endpoint = "remove_member")]
 pub async fn remove_member(user_id: Uuid) -> Result<(), ApiError> {
     use super::ssr::*;
-    use antix::store::members::MembershipError;
     run(async {
         let s = services()?;
-        let (_, m) = org_context(&s).await?;
-        require_admin(&m)?;
-        s.store
-            .remove_member(
-                m.org.id,
-                antix::domain::UserId(user_id),
-                antix::domain::now_ms(),
-            )
-            .await
-            .map_err(|e| match e {
-                MembershipError::LastAdmin => ApiError::Conflict(
-                    "An organization needs at least one admin: make someone else an admin first."
-                        .into(),
-                ),
-                MembershipError::Store(st) => st.into(),
-            })?;
+        let actor = actor(&s).await?;
+        antix::manage::members::remove(&s.store, &actor, antix::domain::UserId(user_id)).await?;
         Ok(())
     })
     .await

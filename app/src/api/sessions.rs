@@ -8,9 +8,6 @@ use uuid::Uuid;
 use super::ApiError;
 use crate::model::{SessionDetail, SessionsPage};
 
-/// The most calls one chart shows (a session with more says so and shows the first ones).
-pub const MAX_CALLS: i64 = 2000;
-
 #[cfg(feature = "ssr")]
 fn summary(r: antix::store::observe::SessionRow) -> crate::model::SessionSummary {
     crate::model::SessionSummary {
@@ -27,38 +24,26 @@ fn summary(r: antix::store::observe::SessionRow) -> crate::model::SessionSummary
     }
 }
 
-/// Sessions, most recently active first; `search` matches the first prompt.
+/// Sessions, most recently active first; `search` matches the first prompt; `before` is the
+/// `next` of the previous page.
 #[server(endpoint = "list_sessions", input = GetUrl)]
 pub async fn list_sessions(
     endpoint: Uuid,
     search: String,
-    before: Option<i64>,
+    before: Option<String>,
 ) -> Result<SessionsPage, ApiError> {
     use super::ssr::*;
+    use antix::store::observe::SessionCursor;
     run(async {
         let s = services()?;
         let user = require_user(&s).await?;
         let (e, _) = visible_endpoint(&s, &user, endpoint).await?;
-        const PAGE: i64 = 50;
-        let search = search.trim();
-        let rows = s
-            .store
-            .list_sessions(
-                e.id,
-                (!search.is_empty()).then_some(search),
-                before,
-                PAGE + 1,
-            )
-            .await?;
-        let more = rows.len() as i64 > PAGE;
-        let sessions: Vec<_> = rows.into_iter().take(PAGE as usize).map(summary).collect();
+        let after = before.as_deref().and_then(SessionCursor::decode);
+        let page =
+            antix::manage::sessions::list(&s.store, e.id, &search, after.as_ref(), 50).await?;
         Ok(SessionsPage {
-            next: if more {
-                sessions.last().map(|s| s.last_end_at)
-            } else {
-                None
-            },
-            sessions,
+            next: page.next.map(|c| c.encode()),
+            sessions: page.sessions.into_iter().map(summary).collect(),
         })
     })
     .await
@@ -78,23 +63,16 @@ pub async fn get_session(
         let s = services()?;
         let user = require_user(&s).await?;
         let (e, _) = visible_endpoint(&s, &user, endpoint).await?;
-        let search = search.trim();
-        let session = if key.is_empty() {
-            s.store
-                .list_sessions(e.id, (!search.is_empty()).then_some(search), None, 1)
-                .await?
-                .into_iter()
-                .next()
-        } else {
-            s.store.session(e.id, &key).await?
-        }
-        .ok_or(ApiError::NotFound)?;
-        let key = session.session_key.clone();
-        let rows = s.store.session_traces(e.id, &key, MAX_CALLS + 1).await?;
-        let truncated = rows.len() as i64 > MAX_CALLS;
-        let calls = rows
+        let found = antix::manage::sessions::get(
+            &s.store,
+            e.id,
+            (!key.is_empty()).then_some(key.as_str()),
+            &search,
+        )
+        .await?;
+        let calls = found
+            .calls
             .into_iter()
-            .take(MAX_CALLS as usize)
             .map(|r| SessionCall {
                 id: r.id.0,
                 started_at: r.started_at,
@@ -114,21 +92,11 @@ pub async fn get_session(
                     .unwrap_or_default(),
             })
             .collect();
-        let related = match &session.parent {
-            Some(p) => s
-                .store
-                .related_sessions(e.id, p, 50)
-                .await?
-                .into_iter()
-                .map(summary)
-                .collect(),
-            None => Vec::new(),
-        };
         Ok(SessionDetail {
-            session: summary(session),
+            session: summary(found.session),
             calls,
-            truncated,
-            related,
+            truncated: found.truncated,
+            related: found.related.into_iter().map(summary).collect(),
         })
     })
     .await

@@ -56,6 +56,7 @@ pub fn MembersPage() -> impl IntoView {
                                     <OrgSettings page=page.clone() settings=settings />
                                 </div>
                                 <ApiTokens />
+                                <crate::pages::alerts::BudgetAlerts />
                             })}
                         }.into_any(),
                         Err(e) => view! { <p class="text-red-700" role="alert">{e.to_string()}</p> }.into_any(),

@@ -127,7 +127,7 @@ pub struct Usage {
     pub days: Vec<DayView>,
 }
 
-fn trace_view(r: &TraceRow) -> TraceView {
+pub(super) fn trace_view(r: &TraceRow) -> TraceView {
     TraceView {
         id: r.id.0,
         started_at: time(r.started_at),

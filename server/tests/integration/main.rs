@@ -7,6 +7,7 @@
     reason = "test helpers fail loudly by design"
 )]
 
+mod alerts;
 mod api;
 mod billing;
 mod cli;

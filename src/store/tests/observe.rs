@@ -502,3 +502,53 @@ store_test!(slow_queries_are_cut_off, |db| {
         s.is_initialized().await.unwrap();
     }
 });
+
+store_test!(
+    session_pages_skip_none_that_end_in_the_same_millisecond,
+    |db| {
+        let s = &db.store;
+        let (_, o, e) = org_and_endpoint(s).await;
+        let base = 1_700_000_000_000;
+        let mut records = Vec::new();
+        // Five two-call sessions that all end at the same instant, and one that ends earlier.
+        for (key, start) in [
+            ("cc:a", base),
+            ("cc:b", base),
+            ("cc:c", base),
+            ("cc:d", base),
+            ("cc:e", base),
+            ("cc:old", base - 60_000),
+        ] {
+            for _ in 0..2 {
+                let mut r = crate::store::testing::sample_record(o.id, e.id, start);
+                r.session_key = Some(key.into());
+                records.push(r);
+            }
+        }
+        s.insert_traces(&records).await.unwrap();
+        let mut seen = Vec::new();
+        let mut after: Option<crate::store::observe::SessionCursor> = None;
+        loop {
+            let page = s
+                .list_sessions(e.id, None, after.as_ref(), 2)
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(crate::store::observe::SessionCursor {
+                last_end_at: last.last_end_at,
+                key: last.session_key.clone(),
+            });
+            seen.extend(page.iter().map(|r| r.session_key.clone()));
+        }
+        assert_eq!(seen, ["cc:e", "cc:d", "cc:c", "cc:b", "cc:a", "cc:old"]);
+        let c = crate::store::observe::SessionCursor {
+            last_end_at: base,
+            key: "fp:x_y".into(),
+        };
+        assert_eq!(
+            crate::store::observe::SessionCursor::decode(&c.encode()),
+            Some(c)
+        );
+        assert_eq!(crate::store::observe::SessionCursor::decode("nope"), None);
+    }
+);

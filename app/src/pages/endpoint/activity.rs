@@ -20,12 +20,7 @@ pub fn ActivityTab() -> impl IntoView {
     let endpoint = endpoint_id();
     let query = use_query_map();
     let search = Memo::new(move |_| query.read().get("sq").unwrap_or_default());
-    let before = Memo::new(move |_| {
-        query
-            .read()
-            .get("before")
-            .and_then(|b| b.parse::<i64>().ok())
-    });
+    let before = Memo::new(move |_| query.read().get("before").filter(|b| !b.is_empty()));
     let chosen = Memo::new(move |_| query.read().get("session").unwrap_or_default());
     // Both resources are created here, outside any Suspense, so the server creates each once
     // and the browser finds their data in the same order while hydrating.
@@ -113,15 +108,11 @@ fn Sessions(page: SessionsPage, shown: Signal<Option<String>>) -> impl IntoView 
             );
         }
     };
-    let older = page.next.map(|b| {
+    let older = page.next.clone().map(|b| {
         href_with(
             &path,
             &query.read_untracked(),
-            &[
-                ("before", Some(&b.to_string())),
-                ("session", None),
-                ("trace", None),
-            ],
+            &[("before", Some(&b)), ("session", None), ("trace", None)],
         )
     });
     let items = page
