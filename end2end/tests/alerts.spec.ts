@@ -63,13 +63,19 @@ test("budget alerts: validated settings, a signed test delivery, and a real aler
   await form.getByLabel("Organization monthly alert budget").fill("0.000001");
   await form.getByRole("button", { name: "Save alerts" }).click();
   await expect(section.getByTestId("alerts-saved")).toBeVisible();
+  // Kept in order, as read.
+  await page.reload();
   await expect(form.getByLabel("Thresholds")).toHaveValue("50, 80, 100");
+  await expect(form.getByLabel("Webhook URL")).toHaveValue(hook.url);
   const secret = (await section.getByTestId("alerts-secret").innerText()).trim();
   expect(secret).toMatch(/^whsec_[0-9a-f]{64}$/);
 
   // The test button posts a signed sample now.
-  await section.getByTestId("alerts-send-test").click();
-  await expect(section.getByTestId("alerts-test-result")).toContainText("Delivered (HTTP 200)");
+  await untilHydrated(
+    page,
+    () => section.getByTestId("alerts-send-test").click(),
+    () => expect(section.getByTestId("alerts-test-result")).toContainText("Delivered (HTTP 200)", { timeout: 3_000 }),
+  );
   const sampled = hook.posts.find((p) => JSON.parse(p.body).alert.test);
   expect(sampled).toBeDefined();
   verify(sampled!, secret);
