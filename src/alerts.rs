@@ -90,8 +90,16 @@ pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Dollars for a message: cents, or four significant decimals under a cent.
 fn usd(nanos: i64) -> String {
-    format!("${:.2}", nanos as f64 / 1e9)
+    let d = nanos as f64 / 1e9;
+    if nanos == 0 || d.abs() >= 0.01 {
+        format!("${d:.2}")
+    } else {
+        let digits = (-d.abs().log10()).ceil() as usize + 3;
+        let s = format!("{d:.digits$}");
+        format!("${}", s.trim_end_matches('0'))
+    }
 }
 
 fn period_words(period: &str) -> &'static str {
@@ -389,6 +397,15 @@ mod tests {
         for bad in ["", "0", "1001", "fifty", "50,,x", "1,2,3,4,5,6,7,8,9,10,11"] {
             assert!(parse_thresholds(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn amounts_read_like_money() {
+        assert_eq!(usd(8_000_000_000), "$8.00");
+        assert_eq!(usd(10_000_000), "$0.01");
+        assert_eq!(usd(1_000), "$0.000001");
+        assert_eq!(usd(1_150_396), "$0.00115");
+        assert_eq!(usd(0), "$0.00");
     }
 
     #[test]

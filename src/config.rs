@@ -47,6 +47,8 @@ pub struct Settings {
     pub trace_retention_days: u32,
     pub session_gap: Duration,
     pub metrics: MetricsSettings,
+    /// OpenTelemetry export; `None`: off.
+    pub otel: Option<crate::otel::OtelSettings>,
     pub dev_mode: bool,
 }
 
@@ -386,6 +388,21 @@ impl Settings {
                 }
             })?,
         };
+        let otel = match raw.parse("otel.endpoint", crate::otel::traces_url)? {
+            None => None,
+            Some(traces_url) => Some(crate::otel::OtelSettings {
+                traces_url,
+                headers: raw
+                    .parse("otel.headers", crate::otel::parse_headers)?
+                    .unwrap_or_default(),
+                service_name: raw.required("otel.service_name", |s| {
+                    Some(s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .ok_or_else(|| "must not be empty".to_owned())
+                })?,
+                capture_bodies: raw.required("otel.capture_bodies", parse_bool)?,
+            }),
+        };
         let dev_mode = raw.required("dev_mode", parse_bool)?;
         Ok(Settings {
             listen,
@@ -406,6 +423,7 @@ impl Settings {
             trace_retention_days,
             session_gap,
             metrics,
+            otel,
             dev_mode,
         })
     }

@@ -41,6 +41,7 @@ pub mod manage;
 pub mod memory;
 pub mod metering;
 pub mod metrics;
+pub mod otel;
 pub mod overview;
 pub mod pricing;
 pub mod providers;

@@ -139,6 +139,8 @@ pub struct RecorderConfig {
     pub write_ahead: bool,
     /// A fingerprinted session that starts again after this much silence is a new session.
     pub session_gap: Duration,
+    /// Exports each finalized trace as an OpenTelemetry span; `None`: off.
+    pub otel: Option<Arc<crate::otel::Exporter>>,
 }
 
 impl RecorderConfig {
@@ -153,6 +155,7 @@ impl RecorderConfig {
             max_spool_bytes: 1 << 30,
             write_ahead: true,
             session_gap: Duration::from_secs(30 * 60),
+            otel: None,
         }
     }
 }

@@ -830,6 +830,11 @@ pub fn print_config(settings: &Settings) {
                 .map(|_| "<set>".to_owned())
                 .unwrap_or_else(|| "<generated into data_dir/master.key>".into()),
             "database_url" => settings.database_url.redacted(),
+            // Secrets: only whether they are set.
+            "metrics.token" | "otel.headers" => match std::env::var(var.env) {
+                Ok(v) if !v.is_empty() => "<set>".into(),
+                _ => String::new(),
+            },
             "public_url" => settings.public_base(),
             _ => std::env::var(var.env)
                 .ok()

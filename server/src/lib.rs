@@ -81,6 +81,13 @@ impl Application {
         let mut recorder_config = RecorderConfig::new(&services.settings.data_dir);
         recorder_config.max_spool_bytes = services.settings.limits.max_spool_bytes;
         recorder_config.session_gap = services.settings.session_gap;
+        if let Some(otel) = &services.settings.otel {
+            let exporter = antix::otel::Exporter::start(otel).map_err(|e| {
+                std::io::Error::other(format!("OpenTelemetry export ({}): {e}", otel.traces_url))
+            })?;
+            tracing::info!(collector = %otel.traces_url, "exporting traces to OpenTelemetry");
+            recorder_config.otel = Some(std::sync::Arc::new(exporter));
+        }
         // Bodies waiting to be written get at most half of the memory budget; past it they are
         // dropped (usage kept) before requests are refused.
         recorder_config.max_queued_bytes =

@@ -227,9 +227,36 @@ pub const VARS: &[Var] = &[
                served there.",
     },
     Var {
+        key: "otel.endpoint",
+        env: "ANTIX_OTEL_ENDPOINT",
+        default: None,
+        help: "An OpenTelemetry collector's OTLP/HTTP URL (e.g. http://collector:4318): each \
+               recorded call is exported as a span with gen_ai.* attributes. Unset: no export.",
+    },
+    Var {
+        key: "otel.headers",
+        env: "ANTIX_OTEL_HEADERS",
+        default: None,
+        help: "Headers sent with every export, key=value,key2=value2 (a vendor's API key).",
+    },
+    Var {
+        key: "otel.service_name",
+        env: "ANTIX_OTEL_SERVICE_NAME",
+        default: Some("antix"),
+        help: "The service.name of the exported spans.",
+    },
+    Var {
+        key: "otel.capture_bodies",
+        env: "ANTIX_OTEL_CAPTURE_BODIES",
+        default: Some("false"),
+        help: "Also export request and response bodies (as recorded, secrets redacted) as span \
+               events.",
+    },
+    Var {
         key: "dev_mode",
         env: "ANTIX_DEV_MODE",
         default: Some("false"),
-        help: "Allows http:// and loopback custom provider base URLs. Never enable in production.",
+        help: "Allows http:// and loopback custom provider base URLs and alert webhooks. Never \
+               enable in production.",
     },
 ];

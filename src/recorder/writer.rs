@@ -76,6 +76,9 @@ pub(super) async fn run(
             shared.drained.notify_waiters();
             for r in records.iter().chain(panicked.iter().map(|(r, _)| r)) {
                 shared.metrics.observe(r);
+                if let Some(otel) = &cfg.otel {
+                    otel.export(r);
+                }
             }
             for (record, message) in panicked {
                 quarantine(&store, &shared, &record, &message).await;
@@ -105,6 +108,10 @@ pub(super) async fn run(
         if closing {
             break;
         }
+    }
+    // Spans still queued go out now (on the blocking pool: the SDK waits for its exporter).
+    if let Some(otel) = cfg.otel.clone() {
+        let _ = tokio::task::spawn_blocking(move || otel.shutdown()).await;
     }
     // Last chance for anything spooled during the run, within the shutdown deadline.
     if shared.spool.has_pending() {

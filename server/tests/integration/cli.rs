@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::common::test_env;
+use crate::common::{TEST_MASTER_KEY, test_env};
 
 fn antix(
     env: &std::collections::BTreeMap<String, String>,
@@ -123,6 +123,39 @@ fn bad_configuration_exits_2_naming_the_variable() {
         err.contains("DATABASE_URL") && err.contains("sqlite://"),
         "{err}"
     );
+}
+
+#[test]
+fn config_prints_settings_but_never_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = test_env(dir.path());
+    env.insert(
+        "ANTIX_METRICS_TOKEN".into(),
+        "scrape-token-0123456789".into(),
+    );
+    env.insert("ANTIX_OTEL_ENDPOINT".into(), "http://collector:4318".into());
+    env.insert(
+        "ANTIX_OTEL_HEADERS".into(),
+        "x-api-key=vendor-secret-42".into(),
+    );
+    let (code, out, err) = antix(&env, &["config"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("http://collector:4318"), "{out}");
+    for secret in [
+        "scrape-token-0123456789",
+        "vendor-secret-42",
+        TEST_MASTER_KEY,
+    ] {
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "{secret} printed"
+        );
+    }
+    let headers = out
+        .lines()
+        .find(|l| l.starts_with("ANTIX_OTEL_HEADERS"))
+        .unwrap();
+    assert!(headers.ends_with("<set>"), "{headers}");
 }
 
 #[test]

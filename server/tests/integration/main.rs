@@ -17,6 +17,7 @@ mod hardening;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod otel;
 mod permissions;
 mod portal;
 mod proxy;
