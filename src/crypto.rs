@@ -9,14 +9,22 @@ use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretBox};
 use sha2::Sha256;
+
+mod password;
+mod tokens;
+
+pub use password::{hash_password, verify_password};
+pub use tokens::{
+    API_TOKEN_PREFIX, VIRTUAL_KEY_RANDOM_LEN, api_token_checksum_ok, api_token_display,
+    generate_api_token, generate_virtual_key, key_display, random_base62,
+    virtual_key_checksum_ok,
+};
 
 const KEY_LEN: usize = 32;
 
@@ -461,252 +469,9 @@ fn open(key: &[u8; KEY_LEN], blob: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoE
         .map_err(|_| CryptoError::Decrypt)
 }
 
-/// argon2id at OWASP's recommended minimum (m = 19 MiB, t = 2, p = 1).
-fn argon2() -> Argon2<'static> {
-    // These constants are within argon2's documented bounds; Params::new cannot fail for them.
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-thread_local! {
-    /// argon2's working memory (19 MiB), allocated once by each thread that hashes (the few
-    /// password-hashing threads) and reused. Allocated per run, every freed block stayed in
-    /// the C allocator's arenas: a burst of logins left the process hundreds of MiB larger.
-    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The most working memory kept for reuse, in 1 KiB blocks: a stored hash with larger
-/// parameters (an older, costlier setting) gets an allocation of its own.
-const REUSED_BLOCKS: usize = 64 * 1024;
-
-/// The raw argon2 output for `password` and `salt`, in the thread's reused memory.
-fn argon2_into(
-    a: &Argon2<'_>,
-    password: &[u8],
-    salt: &[u8],
-    out: &mut [u8],
-) -> Result<(), argon2::Error> {
-    let need = a.params().block_count();
-    if need > REUSED_BLOCKS {
-        return a.hash_password_into(password, salt, out);
-    }
-    BLOCKS.with_borrow_mut(|blocks| {
-        if blocks.len() < need {
-            blocks.resize(need, argon2::Block::default());
-        }
-        a.hash_password_into_with_memory(password, salt, out, &mut blocks[..need])
-    })
-}
-
-/// Hashes a password to a PHC string. CPU-heavy (tens of ms): call from the hashing threads.
-pub fn hash_password(password: &str) -> Result<String, CryptoError> {
-    let err = |e: &dyn std::fmt::Display| CryptoError::Hash(e.to_string());
-    let salt = SaltString::generate(&mut OsRng);
-    let a = argon2();
-    let mut salt_buf = [0u8; 64];
-    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| err(&e))?;
-    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    argon2_into(&a, password.as_bytes(), salt_bytes, &mut out).map_err(|e| err(&e))?;
-    let phc = PasswordHash {
-        algorithm: Algorithm::Argon2id.ident(),
-        version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(a.params()).map_err(|e| err(&e))?,
-        salt: Some(salt.as_salt()),
-        hash: Some(Output::new(&out).map_err(|e| err(&e))?),
-    };
-    Ok(phc.to_string())
-}
-
-/// Whether `password` matches a PHC string (any argon2 variant and parameters it names),
-/// compared in constant time.
-fn matches(password: &[u8], phc: &str) -> bool {
-    let Ok(h) = PasswordHash::new(phc) else {
-        return false;
-    };
-    let Ok(params) = Params::try_from(&h) else {
-        return false;
-    };
-    let Ok(algorithm) = Algorithm::try_from(h.algorithm) else {
-        return false;
-    };
-    let Ok(version) = h.version.map_or(Ok(Version::default()), Version::try_from) else {
-        return false;
-    };
-    let (Some(salt), Some(expected)) = (h.salt, h.hash) else {
-        return false;
-    };
-    let mut salt_buf = [0u8; 64];
-    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
-        return false;
-    };
-    let mut out = vec![0u8; expected.len()];
-    argon2_into(
-        &Argon2::new(algorithm, version, params),
-        password,
-        salt,
-        &mut out,
-    )
-    .is_ok()
-        && Output::new(&out).is_ok_and(|o| o == expected)
-}
-
-/// Verifies a password against a PHC string. With `None` (unknown user) it still runs a full
-/// argon2 verification against a fixed hash, so the response time does not reveal whether the
-/// account exists. CPU-heavy: call from the hashing threads.
-pub fn verify_password(password: &str, phc: Option<&str>) -> bool {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash_password("antix-dummy-password").unwrap_or_default());
-    let (phc, real) = match phc {
-        Some(p) => (p, true),
-        None => (dummy.as_str(), false),
-    };
-    matches(password.as_bytes(), phc) && real
-}
-
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// `n` random base62 characters (≈ 5.95 bits each), by rejection sampling so every character
-/// is uniform.
-pub fn random_base62(n: usize) -> String {
-    let mut out = String::with_capacity(n);
-    let mut buf = [0u8; 64];
-    while out.len() < n {
-        OsRng.fill_bytes(&mut buf);
-        for &b in &buf {
-            // 248 = 62 * 4: values at or above it would bias the first characters.
-            if b < 248 && out.len() < n {
-                out.push(BASE62[(b % 62) as usize] as char);
-            }
-        }
-    }
-    out
-}
-
-fn base62_fixed(mut v: u32, width: usize) -> String {
-    let mut chars = vec![b'0'; width];
-    for slot in chars.iter_mut().rev() {
-        *slot = BASE62[(v % 62) as usize];
-        v /= 62;
-    }
-    String::from_utf8_lossy(&chars).into_owned()
-}
-
-/// Length of the random part of a virtual key: 43 base62 characters ≈ 256 bits (≥ 32 bytes).
-pub const VIRTUAL_KEY_RANDOM_LEN: usize = 43;
-/// Length of the CRC32 checksum suffix (base62 of a u32 fits in 6 characters).
-const CHECKSUM_LEN: usize = 6;
-
-/// A new virtual key: `sk-vk-` + 43 random base62 characters + a 6-character CRC32 checksum,
-/// so secret scanners can recognise real keys and the gateway can reject typos without a
-/// database lookup.
-pub fn generate_virtual_key() -> String {
-    let body = random_base62(VIRTUAL_KEY_RANDOM_LEN);
-    let sum = base62_fixed(crc32fast::hash(body.as_bytes()), CHECKSUM_LEN);
-    format!("sk-vk-{body}{sum}")
-}
-
-/// Whether a string has the shape and checksum of a key this gateway issued. A string with a
-/// virtual-key prefix that fails this check is still a (bad) virtual key, never a BYOK key.
-pub fn virtual_key_checksum_ok(key: &str) -> bool {
-    let Some(rest) = key
-        .strip_prefix("sk-vk-")
-        .or_else(|| key.strip_prefix("sk-antix-"))
-    else {
-        return false;
-    };
-    if rest.len() != VIRTUAL_KEY_RANDOM_LEN + CHECKSUM_LEN || !rest.is_ascii() {
-        return false;
-    }
-    let (body, sum) = rest.split_at(VIRTUAL_KEY_RANDOM_LEN);
-    body.bytes().all(|b| b.is_ascii_alphanumeric())
-        && subtle::ConstantTimeEq::ct_eq(
-            base62_fixed(crc32fast::hash(body.as_bytes()), CHECKSUM_LEN).as_bytes(),
-            sum.as_bytes(),
-        )
-        .into()
-}
-
-/// Prefix of organization API tokens (the management REST API's credential).
-pub const API_TOKEN_PREFIX: &str = "antix_api_";
-
-/// A new organization API token: `antix_api_` + 43 random base62 characters + a CRC32 checksum,
-/// the virtual keys' shape under a prefix of its own (a token is never a proxy key, nor the
-/// other way round).
-pub fn generate_api_token() -> String {
-    let body = random_base62(VIRTUAL_KEY_RANDOM_LEN);
-    let sum = base62_fixed(crc32fast::hash(body.as_bytes()), CHECKSUM_LEN);
-    format!("{API_TOKEN_PREFIX}{body}{sum}")
-}
-
-/// Whether a string has the shape and checksum of an API token: a mistyped one is refused
-/// without a database lookup.
-pub fn api_token_checksum_ok(token: &str) -> bool {
-    let Some(rest) = token.strip_prefix(API_TOKEN_PREFIX) else {
-        return false;
-    };
-    if rest.len() != VIRTUAL_KEY_RANDOM_LEN + CHECKSUM_LEN || !rest.is_ascii() {
-        return false;
-    }
-    let (body, sum) = rest.split_at(VIRTUAL_KEY_RANDOM_LEN);
-    body.bytes().all(|b| b.is_ascii_alphanumeric())
-        && subtle::ConstantTimeEq::ct_eq(
-            base62_fixed(crc32fast::hash(body.as_bytes()), CHECKSUM_LEN).as_bytes(),
-            sum.as_bytes(),
-        )
-        .into()
-}
-
-/// An API token as lists show it: prefix, four characters, an ellipsis and the last four.
-pub fn api_token_display(token: &str) -> String {
-    let rest = token.get(API_TOKEN_PREFIX.len()..).unwrap_or("");
-    let head: String = rest.chars().take(4).collect();
-    let tail: String = rest
-        .chars()
-        .skip(rest.chars().count().saturating_sub(4))
-        .collect();
-    format!("{API_TOKEN_PREFIX}{head}…{tail}")
-}
-
-/// What a key looks like in lists once its secret part is gone: prefix, four characters, an
-/// ellipsis and the last four.
-pub fn key_display(key: &str) -> String {
-    let prefix = if key.starts_with("sk-antix-") {
-        "sk-antix-"
-    } else {
-        "sk-vk-"
-    };
-    let rest = key.get(prefix.len()..).unwrap_or("");
-    let head: String = rest.chars().take(4).collect();
-    let tail: String = rest
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("{prefix}{head}…{tail}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn api_tokens_have_their_own_shape() {
-        let t = generate_api_token();
-        assert!(t.starts_with("antix_api_") && api_token_checksum_ok(&t));
-        assert!(!virtual_key_checksum_ok(&t));
-        assert!(!api_token_checksum_ok(&generate_virtual_key()));
-        let mut typo = t.clone().into_bytes();
-        let i = typo.len() - 10;
-        typo[i] = if typo[i] == b'a' { b'b' } else { b'a' };
-        assert!(!api_token_checksum_ok(&String::from_utf8(typo).unwrap()));
-        let shown = api_token_display(&t);
-        assert!(shown.starts_with(&t[..14]) && shown.ends_with(&t[t.len() - 4..]));
-        assert!(shown.chars().count() < 24);
-    }
 
     #[test]
     fn master_key_formats() {
@@ -770,71 +535,5 @@ mod tests {
         assert!(keys.decrypt(&tampered, b"cred:org-a:openai").is_err());
         let other = MasterKey::generate().keys();
         assert!(other.decrypt(&ct, b"cred:org-a:openai").is_err());
-    }
-
-    #[test]
-    fn passwords_are_argon2id_at_owasp_minimum() {
-        let phc = hash_password("correct horse").unwrap();
-        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(verify_password("correct horse", Some(&phc)));
-        assert!(!verify_password("wrong", Some(&phc)));
-        assert!(!verify_password("antix-dummy-password", None));
-        assert!(!verify_password(
-            "correct horse",
-            Some("$argon2id$v=19$m=19456")
-        ));
-    }
-
-    #[test]
-    fn password_hashes_stay_compatible_with_the_argon2_crates_own() {
-        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-        // Hashes stored before the working memory was reused (and with other parameters).
-        let salt = SaltString::generate(&mut OsRng);
-        let theirs = argon2()
-            .hash_password(b"old password", &salt)
-            .unwrap()
-            .to_string();
-        assert!(verify_password("old password", Some(&theirs)));
-        assert!(!verify_password("old passwore", Some(&theirs)));
-        let light = Argon2::new(
-            Algorithm::Argon2i,
-            Version::V0x10,
-            Params::new(1024, 1, 1, Some(16)).unwrap(),
-        )
-        .hash_password(b"legacy", &salt)
-        .unwrap()
-        .to_string();
-        assert!(verify_password("legacy", Some(&light)));
-        // And the crate reads ours.
-        let ours = hash_password("new password").unwrap();
-        let parsed = PasswordHash::new(&ours).unwrap();
-        assert!(argon2().verify_password(b"new password", &parsed).is_ok());
-    }
-
-    #[test]
-    fn virtual_keys_have_shape_and_checksum() {
-        let k = generate_virtual_key();
-        assert!(k.starts_with("sk-vk-"));
-        assert_eq!(k.len(), 6 + 43 + 6);
-        assert!(virtual_key_checksum_ok(&k));
-        let mut bad = k.clone().into_bytes();
-        let i = 10;
-        bad[i] = if bad[i] == b'a' { b'b' } else { b'a' };
-        assert!(!virtual_key_checksum_ok(&String::from_utf8(bad).unwrap()));
-        assert!(!virtual_key_checksum_ok("sk-vk-short"));
-        assert!(!virtual_key_checksum_ok("sk-proj-abc"));
-        let d = key_display(&k);
-        assert!(d.starts_with("sk-vk-") && d.contains('…') && d.len() < 20);
-    }
-
-    #[test]
-    fn base62_is_uniformish() {
-        let s = random_base62(62 * 200);
-        let mut counts = [0usize; 62];
-        for b in s.bytes() {
-            let i = BASE62.iter().position(|&c| c == b).unwrap();
-            counts[i] += 1;
-        }
-        assert!(counts.iter().all(|&c| c > 100 && c < 320), "{counts:?}");
     }
 }
