@@ -22,8 +22,7 @@ mod tokens;
 pub use password::{hash_password, verify_password};
 pub use tokens::{
     API_TOKEN_PREFIX, VIRTUAL_KEY_RANDOM_LEN, api_token_checksum_ok, api_token_display,
-    generate_api_token, generate_virtual_key, key_display, random_base62,
-    virtual_key_checksum_ok,
+    generate_api_token, generate_virtual_key, key_display, random_base62, virtual_key_checksum_ok,
 };
 
 const KEY_LEN: usize = 32;
