@@ -435,6 +435,18 @@ pub async fn authenticate(s: &Services, headers: &HeaderMap) -> ApiResult<Actor>
         .ok_or(ApiError::Unauthenticated)
 }
 
+/// The endpoint a path's `{id}` names, when the request's token may see it (else not found).
+pub async fn visible_endpoint(
+    s: &Services,
+    headers: &HeaderMap,
+    id: &str,
+) -> ApiResult<antix::domain::Endpoint> {
+    let actor = authenticate(s, headers).await?;
+    let id = antix::domain::EndpointId(path_id(id)?);
+    let (e, _) = antix::manage::endpoints::find(&s.store, &actor, id).await?;
+    Ok(e)
+}
+
 /// Reads a JSON body into `T`, or says what is wrong with it in the API's error shape.
 pub fn json_body<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,

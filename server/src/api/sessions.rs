@@ -2,7 +2,7 @@
 //! recently active first, and one session's calls in time order.
 
 use antix::Services;
-use antix::domain::EndpointId;
+
 use antix::manage::sessions as ops;
 use antix::store::observe::{SessionCursor, SessionRow};
 use axum::extract::rejection::QueryRejection;
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::traces::{TraceView, trace_view};
-use super::{ApiError, ApiResult, ErrorBody, PageQuery, authenticate, json, path_id, query, time};
+use super::{ApiError, ApiResult, ErrorBody, PageQuery, json, query, time, visible_endpoint};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -88,10 +88,8 @@ pub async fn list(
     Path(id): Path<String>,
     q: Result<Query<SessionParams>, QueryRejection>,
 ) -> ApiResult {
-    let actor = authenticate(&s, &headers).await?;
+    let e = visible_endpoint(&s, &headers, &id).await?;
     let q = query(q)?;
-    let (e, _) =
-        antix::manage::endpoints::find(&s.store, &actor, EndpointId(path_id(&id)?)).await?;
     let limit = PageQuery {
         limit: q.limit,
         cursor: None,
@@ -131,9 +129,7 @@ pub async fn get_one(
     headers: HeaderMap,
     Path((id, key)): Path<(String, String)>,
 ) -> ApiResult {
-    let actor = authenticate(&s, &headers).await?;
-    let (e, _) =
-        antix::manage::endpoints::find(&s.store, &actor, EndpointId(path_id(&id)?)).await?;
+    let e = visible_endpoint(&s, &headers, &id).await?;
     let found = ops::get(&s.store, e.id, Some(&key), "").await?;
     Ok(json(
         StatusCode::OK,

@@ -2,7 +2,7 @@
 //! search, same rules) and one trace with its bodies; the Overview's 30-day totals.
 
 use antix::Services;
-use antix::domain::{EndpointId, TraceId};
+use antix::domain::TraceId;
 use antix::export::dollars;
 use antix::store::observe::Cursor;
 use antix::store::traces::{DailyTotals, TraceRow};
@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiResult, ErrorBody, authenticate, json, path_id, query, time};
+use super::{ApiError, ApiResult, ErrorBody, json, path_id, query, time, visible_endpoint};
 
 /// The Traces tab's filters.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -184,10 +184,8 @@ pub async fn list(
     Path(id): Path<String>,
     q: Result<Query<TraceParams>, QueryRejection>,
 ) -> ApiResult {
-    let actor = authenticate(&s, &headers).await?;
+    let e = visible_endpoint(&s, &headers, &id).await?;
     let q = query(q)?;
-    let (e, _) =
-        antix::manage::endpoints::find(&s.store, &actor, EndpointId(path_id(&id)?)).await?;
     let limit = match q.limit {
         None => 50,
         Some(n @ 1..=200) => n,
@@ -236,9 +234,7 @@ pub async fn get_one(
     headers: HeaderMap,
     Path((id, trace_id)): Path<(String, String)>,
 ) -> ApiResult {
-    let actor = authenticate(&s, &headers).await?;
-    let (e, _) =
-        antix::manage::endpoints::find(&s.store, &actor, EndpointId(path_id(&id)?)).await?;
+    let e = visible_endpoint(&s, &headers, &id).await?;
     let tid = TraceId(path_id(&trace_id)?);
     let row = s.store.trace(tid).await?.ok_or(ApiError::NotFound)?;
     // The trace must be this endpoint's: an id from elsewhere is simply not found.
@@ -275,9 +271,7 @@ pub async fn usage(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let actor = authenticate(&s, &headers).await?;
-    let (e, _) =
-        antix::manage::endpoints::find(&s.store, &actor, EndpointId(path_id(&id)?)).await?;
+    let e = visible_endpoint(&s, &headers, &id).await?;
     let o = antix::overview::overview(&s.store, e.id, antix::domain::now_ms()).await?;
     Ok(json(
         StatusCode::OK,
