@@ -324,3 +324,83 @@ pub async fn org_with_endpoint(
         .unwrap();
     (admin, org, endpoint)
 }
+
+/// The password of every user [`two_orgs`] creates.
+pub const PASSWORD: &str = "a long enough password";
+
+/// Two organizations for permission tests: Acme (Ada, its first admin, and Bob in `bob_role`)
+/// and Evil (Eve's), with an org-shared endpoint in each and a personal endpoint of Ada's.
+pub struct TwoOrgs {
+    pub app: TestApp,
+    pub ada: antix::domain::User,
+    pub bob: antix::domain::User,
+    pub eve: antix::domain::User,
+    pub acme: antix::domain::Organization,
+    pub evil: antix::domain::Organization,
+    pub acme_shared: uuid::Uuid,
+    pub ada_personal: uuid::Uuid,
+    pub evil_shared: uuid::Uuid,
+}
+
+pub async fn two_orgs(bob_role: antix::domain::Role) -> TwoOrgs {
+    use antix::domain::Scope;
+    use antix::store::endpoints::NewEndpoint;
+    let app = spawn_app().await;
+    let s = &app.services;
+    let hash = antix::crypto::hash_password(PASSWORD).unwrap();
+    let (ada, acme) = s
+        .store
+        .create_first_admin(&antix::store::accounts::NewAdmin {
+            email: "ada@example.com",
+            name: "Ada",
+            password_hash: &hash,
+            org_name: "Acme",
+        })
+        .await
+        .unwrap();
+    let bob = s
+        .store
+        .create_user("bob@example.com", "Bob", &hash)
+        .await
+        .unwrap();
+    s.store
+        .add_membership(acme.id, bob.id, bob_role)
+        .await
+        .unwrap();
+    let eve = s
+        .store
+        .create_user("eve@example.com", "Eve", &hash)
+        .await
+        .unwrap();
+    let evil = s.store.create_organization("Evil", eve.id).await.unwrap();
+    let ep = |org, owner, scope, name: &'static str| {
+        let store = s.store.clone();
+        async move {
+            store
+                .create_endpoint(&NewEndpoint {
+                    org,
+                    owner,
+                    scope,
+                    name,
+                })
+                .await
+                .unwrap()
+                .id
+                .0
+        }
+    };
+    let acme_shared = ep(acme.id, ada.id, Scope::OrgShared, "acme shared").await;
+    let ada_personal = ep(acme.id, ada.id, Scope::Personal, "ada personal").await;
+    let evil_shared = ep(evil.id, eve.id, Scope::OrgShared, "evil shared").await;
+    TwoOrgs {
+        app,
+        ada,
+        bob,
+        eve,
+        acme,
+        evil,
+        acme_shared,
+        ada_personal,
+        evil_shared,
+    }
+}

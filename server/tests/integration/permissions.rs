@@ -3,15 +3,13 @@
 //! member doing admin work, a removed member's old session. All refused, and "not yours" looks
 //! exactly like "does not exist".
 
-use antix::domain::{Role, Scope};
-use antix::store::endpoints::NewEndpoint;
+use antix::domain::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, spawn_app};
+use crate::common::{PASSWORD, TestApp, two_orgs};
 
 const ORIGIN: &str = "http://127.0.0.1:3000";
-const PASSWORD: &str = "a long enough password";
 
 struct Session<'a> {
     app: &'a TestApp,
@@ -92,53 +90,8 @@ struct World {
 }
 
 async fn world() -> World {
-    let app = spawn_app().await;
-    let s = &app.services;
-    let hash = antix::crypto::hash_password(PASSWORD).unwrap();
-    let (ada, acme) = s
-        .store
-        .create_first_admin(&antix::store::accounts::NewAdmin {
-            email: "ada@example.com",
-            name: "Ada",
-            password_hash: &hash,
-            org_name: "Acme",
-        })
-        .await
-        .unwrap();
-    let bob = s
-        .store
-        .create_user("bob@example.com", "Bob", &hash)
-        .await
-        .unwrap();
-    s.store
-        .add_membership(acme.id, bob.id, Role::Member)
-        .await
-        .unwrap();
-    let eve = s
-        .store
-        .create_user("eve@example.com", "Eve", &hash)
-        .await
-        .unwrap();
-    let evil = s.store.create_organization("Evil", eve.id).await.unwrap();
-    let ep = |org, owner, scope, name: &'static str| {
-        let store = s.store.clone();
-        async move {
-            store
-                .create_endpoint(&NewEndpoint {
-                    org,
-                    owner,
-                    scope,
-                    name,
-                })
-                .await
-                .unwrap()
-                .id
-                .0
-        }
-    };
-    let acme_shared = ep(acme.id, ada.id, Scope::OrgShared, "acme shared").await;
-    let ada_personal = ep(acme.id, ada.id, Scope::Personal, "ada personal").await;
-    let evil_shared = ep(evil.id, eve.id, Scope::OrgShared, "evil shared").await;
+    let t = two_orgs(Role::Member).await;
+    let s = &t.app.services;
     let key = |org, by| {
         let (store, keys) = (s.store.clone(), s.keys.clone());
         async move {
@@ -150,17 +103,17 @@ async fn world() -> World {
                 .0
         }
     };
-    let ada_key = key(acme.id, ada.id).await;
-    let evil_key = key(evil.id, eve.id).await;
+    let ada_key = key(t.acme.id, t.ada.id).await;
+    let evil_key = key(t.evil.id, t.eve.id).await;
     World {
-        acme_shared,
-        ada_personal,
-        evil_shared,
+        acme_shared: t.acme_shared,
+        ada_personal: t.ada_personal,
+        evil_shared: t.evil_shared,
         ada_key,
         evil_key,
-        eve_id: eve.id.0,
-        bob_id: bob.id.0,
-        app,
+        eve_id: t.eve.id.0,
+        bob_id: t.bob.id.0,
+        app: t.app,
     }
 }
 

@@ -2,14 +2,13 @@
 //! revoked, their creator demoted), every resource against another organization's ids, the
 //! error shape, cursor pages, `Idempotency-Key`, and the OpenAPI document.
 
-use antix::domain::{Membership, Role, Scope, User};
+use antix::domain::{Membership, Role, User};
 use antix::manage::Actor;
-use antix::store::endpoints::NewEndpoint;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, spawn_app};
+use crate::common::{TestApp, two_orgs};
 
 mod credentials;
 mod keys;
@@ -36,66 +35,20 @@ async fn membership(app: &TestApp, user: &User) -> Membership {
 }
 
 async fn world() -> World {
-    let app = spawn_app().await;
-    let s = &app.services;
-    let hash = antix::crypto::hash_password("a long enough password").unwrap();
-    let (ada, acme) = s
-        .store
-        .create_first_admin(&antix::store::accounts::NewAdmin {
-            email: "ada@example.com",
-            name: "Ada",
-            password_hash: &hash,
-            org_name: "Acme",
-        })
-        .await
-        .unwrap();
-    let bob = s
-        .store
-        .create_user("bob@example.com", "Bob", &hash)
-        .await
-        .unwrap();
-    s.store
-        .add_membership(acme.id, bob.id, Role::Admin)
-        .await
-        .unwrap();
-    let eve = s
-        .store
-        .create_user("eve@example.com", "Eve", &hash)
-        .await
-        .unwrap();
-    let evil = s.store.create_organization("Evil", eve.id).await.unwrap();
-    let ep = |org, owner, scope, name: &'static str| {
-        let store = s.store.clone();
-        async move {
-            store
-                .create_endpoint(&NewEndpoint {
-                    org,
-                    owner,
-                    scope,
-                    name,
-                })
-                .await
-                .unwrap()
-                .id
-                .0
-        }
-    };
-    let acme_shared = ep(acme.id, ada.id, Scope::OrgShared, "acme shared").await;
-    let ada_personal = ep(acme.id, ada.id, Scope::Personal, "ada personal").await;
-    let evil_shared = ep(evil.id, eve.id, Scope::OrgShared, "evil shared").await;
+    let t = two_orgs(Role::Admin).await;
     let (ma, mb, me) = (
-        membership(&app, &ada).await,
-        membership(&app, &bob).await,
-        membership(&app, &eve).await,
+        membership(&t.app, &t.ada).await,
+        membership(&t.app, &t.bob).await,
+        membership(&t.app, &t.eve).await,
     );
     World {
-        ada: (ada, ma),
-        bob: (bob, mb),
-        eve: (eve, me),
-        acme_shared,
-        ada_personal,
-        evil_shared,
-        app,
+        ada: (t.ada, ma),
+        bob: (t.bob, mb),
+        eve: (t.eve, me),
+        acme_shared: t.acme_shared,
+        ada_personal: t.ada_personal,
+        evil_shared: t.evil_shared,
+        app: t.app,
     }
 }
 
