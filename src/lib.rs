@@ -9,11 +9,12 @@
 //! - [`gateway`]: the proxy, as named phases (route, caller, inspect, target, admit, upstream,
 //!   relay) over one `Call` value.
 //! - [`recorder`]: traces off the request path: batching, finalizing (usage, cost, sessions,
-//!   redaction), spooling, quarantine.
+//!   redaction), spooling, quarantine; [`otel`] exports them as OpenTelemetry spans.
 //! - Rules of the product, for every adapter: [`access`] (who may see and manage what),
 //!   [`accounts`] (first run, login, portal sessions), [`virtual_keys`], [`credentials`],
 //!   [`limits`] (budgets and rate limits), [`overview`] (the 30-day window), [`housekeeping`]
-//!   (retention and sweeps), [`sessions`] (agent sessions).
+//!   (retention and sweeps), [`sessions`] (agent sessions), [`alerts`] (budget alerts),
+//!   [`manage`] (the management operations every adapter shares).
 //! - [`store`]: the one store API over SQLite and Postgres, with migrations and the hot-path
 //!   cache (its own writes invalidate it).
 //! - Vocabulary and low-level pieces: [`providers`] (wire formats), [`translate`] (between
