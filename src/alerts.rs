@@ -177,50 +177,66 @@ impl Attempt {
     }
 }
 
-/// Posts one alert to `url`, signed with `secret`.
-pub async fn post(
-    client: &reqwest::Client,
-    url: &str,
-    secret: &str,
-    e: &AlertEvent,
-    test: bool,
-) -> Attempt {
-    let body = serde_json::to_vec(&payload(e, test)).unwrap_or_default();
-    let t = now_ms() / 1000;
-    let res = client
-        .post(url)
-        .timeout(DELIVERY_TIMEOUT)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::USER_AGENT, "Antix-Alerts/1")
-        .header("x-antix-event", "budget.threshold")
-        .header("x-antix-delivery", e.id.to_string())
-        .header("x-antix-signature", signature(secret, t, &body))
-        .body(body)
-        .send()
-        .await;
-    match res {
-        Ok(r) if r.status().is_success() => Attempt {
-            status: Some(r.status().as_u16()),
-            error: None,
-        },
-        Ok(r) => Attempt {
-            status: Some(r.status().as_u16()),
-            error: Some(format!("the webhook answered {}", r.status())),
-        },
-        Err(err) => Attempt {
-            status: None,
-            error: Some(crate::egress::describe_error(&err)),
-        },
-    }
+/// Sends deliveries to organization-chosen webhooks, guarded like every such target: no
+/// private, loopback or metadata address (unless in dev mode), by name or by literal IP, and
+/// no redirects.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    allow_local: bool,
 }
 
-/// The HTTP client deliveries go through: guarded like every organization-chosen target (no
-/// private addresses unless in dev mode, no redirects).
-pub fn client(services: &Services) -> Result<reqwest::Client, reqwest::Error> {
-    crate::egress::guarded_client(
-        services.settings.timeouts.connect,
-        services.settings.dev_mode,
-    )
+impl Sender {
+    pub fn new(services: &Services) -> Result<Self, reqwest::Error> {
+        let allow_local = services.settings.dev_mode;
+        Ok(Sender {
+            client: crate::egress::guarded_client(services.settings.timeouts.connect, allow_local)?,
+            allow_local,
+        })
+    }
+
+    /// Posts one alert to `url`, signed with `secret`.
+    pub async fn post(&self, url: &str, secret: &str, e: &AlertEvent, test: bool) -> Attempt {
+        // The resolver checks names; a literal IP is checked here (the URL was checked when
+        // saved, but the instance's dev mode may have been turned off since).
+        let target = url::Url::parse(url)
+            .map_err(|e| e.to_string())
+            .and_then(|u| crate::egress::check_target(&u, self.allow_local));
+        if let Err(why) = target {
+            return Attempt {
+                status: None,
+                error: Some(format!("the webhook URL is not allowed: {why}")),
+            };
+        }
+        let body = serde_json::to_vec(&payload(e, test)).unwrap_or_default();
+        let t = now_ms() / 1000;
+        let res = self
+            .client
+            .post(url)
+            .timeout(DELIVERY_TIMEOUT)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::USER_AGENT, "Antix-Alerts/1")
+            .header("x-antix-event", "budget.threshold")
+            .header("x-antix-delivery", e.id.to_string())
+            .header("x-antix-signature", signature(secret, t, &body))
+            .body(body)
+            .send()
+            .await;
+        match res {
+            Ok(r) if r.status().is_success() => Attempt {
+                status: Some(r.status().as_u16()),
+                error: None,
+            },
+            Ok(r) => Attempt {
+                status: Some(r.status().as_u16()),
+                error: Some(format!("the webhook answered {}", r.status())),
+            },
+            Err(err) => Attempt {
+                status: None,
+                error: Some(crate::egress::describe_error(&err)),
+            },
+        }
+    }
 }
 
 /// Compares spend with budgets at `now` and records every threshold newly crossed. Returns how
@@ -309,7 +325,7 @@ pub async fn evaluate(store: &Store, now: Millis) -> crate::store::Result<usize>
 pub async fn deliver_due(
     store: &Store,
     keys: &Keys,
-    client: &reqwest::Client,
+    sender: &Sender,
     now: Millis,
 ) -> crate::store::Result<usize> {
     let due = store.due_alert_events(now, BATCH).await?;
@@ -337,7 +353,7 @@ pub async fn deliver_due(
             continue;
         };
         let secret = signing_secret(keys, e.org_id, &nonce);
-        let attempt = post(client, &url, &secret, &e, false).await;
+        let attempt = sender.post(&url, &secret, &e, false).await;
         let status = attempt.status.map(i64::from);
         if attempt.delivered() {
             delivered += 1;
@@ -362,7 +378,7 @@ pub async fn deliver_due(
 
 /// Runs evaluation and delivery every [`INTERVAL`] until `stopping` is cancelled.
 pub async fn run(services: Services, stopping: CancellationToken) {
-    let client = match client(&services) {
+    let sender = match Sender::new(&services) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "budget alerts are off: no HTTP client");
@@ -380,7 +396,7 @@ pub async fn run(services: Services, stopping: CancellationToken) {
         if let Err(e) = evaluate(&services.store, now).await {
             tracing::warn!(error = %e, "budget alerts: evaluation failed");
         }
-        if let Err(e) = deliver_due(&services.store, &services.keys, &client, now).await {
+        if let Err(e) = deliver_due(&services.store, &services.keys, &sender, now).await {
             tracing::warn!(error = %e, "budget alerts: delivery failed");
         }
     }

@@ -126,7 +126,7 @@ pub async fn rotate_secret(store: &Store, keys: &Keys, actor: &Actor) -> Result<
 pub async fn send_test(
     store: &Store,
     keys: &Keys,
-    client: &reqwest::Client,
+    sender: &alerts::Sender,
     actor: &Actor,
 ) -> Result<Attempt> {
     actor.require_admin()?;
@@ -163,5 +163,5 @@ pub async fn send_test(
         last_error: None,
     };
     let secret = alerts::signing_secret(keys, actor.org(), &s.secret_nonce);
-    Ok(alerts::post(client, url, &secret, &sample, true).await)
+    Ok(sender.post(url, &secret, &sample, true).await)
 }

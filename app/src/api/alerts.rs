@@ -105,8 +105,8 @@ pub async fn test_alert() -> Result<AlertTest, ApiError> {
     run(async {
         let s = services()?;
         let actor = actor(&s).await?;
-        let client = antix::alerts::client(&s).map_err(internal)?;
-        let a = antix::manage::alerts::send_test(&s.store, &s.keys, &client, &actor).await?;
+        let sender = antix::alerts::Sender::new(&s).map_err(internal)?;
+        let a = antix::manage::alerts::send_test(&s.store, &s.keys, &sender, &actor).await?;
         Ok(AlertTest {
             delivered: a.delivered(),
             status: a.status,

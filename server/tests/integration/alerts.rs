@@ -140,7 +140,7 @@ async fn thresholds_fire_once_and_deliveries_are_signed_and_retried() {
     .await
     .unwrap()
     .key;
-    let client = antix::alerts::client(&s).unwrap();
+    let client = antix::alerts::Sender::new(&s).unwrap();
     let now = antix::domain::now_ms();
 
     // $4 of $10: nothing yet.
@@ -316,7 +316,7 @@ async fn a_webhook_that_never_answers_is_given_up_after_the_last_attempt() {
     .await
     .unwrap()
     .key;
-    let client = antix::alerts::client(&s).unwrap();
+    let client = antix::alerts::Sender::new(&s).unwrap();
     let mut now = antix::domain::now_ms();
     spend(&s, &acme, key.id, 2 * USD, now).await;
     assert_eq!(antix::alerts::evaluate(&s.store, now).await.unwrap(), 1);
@@ -402,6 +402,33 @@ async fn alert_settings_are_validated_and_admin_only() {
         .unwrap();
     assert_eq!(v.settings.thresholds, [75, 90]);
     assert_eq!(v.settings.org_monthly_budget_nanos, Some(250 * USD));
+
+    // A loopback webhook saved while in dev mode is not posted to once dev mode is off.
+    let sender = antix::alerts::Sender::new(&s).unwrap();
+    let sample = s.store.recent_alert_events(acme.org(), 1).await.unwrap();
+    assert!(sample.is_empty());
+    let e = antix::store::alerts::AlertEvent {
+        id: uuid::Uuid::now_v7(),
+        org_id: acme.org(),
+        subject: "org".into(),
+        subject_id: acme.org().0,
+        subject_name: "Acme".into(),
+        period: "month".into(),
+        window_start: 0,
+        threshold: 80,
+        spent_nanos: 8,
+        budget_nanos: 10,
+        created_at: 0,
+        attempts: 0,
+        next_attempt_at: None,
+        delivered_at: None,
+        last_status: None,
+        last_error: None,
+    };
+    let (url, seen) = receiver(vec![]).await;
+    let a = sender.post(&url, "whsec_x", &e, true).await;
+    assert!(a.error.unwrap().contains("not allowed"));
+    assert!(seen.lock().unwrap().is_empty(), "nothing was sent");
 
     // A member sees and changes nothing.
     let hash = antix::crypto::hash_password("a long enough password").unwrap();
