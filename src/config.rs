@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use url::Url;
 
+mod otel;
 mod vars;
+pub use otel::OtelSettings;
 pub use vars::{VARS, Var};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +50,7 @@ pub struct Settings {
     pub session_gap: Duration,
     pub metrics: MetricsSettings,
     /// OpenTelemetry export; `None`: off.
-    pub otel: Option<crate::otel::OtelSettings>,
+    pub otel: Option<OtelSettings>,
     pub dev_mode: bool,
 }
 
@@ -388,12 +390,12 @@ impl Settings {
                 }
             })?,
         };
-        let otel = match raw.parse("otel.endpoint", crate::otel::traces_url)? {
+        let otel = match raw.parse("otel.endpoint", otel::traces_url)? {
             None => None,
-            Some(traces_url) => Some(crate::otel::OtelSettings {
+            Some(traces_url) => Some(OtelSettings {
                 traces_url,
                 headers: raw
-                    .parse("otel.headers", crate::otel::parse_headers)?
+                    .parse("otel.headers", otel::parse_headers)?
                     .unwrap_or_default(),
                 service_name: raw.required("otel.service_name", |s| {
                     Some(s.trim().to_owned())
