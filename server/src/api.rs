@@ -547,6 +547,32 @@ pub fn time(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A create: authenticates, reads the JSON body into `T`, and runs `make` once per
+/// `Idempotency-Key` (see [`idempotent`]).
+pub async fn create_once<T, F, Fut>(
+    s: &Services,
+    headers: &HeaderMap,
+    route: &str,
+    body: &Bytes,
+    make: F,
+) -> Response
+where
+    T: serde::de::DeserializeOwned,
+    F: FnOnce(Actor, T) -> Fut,
+    Fut: Future<Output = ApiResult<(StatusCode, serde_json::Value)>>,
+{
+    let actor = match authenticate(s, headers).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let req = match json_body::<T>(headers, body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let acting = actor.clone();
+    idempotent(s, &actor, headers, route, body, move || make(acting, req)).await
+}
+
 /// Runs a create once per `Idempotency-Key`: a retry with the same key and body (within a day)
 /// gets the first answer again, marked `Idempotent-Replayed: true`; the same key with another
 /// body is refused; a failed create frees its key. The kept answer is encrypted (a key's

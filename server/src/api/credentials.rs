@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    ApiError, ApiResult, ErrorBody, PageQuery, authenticate, idempotent, json, json_body, page_of,
+    ApiError, ApiResult, ErrorBody, PageQuery, authenticate, create_once, json, json_body, page_of,
     path_id, query, time,
 };
 
@@ -128,33 +128,32 @@ pub async fn list(
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn set(State(s): State<Services>, headers: HeaderMap, body: Bytes) -> Response {
-    let actor = match authenticate(&s, &headers).await {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    let req = match json_body::<CredentialRequest>(&headers, &body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    idempotent(&s, &actor, &headers, "POST /credentials", &body, || async {
-        let provider = Provider::parse(&req.provider)
-            .ok_or_else(|| ApiError::invalid("provider", "Use openai, anthropic or gemini."))?;
-        let spec = CredentialSpec {
-            provider,
-            name: req.name.unwrap_or_else(|| "default".into()),
-            api_key: req.api_key.into(),
-            base_url: req.base_url,
-            weight: req.weight.unwrap_or(1),
-            rpm: req.rpm,
-            tpm: req.tpm,
-            enabled: req.enabled.unwrap_or(true),
-        };
-        let c = ops::set(&s.store, &s.keys, &s.settings, &actor, &spec).await?;
-        Ok((
-            StatusCode::OK,
-            serde_json::to_value(view(&c)).unwrap_or_default(),
-        ))
-    })
+    let s = &s;
+    create_once(
+        s,
+        &headers,
+        "POST /credentials",
+        &body,
+        |actor, req: CredentialRequest| async move {
+            let provider = Provider::parse(&req.provider)
+                .ok_or_else(|| ApiError::invalid("provider", "Use openai, anthropic or gemini."))?;
+            let spec = CredentialSpec {
+                provider,
+                name: req.name.unwrap_or_else(|| "default".into()),
+                api_key: req.api_key.into(),
+                base_url: req.base_url,
+                weight: req.weight.unwrap_or(1),
+                rpm: req.rpm,
+                tpm: req.tpm,
+                enabled: req.enabled.unwrap_or(true),
+            };
+            let c = ops::set(&s.store, &s.keys, &s.settings, &actor, &spec).await?;
+            Ok((
+                StatusCode::OK,
+                serde_json::to_value(view(&c)).unwrap_or_default(),
+            ))
+        },
+    )
     .await
 }
 

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    ApiError, ApiResult, ErrorBody, PageQuery, authenticate, idempotent, json, json_body, page_of,
-    path_id, query, time,
+    ApiError, ApiResult, ErrorBody, PageQuery, authenticate, create_once, idempotent, json,
+    json_body, page_of, path_id, query, time,
 };
 
 /// An endpoint: the base URLs to paste into an SDK, and who owns it.
@@ -117,22 +117,21 @@ pub async fn list(
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn create(State(s): State<Services>, headers: HeaderMap, body: Bytes) -> Response {
-    let actor = match authenticate(&s, &headers).await {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    let input = match json_body::<CreateEndpoint>(&headers, &body) {
-        Ok(i) => i,
-        Err(e) => return e.into_response(),
-    };
-    idempotent(&s, &actor, &headers, "POST /endpoints", &body, || async {
-        let scope = input.scope.as_deref().unwrap_or(Scope::OrgShared.as_str());
-        let e = ops::create(&s.store, &actor, actor.org(), scope, &input.name).await?;
-        Ok((
-            StatusCode::CREATED,
-            serde_json::to_value(view(&s, &e)).unwrap_or_default(),
-        ))
-    })
+    let s = &s;
+    create_once(
+        s,
+        &headers,
+        "POST /endpoints",
+        &body,
+        |actor, input: CreateEndpoint| async move {
+            let scope = input.scope.as_deref().unwrap_or(Scope::OrgShared.as_str());
+            let e = ops::create(&s.store, &actor, actor.org(), scope, &input.name).await?;
+            Ok((
+                StatusCode::CREATED,
+                serde_json::to_value(view(s, &e)).unwrap_or_default(),
+            ))
+        },
+    )
     .await
 }
 

@@ -9,13 +9,13 @@ use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    ApiError, ApiResult, ErrorBody, FieldMessage, PageQuery, authenticate, idempotent, json,
+    ApiError, ApiResult, ErrorBody, FieldMessage, PageQuery, authenticate, create_once, json,
     json_body, page_of, path_id, query, time,
 };
 
@@ -279,31 +279,30 @@ pub async fn list(
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn create(State(s): State<Services>, headers: HeaderMap, body: Bytes) -> Response {
-    let actor = match authenticate(&s, &headers).await {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    let req = match json_body::<KeyRequest>(&headers, &body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    idempotent(&s, &actor, &headers, "POST /keys", &body, || async {
-        if req.name.is_none() {
-            return Err(ApiError::invalid("name", "Enter a name."));
-        }
-        let input = req.apply(KeyInput::default()).map_err(renamed)?;
-        let issued = ops::issue(&s.store, &s.keys, &actor, &input)
-            .await
-            .map_err(|e| renamed(e.into()))?;
-        let created = CreatedKey {
-            key: view(&s, &issued.key).await?,
-            secret: issued.secret.expose_secret().to_owned(),
-        };
-        Ok((
-            StatusCode::CREATED,
-            serde_json::to_value(created).unwrap_or_default(),
-        ))
-    })
+    let s = &s;
+    create_once(
+        s,
+        &headers,
+        "POST /keys",
+        &body,
+        |actor, req: KeyRequest| async move {
+            if req.name.is_none() {
+                return Err(ApiError::invalid("name", "Enter a name."));
+            }
+            let input = req.apply(KeyInput::default()).map_err(renamed)?;
+            let issued = ops::issue(&s.store, &s.keys, &actor, &input)
+                .await
+                .map_err(|e| renamed(e.into()))?;
+            let created = CreatedKey {
+                key: view(s, &issued.key).await?,
+                secret: issued.secret.expose_secret().to_owned(),
+            };
+            Ok((
+                StatusCode::CREATED,
+                serde_json::to_value(created).unwrap_or_default(),
+            ))
+        },
+    )
     .await
 }
 

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    ApiResult, ErrorBody, PageQuery, authenticate, idempotent, json, json_body, page_of, path_id,
+    ApiResult, ErrorBody, PageQuery, authenticate, create_once, json, json_body, page_of, path_id,
     query, time,
 };
 
@@ -193,30 +193,29 @@ pub async fn invitations(
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn invite(State(s): State<Services>, headers: HeaderMap, body: Bytes) -> Response {
-    let actor = match authenticate(&s, &headers).await {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    let req = match json_body::<CreateInvitation>(&headers, &body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    idempotent(&s, &actor, &headers, "POST /invitations", &body, || async {
-        let role = req.role.as_deref().unwrap_or("member");
-        let issued = ops::invite(&s.store, &s.keys, &actor, &req.email, role).await?;
-        let created = CreatedInvitation {
-            invitation: invitation_view(&issued.invite),
-            url: format!(
-                "{}/invite/{}",
-                s.settings.public_base(),
-                issued.token.expose_secret()
-            ),
-        };
-        Ok((
-            StatusCode::CREATED,
-            serde_json::to_value(created).unwrap_or_default(),
-        ))
-    })
+    let s = &s;
+    create_once(
+        s,
+        &headers,
+        "POST /invitations",
+        &body,
+        |actor, req: CreateInvitation| async move {
+            let role = req.role.as_deref().unwrap_or("member");
+            let issued = ops::invite(&s.store, &s.keys, &actor, &req.email, role).await?;
+            let created = CreatedInvitation {
+                invitation: invitation_view(&issued.invite),
+                url: format!(
+                    "{}/invite/{}",
+                    s.settings.public_base(),
+                    issued.token.expose_secret()
+                ),
+            };
+            Ok((
+                StatusCode::CREATED,
+                serde_json::to_value(created).unwrap_or_default(),
+            ))
+        },
+    )
     .await
 }
 
