@@ -30,6 +30,14 @@ pub struct IssuedInvite {
     pub token: SecretString,
 }
 
+impl IssuedInvite {
+    /// The link the invited person opens (the portal's invitation page).
+    pub fn url(&self, public_base: &str) -> String {
+        use secrecy::ExposeSecret;
+        format!("{public_base}/invite/{}", self.token.expose_secret())
+    }
+}
+
 pub fn parse_role(raw: &str) -> Result<Role> {
     Role::parse(raw.trim()).ok_or_else(|| ManageError::invalid("role", ROLE_HINT))
 }

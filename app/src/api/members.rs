@@ -62,18 +62,13 @@ pub async fn list_members() -> Result<MembersPage, ApiError> {
 #[server(endpoint = "invite_member")]
 pub async fn invite_member(email: String, role: String) -> Result<InviteLink, ApiError> {
     use super::ssr::*;
-    use secrecy::ExposeSecret;
     run(async {
         let s = services()?;
         let actor = actor(&s).await?;
         let issued =
             antix::manage::members::invite(&s.store, &s.keys, &actor, &email, &role).await?;
         Ok(InviteLink {
-            url: format!(
-                "{}/invite/{}",
-                s.settings.public_base(),
-                issued.token.expose_secret()
-            ),
+            url: issued.url(&s.settings.public_base()),
             email: issued.invite.email,
         })
     })

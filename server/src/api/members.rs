@@ -10,7 +10,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -204,11 +203,7 @@ pub async fn invite(State(s): State<Services>, headers: HeaderMap, body: Bytes) 
             let issued = ops::invite(&s.store, &s.keys, &actor, &req.email, role).await?;
             let created = CreatedInvitation {
                 invitation: invitation_view(&issued.invite),
-                url: format!(
-                    "{}/invite/{}",
-                    s.settings.public_base(),
-                    issued.token.expose_secret()
-                ),
+                url: issued.url(&s.settings.public_base()),
             };
             Ok((
                 StatusCode::CREATED,
