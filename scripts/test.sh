@@ -40,7 +40,7 @@ pg_n=$(grep -cE '^test .*::postgres \.\.\. ok$' "$log" || true)
 rm -f "$log"
 
 step "release build (server + WASM, wasm-opt)"
-cargo leptos build --release
+cargo leptos build --release --precompress
 
 step "drop-in tests with the official SDKs (openai, anthropic, google-genai); the REST API under schemathesis"
 (cd end2end && .venv/bin/python -m pytest sdk -q -p no:cacheprovider -W ignore::DeprecationWarning)

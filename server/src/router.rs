@@ -59,6 +59,35 @@ async fn errors_get_their_status(
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
+/// The portal's scripts, WASM and styles (`/pkg`) keep their names from one release to the next,
+/// so a browser must ask again before reusing them (a `304 Not Modified` when unchanged, from
+/// their `Last-Modified`): without a `Cache-Control`, browsers guess a freshness lifetime and
+/// can run an old WASM against a new server's pages. Served precompressed (brotli or gzip,
+/// written by `cargo leptos build --release --precompress`), hence `Vary: Accept-Encoding`.
+async fn static_files_revalidate(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let is_pkg = req.uri().path().starts_with("/pkg/");
+    let mut res = next.run(req).await;
+    if is_pkg && (res.status().is_success() || res.status() == http::StatusCode::NOT_MODIFIED) {
+        let h = res.headers_mut();
+        if !h.contains_key(http::header::CACHE_CONTROL) {
+            h.insert(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-cache"),
+            );
+        }
+        if !h.contains_key(http::header::VARY) {
+            h.insert(
+                http::header::VARY,
+                http::HeaderValue::from_static("accept-encoding"),
+            );
+        }
+    }
+    res
+}
+
 /// The largest request body the portal accepts (server functions take small forms).
 pub const PORTAL_MAX_BODY: usize = 512 * 1024;
 
@@ -97,6 +126,7 @@ pub fn build(
             _,
         >(context, shell))
         .layer(axum::middleware::from_fn(errors_get_their_status))
+        .layer(axum::middleware::from_fn(static_files_revalidate))
         .layer(axum::middleware::from_fn_with_state(origins, csrf::guard))
         // Portal requests are small forms; nothing unauthenticated may upload more than this.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
