@@ -117,6 +117,12 @@ pub fn build(
     let portal = Router::new()
         // A download, not a page: streamed by a handler of its own.
         .route("/endpoints/{id}/export", get(export::export))
+        // Straight to the file service, not through the portal's fallback: that one passes on
+        // only `Accept-Encoding`, so a browser's `If-Modified-Since` never got its 304.
+        .route_service(
+            &leptos_axum::site_pkg_dir_service_route_path(&leptos_options),
+            leptos_axum::site_pkg_dir_service(&leptos_options),
+        )
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())
