@@ -59,33 +59,28 @@ async fn errors_get_their_status(
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
-/// The portal's scripts, WASM and styles (`/pkg`) keep their names from one release to the next,
-/// so a browser must ask again before reusing them (a `304 Not Modified` when unchanged, from
-/// their `Last-Modified`): without a `Cache-Control`, browsers guess a freshness lifetime and
-/// can run an old WASM against a new server's pages. Served precompressed (brotli or gzip,
-/// written by `cargo leptos build --release --precompress`), hence `Vary: Accept-Encoding`.
-async fn static_files_revalidate(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let is_pkg = req.uri().path().starts_with("/pkg/");
-    let mut res = next.run(req).await;
-    if is_pkg && (res.status().is_success() || res.status() == http::StatusCode::NOT_MODIFIED) {
-        let h = res.headers_mut();
-        if !h.contains_key(http::header::CACHE_CONTROL) {
-            h.insert(
-                http::header::CACHE_CONTROL,
-                http::HeaderValue::from_static("no-cache"),
-            );
-        }
-        if !h.contains_key(http::header::VARY) {
-            h.insert(
-                http::header::VARY,
-                http::HeaderValue::from_static("accept-encoding"),
-            );
-        }
-    }
-    res
+/// The portal's scripts, WASM and styles (`/pkg`). Their names stay the same from one release to
+/// the next, so a browser must ask again before reusing them (`no-cache`: a 304 from their
+/// `Last-Modified` while unchanged); without a `Cache-Control` browsers guess a lifetime and can
+/// run an old WASM against a new server's pages. Served precompressed (brotli or gzip, written by
+/// `cargo leptos build --release --precompress`), hence `Vary: Accept-Encoding`.
+fn static_files(
+    options: &LeptosOptions,
+) -> tower_http::set_header::SetResponseHeader<
+    tower_http::set_header::SetResponseHeader<tower_http::services::ServeDir, http::HeaderValue>,
+    http::HeaderValue,
+> {
+    use tower_http::set_header::SetResponseHeaderLayer;
+    tower::ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::if_not_present(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-cache"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            http::header::VARY,
+            http::HeaderValue::from_static("accept-encoding"),
+        ))
+        .service(leptos_axum::site_pkg_dir_service(options))
 }
 
 /// The largest request body the portal accepts (server functions take small forms).
@@ -121,7 +116,7 @@ pub fn build(
         // only `Accept-Encoding`, so a browser's `If-Modified-Since` never got its 304.
         .route_service(
             &leptos_axum::site_pkg_dir_service_route_path(&leptos_options),
-            leptos_axum::site_pkg_dir_service(&leptos_options),
+            static_files(&leptos_options),
         )
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();
@@ -132,7 +127,6 @@ pub fn build(
             _,
         >(context, shell))
         .layer(axum::middleware::from_fn(errors_get_their_status))
-        .layer(axum::middleware::from_fn(static_files_revalidate))
         .layer(axum::middleware::from_fn_with_state(origins, csrf::guard))
         // Portal requests are small forms; nothing unauthenticated may upload more than this.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
