@@ -9,6 +9,9 @@ use clap::Parser;
 use server::cli::{self, AdminCommand, Cli, Command};
 use server::telemetry::Reader;
 
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::MockProvider { listen }) = cli.command {

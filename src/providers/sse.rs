@@ -14,10 +14,15 @@ pub struct SseEvent {
 
 /// Every complete event in `body`. Invalid UTF-8 is replaced rather than ending the parse, and
 /// an unterminated last event (a cut stream) is dropped, as the SSE specification says.
+///
+/// The body is fed to the parser a line at a time: after each line it consumes, the parser
+/// copies everything still in its buffer, so the whole body as one piece cost time quadratic in
+/// its length (a 4 MiB stream, the default capture cap, spent seconds here). The parser is
+/// built for arbitrary chunking, so the events are the same.
 pub fn events(body: &[u8]) -> Vec<SseEvent> {
-    let text = String::from_utf8_lossy(body).into_owned();
-    let chunks = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(text)]);
-    let parsed = chunks.eventsource().collect::<Vec<_>>().now_or_never();
+    let text = String::from_utf8_lossy(body);
+    let pieces = futures_util::stream::iter(lines(&text).map(Ok::<_, std::convert::Infallible>));
+    let parsed = pieces.eventsource().collect::<Vec<_>>().now_or_never();
     parsed
         .unwrap_or_default()
         .into_iter()
@@ -31,6 +36,27 @@ pub fn events(body: &[u8]) -> Vec<SseEvent> {
             data: e.data,
         })
         .collect()
+}
+
+/// `text` in lines, each with its ending (LF, CRLF or a lone CR; the last may have none).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= bytes.len() {
+            return None;
+        }
+        let from = start;
+        start = match bytes[from..].iter().position(|&b| b == b'\n' || b == b'\r') {
+            None => bytes.len(),
+            Some(i) if bytes[from + i] == b'\r' && bytes.get(from + i + 1) == Some(&b'\n') => {
+                from + i + 2
+            }
+            Some(i) => from + i + 1,
+        };
+        // Line endings are ASCII: `start` is a character boundary.
+        Some(&text[from..start])
+    })
 }
 
 /// Whether a body looks like an event stream rather than one JSON document.
@@ -76,6 +102,55 @@ mod tests {
         let ev = events(&body);
         assert_eq!(ev.len(), 2);
         assert_eq!(ev[1].data, "ok");
+    }
+
+    /// The parser fed the whole body at once (what `events` did before it fed lines).
+    fn whole(body: &[u8]) -> Vec<SseEvent> {
+        let text = String::from_utf8_lossy(body).into_owned();
+        let chunks = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(text)]);
+        chunks
+            .eventsource()
+            .collect::<Vec<_>>()
+            .now_or_never()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|e| SseEvent {
+                event: if e.event == "message" {
+                    String::new()
+                } else {
+                    e.event
+                },
+                data: e.data,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn line_by_line_gives_the_events_of_the_whole_body() {
+        let bodies: [&[u8]; 9] = [
+            b"data: a\n\ndata: b\n\n",
+            b"data: a\r\n\r\nevent: e\r\ndata: b\r\ndata: c\r\n\r\n",
+            b"data: a\r\rdata: b\r\r",
+            b"data: a\r\n\ndata: b\r\r\ndata: c\n\r\n",
+            b"\xef\xbb\xbfdata: bom\n\n",
+            b": comment\nid: 7\nretry: 10\ndata:x\n\ndata: cut",
+            b"data: a\r",
+            b"data: \xff\xfe\n\ndata: ok\n\n",
+            b"",
+        ];
+        for body in bodies {
+            assert_eq!(
+                events(body),
+                whole(body),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(
+            lines("a\r\nb\rc\nd").collect::<Vec<_>>(),
+            ["a\r\n", "b\r", "c\n", "d"]
+        );
     }
 
     #[test]
