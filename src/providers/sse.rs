@@ -21,7 +21,10 @@ pub struct SseEvent {
 /// built for arbitrary chunking, so the events are the same.
 pub fn events(body: &[u8]) -> Vec<SseEvent> {
     let text = String::from_utf8_lossy(body);
-    let pieces = futures_util::stream::iter(lines(&text).map(Ok::<_, std::convert::Infallible>));
+    // The byte order mark is dropped here: the crate slices it off as if it were one byte and
+    // panics (it is three).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let pieces = futures_util::stream::iter(lines(text).map(Ok::<_, std::convert::Infallible>));
     let parsed = pieces.eventsource().collect::<Vec<_>>().now_or_never();
     parsed
         .unwrap_or_default()
@@ -128,12 +131,11 @@ mod tests {
 
     #[test]
     fn line_by_line_gives_the_events_of_the_whole_body() {
-        let bodies: [&[u8]; 9] = [
+        let bodies: [&[u8]; 8] = [
             b"data: a\n\ndata: b\n\n",
             b"data: a\r\n\r\nevent: e\r\ndata: b\r\ndata: c\r\n\r\n",
             b"data: a\r\rdata: b\r\r",
             b"data: a\r\n\ndata: b\r\r\ndata: c\n\r\n",
-            b"\xef\xbb\xbfdata: bom\n\n",
             b": comment\nid: 7\nretry: 10\ndata:x\n\ndata: cut",
             b"data: a\r",
             b"data: \xff\xfe\n\ndata: ok\n\n",
@@ -151,6 +153,13 @@ mod tests {
             lines("a\r\nb\rc\nd").collect::<Vec<_>>(),
             ["a\r\n", "b\r", "c\n", "d"]
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let ev = events(b"\xef\xbb\xbfdata: bom\n\n");
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].data, "bom");
     }
 
     #[test]
