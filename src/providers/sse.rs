@@ -17,8 +17,8 @@ pub struct SseEvent {
 ///
 /// The body is fed to the parser a line at a time: after each line it consumes, the parser
 /// copies everything still in its buffer, so the whole body as one piece cost time quadratic in
-/// its length (a 4 MiB stream, the default capture cap, spent seconds here). The parser is
-/// built for arbitrary chunking, so the events are the same.
+/// its length (captures go up to 4 MiB by default). The parser is built for arbitrary
+/// chunking, so the events are the same.
 pub fn events(body: &[u8]) -> Vec<SseEvent> {
     let text = String::from_utf8_lossy(body);
     // The byte order mark is dropped here: the crate slices it off as if it were one byte and
