@@ -24,7 +24,12 @@ pub fn events(body: &[u8]) -> Vec<SseEvent> {
     // The byte order mark is dropped here: the crate slices it off as if it were one byte and
     // panics (it is three).
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let pieces = futures_util::stream::iter(lines(text).map(Ok::<_, std::convert::Infallible>));
+    parse(lines(text))
+}
+
+/// The complete events of `pieces`, fed to the parser in that order.
+fn parse<'a>(pieces: impl Iterator<Item = &'a str>) -> Vec<SseEvent> {
+    let pieces = futures_util::stream::iter(pieces.map(Ok::<_, std::convert::Infallible>));
     let parsed = pieces.eventsource().collect::<Vec<_>>().now_or_never();
     parsed
         .unwrap_or_default()
@@ -109,24 +114,7 @@ mod tests {
 
     /// The parser fed the whole body at once (what `events` did before it fed lines).
     fn whole(body: &[u8]) -> Vec<SseEvent> {
-        let text = String::from_utf8_lossy(body).into_owned();
-        let chunks = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(text)]);
-        chunks
-            .eventsource()
-            .collect::<Vec<_>>()
-            .now_or_never()
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(Result::ok)
-            .map(|e| SseEvent {
-                event: if e.event == "message" {
-                    String::new()
-                } else {
-                    e.event
-                },
-                data: e.data,
-            })
-            .collect()
+        parse(std::iter::once(String::from_utf8_lossy(body).as_ref()))
     }
 
     #[test]
