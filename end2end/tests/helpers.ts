@@ -30,7 +30,7 @@ export async function untilHydrated(page: Page, act: () => Promise<void>, check:
   await expect(async () => {
     await act();
     await check();
-  }).toPass({ timeout: 15_000 });
+  }).toPass({ timeout: 30_000 });
 }
 
 /** Saves a full-page screenshot as a test artifact (under test-results/, not committed). */

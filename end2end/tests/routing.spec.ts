@@ -44,11 +44,14 @@ test("credentials: add two for a provider, test one; a 429 on the first is serve
   // The trace is complete once the answer has been read (as an SDK reads it).
   expect((await res.json()).choices[0].message.content).toContain("Mock answer");
 
-  // The Traces filter for calls that needed another try, then the drawer's attempts.
+  // The Traces filter for calls that needed another try, then the drawer's attempts. The trace
+  // is written a moment after the answer (the recorder batches its writes), and the page does
+  // not refresh itself: each look is a fresh load, retried briefly (a page loaded before the
+  // write would otherwise be stared at until the whole wait ran out).
   await expect(async () => {
     await page.goto(`/endpoints/${ep.id}/traces?status=retried`);
-    await expect(page.getByTestId("trace-row")).toHaveCount(1);
-  }).toPass({ timeout: 15_000 });
+    await expect(page.getByTestId("trace-row")).toHaveCount(1, { timeout: 2_000 });
+  }).toPass({ timeout: 30_000 });
   await page.goto(`/endpoints/${ep.id}/traces?trace=${traceId}`);
   const attempts = page.getByTestId("drawer").getByTestId("attempt");
   await expect(attempts).toHaveCount(2);
@@ -95,7 +98,7 @@ test("fallbacks: set in Settings with field errors; a call for a model the provi
   await expect(async () => {
     await page.goto(`/endpoints/${ep.id}/traces?trace=${traceId}`);
     await expect(page.getByTestId("drawer").getByTestId("attempt").last()).toContainText("fallback", { timeout: 2_000 });
-  }).toPass({ timeout: 15_000 });
+  }).toPass({ timeout: 30_000 });
   const attempts = page.getByTestId("drawer").getByTestId("attempt");
   await expect(attempts.first()).toContainText("404");
   await expect(attempts.last()).toContainText("claude-haiku-4-5");

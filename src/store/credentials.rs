@@ -5,7 +5,7 @@
 
 use sqlx::FromRow;
 
-use super::{Result, Store, dispatch, dispatch_write};
+use super::{BeginWrite, Result, Store, dispatch, dispatch_write};
 use crate::domain::{CredentialId, Millis, OrgId, Provider, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -53,10 +53,13 @@ pub(crate) const COLUMNS: &str = "id, org_id, provider, name, ciphertext, key_ve
 
 impl Store {
     /// Adds a credential, or replaces the one of that provider with that name (keeping its id).
-    /// Returns the id it is stored under.
+    /// Returns the id it is stored under. A replaced credential starts with a clean record: a
+    /// rest earned by the secret it had (say, a key the provider rate-limited) does not hold the
+    /// new one back; each replica drops its copy when it next reads the rests.
     pub async fn put_credential(&self, c: &NewCredential<'_>) -> Result<CredentialId> {
         let id: CredentialId = dispatch_write!(self, |pool| {
-            sqlx::query_scalar(
+            let mut tx = pool.begin_write().await?;
+            let id: CredentialId = sqlx::query_scalar(
                 "INSERT INTO provider_credentials (id, org_id, provider, name, ciphertext, \
                  key_version, last4, base_url, updated_by, updated_at, key_id, weight, rpm, tpm, \
                  enabled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
@@ -82,8 +85,14 @@ impl Store {
             .bind(c.rpm)
             .bind(c.tpm)
             .bind(c.enabled)
-            .fetch_one(pool)
-            .await?
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM credential_health WHERE credential_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            id
         });
         self.cache.credentials.invalidate(&(c.org, c.provider));
         Ok(id)

@@ -163,6 +163,11 @@ store_test!(
         assert_eq!(s.cooldowns(&[a, b]).await.unwrap(), vec![(b, 5_000, 2)]);
         s.clear_cooldown(b).await.unwrap();
         assert!(s.cooldowns(&[a, b]).await.unwrap().is_empty());
+        // A credential saved again (its key replaced) is no longer resting.
+        s.set_cooldown(a, 60_000, 3, 2_000).await.unwrap();
+        s.set_cooldown(b, 60_000, 1, 2_000).await.unwrap();
+        assert_eq!(add("primary", "sk-primary-dddd", 5).await, a);
+        assert_eq!(s.cooldowns(&[a, b]).await.unwrap(), vec![(b, 60_000, 1)]);
     }
 );
 
