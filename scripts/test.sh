@@ -10,11 +10,20 @@
 # Each Postgres test runs in a fresh schema of that database and drops it when it passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+setup_started=$SECONDS
 scripts/setup.sh test
+echo "(set-up: $((SECONDS - setup_started)) s)"
 export PATH="$PWD/style/node_modules/.bin:$PATH"
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Each step says how long the one before it took, so a slow run shows where its time went.
 started=$SECONDS
+mark=$SECONDS
+step() {
+  if [ -n "${current:-}" ]; then printf '(%s: %d s)\n' "$current" $((SECONDS - mark)); fi
+  current=$*
+  mark=$SECONDS
+  printf '\n\033[1m==> %s\033[0m\n' "$*"
+}
 
 step "cargo fmt --check"
 cargo fmt --all --check
