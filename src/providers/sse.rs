@@ -1,6 +1,6 @@
 //! Server-sent events, parsed after the fact from the bytes a stream delivered (the gateway
 //! forwards the raw bytes untouched; this only reads the recorded copy). Parsing is the
-//! `eventsource-stream` crate's, driven synchronously over the whole buffer.
+//! `eventsource-stream` crate's, driven synchronously over the recorded buffer a line at a time.
 
 use eventsource_stream::Eventsource;
 use futures_util::{FutureExt, StreamExt};
