@@ -7,7 +7,7 @@
 //! the secrets searched for in them (a client chooses its own header values).
 
 use http::HeaderMap;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub const REDACTED: &str = "<redacted>";
 
@@ -31,8 +31,13 @@ pub fn is_secret_header(name: &str) -> bool {
         "session_id",
         "x-codex-parent-thread-id",
     ];
-    let n = name.to_ascii_lowercase();
-    if CONVERSATION_IDS.contains(&n.as_str()) {
+    // Header names arrive lowercase from `http`; others are lowered here.
+    let n = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    };
+    if CONVERSATION_IDS.contains(&n.as_ref()) {
         return false;
     }
     WORDS.iter().any(|w| n.contains(w))
@@ -41,28 +46,47 @@ pub fn is_secret_header(name: &str) -> bool {
 /// Headers as a JSON object for storage, with secret-looking values replaced by `<redacted>`
 /// and non-text values marked as such.
 pub fn headers_json(headers: &HeaderMap) -> String {
-    let mut obj = Map::new();
-    for (name, value) in headers {
-        let shown = if is_secret_header(name.as_str()) {
-            REDACTED.to_owned()
-        } else {
-            value
-                .to_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|_| "<binary>".to_owned())
-        };
-        match obj.get_mut(name.as_str()) {
-            Some(Value::Array(list)) => list.push(Value::String(shown)),
-            Some(existing) => {
-                let first = existing.take();
-                *existing = Value::Array(vec![first, Value::String(shown)]);
+    // Written out directly (runs twice per trace): building a `serde_json::Map` of owned names
+    // and values first cost about as much again as the JSON itself. Same output: names in
+    // first-seen order, a repeated header as an array of its values.
+    let mut out = Vec::with_capacity(48 * headers.len() + 2);
+    out.push(b'{');
+    for (i, name) in headers.keys().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_json_str(&mut out, name.as_str());
+        out.push(b':');
+        let secret = is_secret_header(name.as_str());
+        let values = headers.get_all(name);
+        let many = values.iter().nth(1).is_some();
+        if many {
+            out.push(b'[');
+        }
+        for (j, value) in values.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
             }
-            None => {
-                obj.insert(name.as_str().to_owned(), Value::String(shown));
-            }
+            let shown = if secret {
+                REDACTED
+            } else {
+                value.to_str().unwrap_or("<binary>")
+            };
+            push_json_str(&mut out, shown);
+        }
+        if many {
+            out.push(b']');
         }
     }
-    Value::Object(obj).to_string()
+    out.push(b'}');
+    // Only JSON text was written, from `&str`s.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `s` as a JSON string literal (serde_json's escaping).
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// Query parameters that can carry secrets (Gemini's `key`, signed URLs, tokens).
@@ -242,6 +266,18 @@ mod tests {
         assert!(!j.contains("canary"), "{j}");
         assert!(j.contains("2023-06-01"));
         assert!(j.contains(r#""x-multi":["a","b"]"#), "{j}");
+        // Valid JSON, names in first-seen order, secrets replaced.
+        let v: Value = serde_json::from_str(&j).unwrap();
+        let names: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(names[0], "authorization");
+        assert_eq!(v["authorization"], REDACTED);
+        assert_eq!(v["x-claude-code-session-id"], "s1");
+        assert!(is_secret_header("X-API-Key") && !is_secret_header("Session-ID"));
+        let mut odd = HeaderMap::new();
+        odd.insert("x-bytes", HeaderValue::from_bytes(b"a\x80b").unwrap());
+        odd.insert("x-quote", HeaderValue::from_static("say \"hi\""));
+        let v: Value = serde_json::from_str(&headers_json(&odd)).unwrap();
+        assert_eq!(v, serde_json::json!({"x-bytes": "<binary>", "x-quote": "say \"hi\""}));
         assert_eq!(query("alt=sse&key=AIza-canary"), "alt=sse&key=<redacted>");
     }
 
