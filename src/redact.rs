@@ -277,7 +277,10 @@ mod tests {
         odd.insert("x-bytes", HeaderValue::from_bytes(b"a\x80b").unwrap());
         odd.insert("x-quote", HeaderValue::from_static("say \"hi\""));
         let v: Value = serde_json::from_str(&headers_json(&odd)).unwrap();
-        assert_eq!(v, serde_json::json!({"x-bytes": "<binary>", "x-quote": "say \"hi\""}));
+        assert_eq!(
+            v,
+            serde_json::json!({"x-bytes": "<binary>", "x-quote": "say \"hi\""})
+        );
         assert_eq!(query("alt=sse&key=AIza-canary"), "alt=sse&key=<redacted>");
     }
 

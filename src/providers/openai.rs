@@ -60,20 +60,32 @@ pub fn parse(wire: Wire, streamed: bool, body: &[u8]) -> Parsed {
             _ => parse_chat_stream(&events),
         };
     }
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return Parsed::default();
-    };
+    // Objects only: serde would also read a struct from an array, by position.
+    if wire != Wire::OpenAiResponses
+        && body.trim_ascii_start().starts_with(b"{")
+        && let Ok(c) = serde_json::from_slice::<CompletionIn>(body)
+    {
+        return c.parsed();
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) => from_value(wire, &v),
+        Err(_) => Parsed::default(),
+    }
+}
+
+/// A non-streamed answer of any OpenAI API, of any shape.
+fn from_value(wire: Wire, v: &Value) -> Parsed {
     let mut p = Parsed {
         usage: v.get("usage").and_then(usage).unwrap_or_default(),
-        model: string(&v, "model"),
-        response_id: string(&v, "id"),
-        error: error_message(&v),
+        model: string(v, "model"),
+        response_id: string(v, "id"),
+        error: error_message(v),
         complete: true,
         ..Default::default()
     };
     p.text = match wire {
-        Wire::OpenAiResponses => responses_text(&v),
-        _ => chat_text(&v),
+        Wire::OpenAiResponses => responses_text(v),
+        _ => chat_text(v),
     };
     if wire == Wire::OpenAiResponses {
         for item in v
@@ -98,7 +110,10 @@ fn count_tool_use(item: &Value, uses: &mut crate::usage::ToolUses) {
 }
 
 fn error_message(v: &Value) -> Option<String> {
-    let e = v.get("error")?;
+    error_text(v.get("error")?)
+}
+
+fn error_text(e: &Value) -> Option<String> {
     if e.is_null() {
         return None;
     }
@@ -147,6 +162,60 @@ fn responses_text(v: &Value) -> String {
         }
     }
     out
+}
+
+/// A chat or legacy completion answer, read with typed serde: a `Value` of the whole answer
+/// cost several times more to build and drop, on every call. An answer that does not fit these
+/// types (a field of another type, a duplicate key) is read again as a `Value`, which takes any
+/// shape, so both readings agree wherever this one succeeds.
+#[derive(serde::Deserialize)]
+struct CompletionIn<'a> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    choices: Option<Vec<CompletionChoiceIn<'a>>>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct CompletionChoiceIn<'a> {
+    #[serde(default, borrow)]
+    message: Option<MessageIn<'a>>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct MessageIn<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+}
+
+impl CompletionIn<'_> {
+    fn parsed(self) -> Parsed {
+        let mut text = String::new();
+        for c in self.choices.iter().flatten() {
+            if let Some(t) = c.message.as_ref().and_then(|m| m.content.as_deref()) {
+                text.push_str(t);
+            } else if let Some(t) = c.text.as_deref() {
+                text.push_str(t);
+            }
+        }
+        Parsed {
+            usage: self.usage.as_ref().and_then(usage).unwrap_or_default(),
+            model: self.model.map(Cow::into_owned),
+            response_id: self.id.map(Cow::into_owned),
+            error: self.error.as_ref().and_then(error_text),
+            complete: true,
+            text,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Default)]
@@ -539,6 +608,44 @@ mod tests {
     use super::*;
 
     const CHAT: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1200,"completion_tokens":300,"total_tokens":1500,"prompt_tokens_details":{"cached_tokens":1024},"completion_tokens_details":{"reasoning_tokens":128}}}"#;
+
+    /// The typed reading of completions and the `Value` reading agree on every shape the
+    /// typed one accepts, and the `Value` reading takes the rest.
+    #[test]
+    fn typed_and_value_readings_agree() {
+        let bodies = [
+            CHAT,
+            r#"{"id":"c","model":"m","choices":[{"text":"legacy"},{"message":{"content":null},"text":"t2"}]}"#,
+            r#"{"choices":[{"message":{"content":"a \"quoted\" \u00e9"}},{"message":{"content":"b"}}]}"#,
+            r#"{"error":{"message":"Rate limit","type":"requests"}}"#,
+            r#"{"error":"plain","choices":null,"usage":null}"#,
+            r#"{"error":{"code":42}}"#,
+            r#"{"object":"list","data":[{"embedding":[0.1]}],"usage":{"prompt_tokens":8,"total_tokens":8}}"#,
+            // Shapes the typed reading refuses: the Value reading decides.
+            r#"{"model":7,"id":"x","choices":[{"message":{"content":"c"}}]}"#,
+            r#"{"choices":[{"message":{"content":[{"type":"text","text":"parts"}]},"text":"t"}]}"#,
+            r#"{"choices":[{"message":"odd"}]}"#,
+            r#"{"id":"first","id":"second"}"#,
+            r#"["id","model"]"#,
+            r#"  {"model":"m"}  "#,
+            "{}",
+            "not json",
+        ];
+        for wire in [
+            Wire::OpenAiChat,
+            Wire::OpenAiCompletions,
+            Wire::OpenAiEmbeddings,
+        ] {
+            for body in bodies {
+                let want = serde_json::from_slice::<Value>(body.as_bytes())
+                    .map(|v| from_value(wire, &v))
+                    .unwrap_or_default();
+                assert_eq!(parse(wire, false, body.as_bytes()), want, "{body}");
+            }
+        }
+        let p = parse(Wire::OpenAiChat, false, bodies[2].as_bytes());
+        assert_eq!(p.text, "a \"quoted\" \u{e9}b");
+    }
 
     #[test]
     fn chat_usage_golden() {
