@@ -14,7 +14,7 @@
 #![recursion_limit = "256"]
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
@@ -36,6 +36,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <AutoReload options=options.clone() />
+                <link rel="stylesheet" id="leptos" href=stylesheet_href(&options) />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -44,6 +45,28 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// The stylesheet's address. In the shell, not in [`App`]: with content-hashed asset names
+/// (`antix.<hash>.css`, see `hash-files` in Cargo.toml) only the server knows the name, from the
+/// hash file the build wrote, which leptos also reads for the script and WASM names.
+fn stylesheet_href(options: &LeptosOptions) -> String {
+    let output = &options.output_name;
+    #[cfg(feature = "ssr")]
+    if options.hash_files
+        // Where leptos looks: beside the executable, unless the name is absolute.
+        && let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+        && let Ok(hashes) = std::fs::read_to_string(dir.join(options.hash_file.as_ref()))
+        && let Some(hash) = hashes
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("css:"))
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+    {
+        return format!("/{}/{output}.{hash}.css", options.site_pkg_dir);
+    }
+    format!("/{}/{output}.css", options.site_pkg_dir)
 }
 
 /// Content-Security-Policy with a per-response nonce for the hydration script: no inline script
@@ -81,7 +104,6 @@ fn set_security_headers() {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/antix.css" />
         <Title formatter=|t: String| if t.is_empty() { "Antix".into() } else { format!("{t} · Antix") } />
         <Router>
             <Routes fallback=pages::NotFoundPage>

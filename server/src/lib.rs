@@ -277,7 +277,43 @@ pub fn leptos_options(settings: &Settings) -> LeptosOptions {
             .build()
     });
     options.site_addr = settings.listen;
+    use_hashed_assets(&mut options);
     options
+}
+
+/// Content-hashed asset names (`antix.<hash>.wasm`, `.js`, `.css`) when the site was built with
+/// them: the build lists the hashes in `hash.txt` in the site folder (Cargo.toml, `hash-files`),
+/// and leptos reads that file to name the scripts it puts in each page. Decided here, from the
+/// site folder found at start-up, rather than by how the binary was compiled: a binary and its
+/// site folder move together, and a server built with plain `cargo build` serves a site built
+/// by cargo-leptos. A hash file whose WASM is missing (a stale one) is ignored.
+fn use_hashed_assets(options: &mut LeptosOptions) {
+    let site = std::path::absolute(options.site_root.as_ref())
+        .unwrap_or_else(|_| std::path::PathBuf::from(options.site_root.as_ref()));
+    let beside_exe = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("hash.txt")));
+    let found = std::iter::once(site.join("hash.txt"))
+        .chain(beside_exe)
+        .find(|file| {
+            let wasm = std::fs::read_to_string(file).ok().and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.trim().strip_prefix("wasm:").map(|h| h.trim().to_owned()))
+            });
+            wasm.is_some_and(|h| {
+                site.join(options.site_pkg_dir.as_ref())
+                    .join(format!("{}.{h}.wasm", options.output_name))
+                    .is_file()
+            })
+        });
+    match found {
+        // Absolute: leptos joins the name to the executable's folder.
+        Some(file) => {
+            options.hash_files = true;
+            options.hash_file = file.to_string_lossy().as_ref().into();
+        }
+        None => options.hash_files = false,
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -59,28 +59,61 @@ async fn errors_get_their_status(
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
-/// The portal's scripts, WASM and styles (`/pkg`). Their names stay the same from one release to
-/// the next, so a browser must ask again before reusing them (`no-cache`: a 304 from their
-/// `Last-Modified` while unchanged); without a `Cache-Control` browsers guess a lifetime and can
-/// run an old WASM against a new server's pages. Served precompressed (brotli or gzip, written by
-/// `cargo leptos build --release --precompress`), hence `Vary: Accept-Encoding`.
-fn static_files(
-    options: &LeptosOptions,
-) -> tower_http::set_header::SetResponseHeader<
-    tower_http::set_header::SetResponseHeader<tower_http::services::ServeDir, http::HeaderValue>,
-    http::HeaderValue,
-> {
+/// The portal's scripts, WASM and styles (`/pkg`), served precompressed (brotli or gzip,
+/// written by `cargo leptos build --release --precompress`), hence `Vary: Accept-Encoding`.
+/// A file whose name carries its content hash (`antix.<hash>.wasm`: a release build) never
+/// changes under that name, so browsers keep it a year without asking (`immutable`); a new
+/// release's pages name new files. Any other file must be asked for again before reuse
+/// (`no-cache`: a 304 from its `Last-Modified` while unchanged), or a browser would guess a
+/// lifetime and could run an old WASM against a new server's pages.
+fn static_files(options: &LeptosOptions) -> axum::routing::MethodRouter {
     use tower_http::set_header::SetResponseHeaderLayer;
-    tower::ServiceBuilder::new()
-        .layer(SetResponseHeaderLayer::if_not_present(
-            http::header::CACHE_CONTROL,
-            http::HeaderValue::from_static("no-cache"),
-        ))
+    let files = tower::ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(
             http::header::VARY,
             http::HeaderValue::from_static("accept-encoding"),
         ))
-        .service(leptos_axum::site_pkg_dir_service(options))
+        .service(leptos_axum::site_pkg_dir_service(options));
+    axum::routing::get_service(files).layer(axum::middleware::from_fn(cache_by_name))
+}
+
+async fn cache_by_name(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let hashed = req
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .is_some_and(is_content_hashed);
+    let mut res = next.run(req).await;
+    if res.status().is_success() || res.status() == http::StatusCode::NOT_MODIFIED {
+        let policy = if hashed {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        res.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static(policy),
+        );
+    }
+    res
+}
+
+/// `name.<hash>.ext`, the hash as cargo-leptos writes it: an MD5 in unpadded base64url
+/// (22 characters).
+fn is_content_hashed(file: &str) -> bool {
+    let mut parts = file.rsplit('.');
+    let (Some(_ext), Some(hash), Some(stem)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    !stem.is_empty()
+        && hash.len() == 22
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The largest request body the portal accepts (server functions take small forms).
@@ -203,5 +236,29 @@ fn health_router(services: Services, gateway: &Arc<Gateway>, lifecycle: &Lifecyc
             })
             .merge(health),
         None => health,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_content_hashed;
+
+    #[test]
+    fn only_names_with_a_build_hash_are_cached_for_good() {
+        assert!(is_content_hashed("antix.Yk3Ud1pc0A9vJ1zTgs2Gfw.wasm"));
+        assert!(is_content_hashed("antix.a-b_c3Ud1pc0A9vJ1zTgs2.css"));
+        for name in [
+            "antix.wasm",
+            "antix.css",
+            "antix_bg.wasm.d.ts",
+            "antix.d.ts",
+            "antix.Yk3Ud1pc0A9vJ1zTgs2Gf.wasm",
+            "antix.Yk3Ud1pc0A9vJ1zTgs2Gfw!.wasm",
+            ".Yk3Ud1pc0A9vJ1zTgs2Gfw.wasm",
+            "Yk3Ud1pc0A9vJ1zTgs2Gfw.wasm",
+            "",
+        ] {
+            assert!(!is_content_hashed(name), "{name}");
+        }
     }
 }
