@@ -13,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count="${BENCH_TRACES:-1000000}"
 # BENCH_NO_BUILD=1 uses the binary already in target/release (e.g. from `cargo leptos build`).
-[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -p server --bin antix --locked
+# With the flags of cargo-leptos' release build (Cargo.toml, always-erase-components).
+[ -n "${BENCH_NO_BUILD:-}" ] || RUSTFLAGS="--cfg erase_components" cargo build --release -p server --bin antix --locked
 bin="$PWD/target/release/antix"
 data="$PWD/target/bench/traces-$$"
 mkdir -p "$data"

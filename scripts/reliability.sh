@@ -7,7 +7,8 @@
 #   scripts/reliability.sh --only A1,C1,K4    # some cases (--help lists them)
 #   scripts/reliability.sh --bin /path/to/antix --postgres postgres://postgres@127.0.0.1:5432/test
 #
-# Needs target/release/antix (cargo build --release -p server), python3 (stdlib only) and zstd;
+# Needs target/release/antix (scripts/run.sh builds it; or RUSTFLAGS="--cfg erase_components"
+# cargo build --release -p server, the flags of its release build), python3 (stdlib only) and zstd;
 # the Postgres cases need psql/pg_dump and a server with trust auth, and SKIP without one.
 # Exit status: non-zero when a case FAILs. Every process, temporary directory and database it
 # makes is removed afterwards, on Ctrl-C too (and even if the Python harness is killed).

@@ -544,7 +544,7 @@ class Env:
         if not src.is_absolute():
             src = (ROOT / src) if (ROOT / src).exists() else src.resolve()
         if not src.exists():
-            raise SystemExit(f"{src}: no such binary (build it: cargo build --release -p server)")
+            raise SystemExit(f"{src}: no such binary (build it: scripts/run.sh, or RUSTFLAGS=\"--cfg erase_components\" cargo build --release -p server)")
         self.bin_src = src
         self.bin_mtime = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(src.stat().st_mtime))
         # A private copy: a rebuild in the middle of a run must not change what is tested.
