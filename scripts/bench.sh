@@ -14,7 +14,7 @@ if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
   $sudo_cmd apt-get install -y --no-install-recommends nginx wrk \
     || { $sudo_cmd apt-get update && $sudo_cmd apt-get install -y --no-install-recommends nginx wrk; }
 fi
-# The flags of cargo-leptos' release build (Cargo.toml, always-erase-components): the same
-# artifacts in target/release, and a binary whose pages hydrate with the built WASM.
+# The flags of cargo-leptos' release build (Cargo.toml, always-erase-components): the two builds
+# share their dependencies in target/release, and the binary's pages hydrate with the built WASM.
 RUSTFLAGS="--cfg erase_components" cargo build --release -p server --bin antix --locked
 exec python3 scripts/bench/bench.py "$@"
