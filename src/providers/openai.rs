@@ -646,7 +646,8 @@ mod properties {
             stream.push_str("data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n");
             stream.push_str("data: [DONE]\n\n");
             if crlf {
-                stream = stream.replace('\n', "\r\n").replace("\\r\\n", "\\n");
+                // Only line ends become CRLF: serde escapes every newline inside the JSON.
+                stream = stream.replace('\n', "\r\n");
             }
             cuts.sort_unstable();
             let whole = run(stream.as_bytes(), &[]);
