@@ -178,7 +178,8 @@ impl Recordable for Call {
     fn into_draft(self, outcome: Outcome, error: Option<String>) -> TraceDraft {
         let request_body = self.request_body.finish();
         // From here on the call holds only what the trace keeps: copies of bodies read whole
-        // (captures of streamed bodies hold their own share).
+        // (captures of streamed bodies hold their own share) and of the headers (see
+        // `detach_headers`).
         let mut memory = self.memory;
         memory.set(
             [&request_body, &self.response_body]
@@ -201,12 +202,12 @@ impl Recordable for Call {
             requested_model: self.model,
             method: self.method,
             path: self.path,
-            request_headers: self.request_headers,
+            request_headers: crate::capture::detach_headers(&self.request_headers),
             request_body,
             facts: self.facts,
             sent_unanswered: self.sent_unanswered,
             status: self.status,
-            response_headers: self.response_headers,
+            response_headers: crate::capture::detach_headers(&self.response_headers),
             response_body: self.response_body,
             is_stream: self.is_stream,
             ttft: self.ttft,
