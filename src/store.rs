@@ -210,6 +210,9 @@ pub struct PoolUse {
 pub struct Store {
     pub(crate) backend: Backend,
     pub(crate) cache: std::sync::Arc<cache::HotCache>,
+    /// When a budget admission last asked for SQLite's write lock (ms since the epoch, 0:
+    /// never); see [`Store::writes_contended`].
+    admitted_at: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -239,6 +242,9 @@ impl BackendKind {
 /// How long a request waits for a pooled connection before the store reports itself
 /// unavailable: long enough to ride out a burst, short enough that clients get a 503 quickly.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long after a budget admission the SQLite write lock counts as contended.
+pub const CONTENDED_FOR: Duration = Duration::from_secs(10);
 
 impl Store {
     /// Opens pools for the URL (creating the SQLite file and its folder when missing) and applies
@@ -318,6 +324,33 @@ impl Store {
         Store {
             backend,
             cache: std::sync::Arc::default(),
+            admitted_at: std::sync::Arc::default(),
+        }
+    }
+
+    /// Whether calls wait on the same write lock as the trace writer: on SQLite (one writer at
+    /// a time), while budget admissions have been taking it in the last [`CONTENDED_FOR`]. The
+    /// recorder then writes smaller batches, so an admission waits for a short transaction;
+    /// otherwise larger ones, which cost less per trace (each commit rewrites the index tails
+    /// it touched and flushes one search-index segment). Postgres locks rows, not the database.
+    pub fn writes_contended(&self) -> bool {
+        match self.backend {
+            Backend::Sqlite { .. } => {
+                let at = self.admitted_at.load(std::sync::atomic::Ordering::Relaxed);
+                at != 0
+                    && crate::domain::now_ms().saturating_sub(at) < CONTENDED_FOR.as_millis() as i64
+            }
+            Backend::Postgres(_) => false,
+        }
+    }
+
+    /// Notes that an admission is about to take the write lock (SQLite's; a no-op on Postgres).
+    pub(crate) fn note_admission(&self) {
+        if matches!(self.backend, Backend::Sqlite { .. }) {
+            self.admitted_at.store(
+                crate::domain::now_ms(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
     }
 

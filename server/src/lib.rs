@@ -92,10 +92,6 @@ impl Application {
         // dropped (usage kept) before requests are refused.
         recorder_config.max_queued_bytes =
             usize::try_from(services.settings.limits.memory_budget_bytes / 2).unwrap_or(usize::MAX);
-        if services.store.kind() == antix::store::BackendKind::Sqlite {
-            // One writer: shorter trace transactions keep budget admissions' wait short.
-            recorder_config.batch_size = 100;
-        }
         let (recorder, recorder_task) = Recorder::start(services.store.clone(), recorder_config);
         let lifecycle = Lifecycle::default();
         let gateway = Gateway::new(

@@ -31,7 +31,13 @@ pub(super) async fn run(
     let mut replay_tick = tokio::time::interval(RETRY_AFTER);
     replay_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let mut drafts = Vec::with_capacity(cfg.batch_size);
+        let batch_size = if store.writes_contended() {
+            cfg.contended_batch_size.min(cfg.batch_size)
+        } else {
+            cfg.batch_size
+        };
+        // Grown as drafts come: a lone trace does not allocate room for a whole batch.
+        let mut drafts = Vec::with_capacity(batch_size.min(64));
         let closing = shared.closed.load(Ordering::Acquire);
         if closing {
             while let Ok(d) = rx.try_recv() {
@@ -39,15 +45,15 @@ pub(super) async fn run(
             }
         } else {
             tokio::select! {
-                n = rx.recv_many(&mut drafts, cfg.batch_size) => {
+                n = rx.recv_many(&mut drafts, batch_size) => {
                     if n == 0 {
                         break;
                     }
                     // Let a batch fill for a moment under load; a lone trace goes at once.
-                    if n < cfg.batch_size {
+                    if n < batch_size {
                         let until = Instant::now() + cfg.batch_interval;
-                        while drafts.len() < cfg.batch_size {
-                            let room = cfg.batch_size - drafts.len();
+                        while drafts.len() < batch_size {
+                            let room = batch_size - drafts.len();
                             match tokio::time::timeout_at(until, rx.recv_many(&mut drafts, room)).await {
                                 Ok(0) | Err(_) => break,
                                 Ok(_) => {}

@@ -39,6 +39,7 @@ impl Store {
                 },
             }));
         }
+        self.note_admission();
         dispatch_admit!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             if a.rpm.is_some() || a.tpm.is_some() {

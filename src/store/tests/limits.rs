@@ -285,3 +285,22 @@ store_test!(
         );
     }
 );
+
+store_test!(budget_admissions_mark_the_sqlite_writer_contended, |db| {
+    // Nothing has waited on the write lock yet: the recorder may write large batches.
+    assert!(!db.store.writes_contended());
+    let limits = crate::domain::KeyLimits {
+        rpm: Some(5),
+        ..Default::default()
+    };
+    let (_, _, key) = budgeted_key(&db.store, limits).await;
+    let a = key
+        .admission(crate::domain::TraceId::new_v7(), crate::domain::now_ms(), 0)
+        .unwrap();
+    assert_eq!(db.store.admit(&a).await.unwrap(), Ok(None));
+    // SQLite has one writer, so trace batches now stay short; Postgres locks only the key's rows.
+    assert_eq!(
+        db.store.writes_contended(),
+        db.store.kind() == crate::store::BackendKind::Sqlite
+    );
+});
