@@ -152,9 +152,7 @@ impl RecorderConfig {
         RecorderConfig {
             spool_dir: data_dir.join("spool"),
             max_queued_bytes: 256 * 1024 * 1024,
-            // With batches of 500 this keeps about as many traces in memory (queued plus
-            // being written) as 1,000 queued did with batches of 100: peak RSS 60 MiB
-            // under the benchmark's load, where 1,000 gave 67.
+            // Queued plus being written, about as many traces as a batch and a half.
             pause_above: 500,
             pause_above_bytes: 16 * 1024 * 1024,
             batch_size: 500,
