@@ -244,7 +244,7 @@ impl BackendKind {
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long after a budget admission the SQLite write lock counts as contended.
-pub const CONTENDED_FOR: Duration = Duration::from_secs(10);
+const CONTENDED_FOR: Duration = Duration::from_secs(10);
 
 impl Store {
     /// Opens pools for the URL (creating the SQLite file and its folder when missing) and applies
@@ -330,7 +330,7 @@ impl Store {
     }
 
     /// Whether calls wait on the same write lock as the trace writer: on SQLite (one writer at
-    /// a time), while budget admissions have been taking it in the last [`CONTENDED_FOR`]. The
+    /// a time), while budget admissions have been taking it in the last 10 s. The
     /// recorder then writes smaller batches, so an admission waits for a short transaction;
     /// otherwise larger ones, which cost less per trace (each commit rewrites the index tails
     /// it touched and flushes one search-index segment). Postgres locks rows, not the database.
@@ -338,8 +338,7 @@ impl Store {
         match self.backend {
             Backend::Sqlite { .. } => {
                 let at = self.admitted_at.load(std::sync::atomic::Ordering::Relaxed);
-                at != 0
-                    && crate::domain::now_ms().saturating_sub(at) < CONTENDED_FOR.as_millis() as i64
+                crate::domain::now_ms().saturating_sub(at) < CONTENDED_FOR.as_millis() as i64
             }
             Backend::Postgres(_) => false,
         }
