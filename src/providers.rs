@@ -302,14 +302,18 @@ pub fn tool_calls(wire: Wire, v: &Value) -> Vec<String> {
 
 /// Whether a response body may hold tool calls (a cheap look before parsing it for them).
 pub fn may_call_tools(body: &[u8]) -> bool {
-    [
-        &b"\"tool_calls\""[..],
-        b"\"tool_use\"",
-        b"_call\"",
-        b"\"functionCall\"",
-    ]
-    .iter()
-    .any(|needle| memchr::memmem::find(body, needle).is_some())
+    // Built once: building a finder costs more than searching a short body with it.
+    static FINDERS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 4]> =
+        std::sync::LazyLock::new(|| {
+            [
+                &b"\"tool_calls\""[..],
+                b"\"tool_use\"",
+                b"_call\"",
+                b"\"functionCall\"",
+            ]
+            .map(memchr::memmem::Finder::new)
+        });
+    FINDERS.iter().any(|f| f.find(body).is_some())
 }
 
 /// The usage reported at the end of a body whose beginning was not kept (see
